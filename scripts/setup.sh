@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Idempotent machine setup for faceid-h5 on Debian 12 (run as root, or with sudo available).
+# Installs only what is missing and names the step that failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== setup: %s\n' "$*"; }
+fail() { printf '\nsetup FAILED at step: %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# --- Debian packages: chromium + chromedriver (browser tests), ffmpeg (server decode), binaryen (wasm-opt),
+# pkg-config/libssl not needed (rustls everywhere).
+missing=()
+have chromium     || missing+=(chromium)
+have chromedriver || missing+=(chromium-driver)
+have ffmpeg       || missing+=(ffmpeg)
+have wasm-opt     || missing+=(binaryen)
+have gzip         || missing+=(gzip)
+have brotli       || missing+=(brotli)
+have curl         || missing+=(curl)
+have python3      || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq || fail "apt-get update"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || fail "apt-get install ${missing[*]}"
+fi
+
+# --- Rust toolchain pieces
+have cargo || fail "cargo not found: install Rust with rustup first (https://rustup.rs)"
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown || fail "rustup target add wasm32-unknown-unknown"
+fi
+
+if ! wasm-pack --version 2>/dev/null | grep -q '^wasm-pack 0\.15\.'; then
+  step "cargo install wasm-pack 0.15"
+  cargo install --locked wasm-pack --version '^0.15' || fail "cargo install wasm-pack"
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly, or wasm-pack tries a download.
+if [ ! -f Cargo.lock ]; then
+  step "cargo generate-lockfile"
+  cargo generate-lockfile || fail "cargo generate-lockfile"
+fi
+wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+[ -n "$wb_version" ] || fail "read wasm-bindgen version from Cargo.lock"
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
+  step "cargo install wasm-bindgen-cli $wb_version"
+  cargo install --locked wasm-bindgen-cli --version "=$wb_version" --force || fail "cargo install wasm-bindgen-cli $wb_version"
+fi
+
+echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1))"

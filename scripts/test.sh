@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of faceid-h5: native (cargo test --workspace, which includes the server's real-HTTP
+# tests and the end-to-end browser tests) and in headless Chromium (wasm-pack test) for the page and
+# for faceid-core's wasm build. Installs what it needs first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+bash scripts/setup.sh
+
+echo "== cargo test --workspace"
+cargo test --workspace --locked
+
+echo "== wasm-pack test (page) in headless Chromium"
+wasm-pack test --headless --chrome .
+
+echo "== wasm-pack test (faceid-core) in headless Chromium"
+wasm-pack test --headless --chrome core --features serde
+
+echo "test.sh: all suites passed"
