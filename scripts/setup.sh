@@ -39,7 +39,9 @@ fi
 
 if ! wasm-pack --version 2>/dev/null | grep -q '^wasm-pack 0\.15\.'; then
   step "cargo install wasm-pack 0.15"
-  cargo install --locked wasm-pack --version '^0.15' || fail "cargo install wasm-pack"
+  cargo install --locked wasm-pack --version '^0.15' \
+    || cargo install wasm-pack --version '^0.15' \
+    || fail "cargo install wasm-pack"
 fi
 
 # wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly, or wasm-pack tries a download.
@@ -51,7 +53,11 @@ wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, "");
 [ -n "$wb_version" ] || fail "read wasm-bindgen version from Cargo.lock"
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
   step "cargo install wasm-bindgen-cli $wb_version"
-  cargo install --locked wasm-bindgen-cli --version "=$wb_version" --force || fail "cargo install wasm-bindgen-cli $wb_version"
+  # --locked first (reproducible); its lockfile may name a crate version the registry no longer
+  # serves, so fall back to a fresh resolution rather than fail.
+  cargo install --locked wasm-bindgen-cli --version "=$wb_version" --force \
+    || cargo install wasm-bindgen-cli --version "=$wb_version" --force \
+    || fail "cargo install wasm-bindgen-cli $wb_version"
 fi
 
 echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1))"
