@@ -4,6 +4,7 @@
 //! LIVENESS.md §"Measuring the reflection".
 
 use crate::codes::ResultCode;
+use crate::challenge::DisplayedColour;
 use crate::colour::{LinearRgb, Rgb8};
 use crate::geometry::FaceBox;
 
@@ -49,4 +50,18 @@ pub struct Verdict {
     pub delay_ms: f32,
     /// Per colour of the sequence, in order.
     pub colours: Vec<DecodedColour>,
+}
+
+/// Decodes the face's response to a displayed colour timeline (in progress: see `decode`).
+#[derive(Clone, Debug, Default)]
+pub struct ReflectionDecoder {}
+
+impl ReflectionDecoder {
+    /// Decides whether `samples` (one per analysed frame, any order) show a live face following
+    /// `shown` (the timeline as displayed, hold colour first). Never panics.
+    pub fn decode(&self, samples: &[ReflectionSample], shown: &[DisplayedColour]) -> Verdict {
+        let _ = (samples, shown);
+        // In progress: the real decoder replaces this refusal shortly.
+        Verdict { passed: false, code: ResultCode::SuspectedNonLive, score: 0.0, delay_ms: 0.0, colours: Vec::new() }
+    }
 }
