@@ -1,1 +1,269 @@
-//! (in progress)
+//! One call per camera frame: downscale, track the face, measure the regions, gate quality.
+//!
+//! [`FrameAnalyser::analyse`] takes a borrowed RGBA frame and its capture time and returns the face,
+//! the quality report and the [`ReflectionSample`] the light-challenge decoder consumes. The page
+//! (wasm) and the server (native, on decoded video frames) run exactly this code.
+//!
+//! # Regions (the simulator and the reflection decoder rely on these; do not change them lightly)
+//! All regions are taken on the analysis-size image (the frame downscaled to fit
+//! [`ANALYSIS_WIDTH`] × [`ANALYSIS_HEIGHT`]), a pixel belonging to a region when its centre lies
+//! inside it (box edges are rounded to the nearest pixel boundary, see [`PixelRect::from_face_box`]).
+//! - **Face region**: the face box shrunk about its centre to its central 60 % of width and height
+//!   (`FaceBox::shrunk(0.6)`), clamped to the frame: skin, without hair and background.
+//! - **Background region**: the left and the right outer strips of the frame, each 15 % of the
+//!   frame width (rounded to whole pixels) over the full frame height, minus every pixel inside the
+//!   face box widened about its centre by 25 % (`FaceBox::shrunk(1.25)`).
+//!
+//! `sample.face` is the mean linear-light colour of the face region (None when no face is tracked
+//! or the region is empty); `sample.background` is the mean linear-light colour of the background
+//! region (present whenever it has pixels, with or without a face). Each analysis pixel is
+//! linearised with [`crate::colour::SRGB_TO_LINEAR`] before averaging.
+
+use crate::colour::LinearRgb;
+use crate::face::{FaceDetector, FaceTracker, SeetaFaceDetector};
+use crate::frame::{AnalysisImage, FrameError, PixelRect, RgbaFrame};
+use crate::geometry::FaceBox;
+use crate::quality::{OvalGuide, QualityGate, QualityInput, QualityReport};
+use crate::reflection::ReflectionSample;
+
+/// Analysis width: frames wider than this are downscaled first (page and server should deliver
+/// frames at or below this size). 320 × 240 keeps a face filling the oval at ~100 px, plenty for
+/// detection and colour means, at a quarter of the pixels of VGA.
+pub const ANALYSIS_WIDTH: u32 = 320;
+/// Analysis height (see [`ANALYSIS_WIDTH`]).
+pub const ANALYSIS_HEIGHT: u32 = 240;
+
+/// Face region: the central share of the face box (avoids hair, ears and background).
+pub const FACE_REGION_SHRINK: f32 = 0.6;
+/// Background strips: each this share of the frame width, at the left and right edges.
+pub const BACKGROUND_STRIP_FRACTION: f32 = 0.15;
+/// The face box widened by this factor is kept out of the background strips (hair, shoulders).
+pub const BACKGROUND_FACE_MARGIN: f32 = 1.25;
+
+/// The face region of `face` on a `width × height` image.
+pub fn face_region(face: &FaceBox, width: u32, height: u32) -> PixelRect {
+    PixelRect::from_face_box(&face.shrunk(FACE_REGION_SHRINK), width, height)
+}
+
+/// The two background strips (left, right) of a `width × height` image.
+pub fn background_strips(width: u32, height: u32) -> [PixelRect; 2] {
+    let strip = ((width as f32 * BACKGROUND_STRIP_FRACTION).round() as u32).min(width / 2);
+    [
+        PixelRect { x0: 0, y0: 0, x1: strip, y1: height },
+        PixelRect { x0: width - strip, y0: 0, x1: width, y1: height },
+    ]
+}
+
+/// The pixels kept out of the background strips for `face`.
+pub fn background_exclusion(face: &FaceBox, width: u32, height: u32) -> PixelRect {
+    PixelRect::from_face_box(&face.shrunk(BACKGROUND_FACE_MARGIN), width, height)
+}
+
+/// Mean linear-light colours of the face region and the background region (see the module docs).
+pub fn region_colours(image: &AnalysisImage, face: Option<&FaceBox>) -> (Option<LinearRgb>, Option<LinearRgb>) {
+    let (w, h) = (image.width(), image.height());
+    let face_mean = face.and_then(|f| image.linear_mean(face_region(f, w, h), None));
+    let exclude = face.map(|f| background_exclusion(f, w, h));
+    let mut bg = image.linear_sum(background_strips(w, h)[0], exclude);
+    bg.add(&image.linear_sum(background_strips(w, h)[1], exclude));
+    (face_mean, bg.mean())
+}
+
+/// Everything one frame yields.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct FrameAnalysis {
+    /// Capture time, as passed in.
+    pub t_ms: f64,
+    /// Faces found by the latest full detection.
+    pub face_count: usize,
+    /// The tracked primary face (largest), normalised.
+    pub face: Option<FaceBox>,
+    pub quality: QualityReport,
+    /// Region colours for the reflection decoder.
+    pub sample: ReflectionSample,
+    /// Whether this frame ran a full face detection (otherwise the tracker's cheap match).
+    pub ran_detection: bool,
+    /// The analysis-size image the frame was measured at.
+    pub analysis_width: u32,
+    pub analysis_height: u32,
+}
+
+/// Downscaler + face tracker + quality gate + region colours, with buffers reused across frames:
+/// a frame that only tracks allocates nothing once the buffers have grown.
+pub struct FrameAnalyser {
+    image: AnalysisImage,
+    detector: Box<dyn FaceDetector>,
+    tracker: FaceTracker,
+    gate: QualityGate,
+}
+
+impl std::fmt::Debug for FrameAnalyser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameAnalyser").field("tracker", &self.tracker).field("gate", &self.gate).finish_non_exhaustive()
+    }
+}
+
+impl Default for FrameAnalyser {
+    fn default() -> Self {
+        FrameAnalyser::new()
+    }
+}
+
+impl FrameAnalyser {
+    /// With the embedded SeetaFace detector and the default oval guide.
+    pub fn new() -> FrameAnalyser {
+        FrameAnalyser::with_detector(Box::new(SeetaFaceDetector::new()))
+    }
+
+    /// With any detector (tests use scripted ones).
+    pub fn with_detector(detector: Box<dyn FaceDetector>) -> FrameAnalyser {
+        FrameAnalyser { image: AnalysisImage::new(), detector, tracker: FaceTracker::new(), gate: QualityGate::new(OvalGuide::default()) }
+    }
+
+    /// Replaces the tracker (e.g. with other settings).
+    pub fn with_tracker(mut self, tracker: FaceTracker) -> FrameAnalyser {
+        self.tracker = tracker;
+        self
+    }
+
+    /// The oval the quality gate measures against (the one the page draws).
+    pub fn with_guide(mut self, guide: OvalGuide) -> FrameAnalyser {
+        self.gate.set_guide(guide);
+        self
+    }
+
+    pub fn set_guide(&mut self, guide: OvalGuide) {
+        self.gate.set_guide(guide);
+    }
+
+    pub fn guide(&self) -> OvalGuide {
+        self.gate.guide()
+    }
+
+    /// The analysis-size image of the last frame.
+    pub fn image(&self) -> &AnalysisImage {
+        &self.image
+    }
+
+    /// Forgets the tracked face and the stillness period (e.g. after the camera restarts).
+    pub fn reset(&mut self) {
+        self.tracker.reset();
+        self.gate.reset();
+    }
+
+    /// Analyses one frame captured at `t_ms` (any monotonic clock in milliseconds).
+    pub fn analyse(&mut self, frame: &RgbaFrame, t_ms: f64) -> Result<FrameAnalysis, FrameError> {
+        self.image.load(frame, ANALYSIS_WIDTH, ANALYSIS_HEIGHT)?;
+        let (w, h) = (self.image.width(), self.image.height());
+        let tracked = self.tracker.update(self.detector.as_mut(), self.image.luma(), w, h);
+        let face = tracked.face;
+
+        let (face_stats, sharpness) = match &face {
+            Some(f) => (
+                self.image.luma_stats(face_region(f, w, h), None),
+                self.image.sharpness(PixelRect::from_face_box(f, w, h)),
+            ),
+            None => (Default::default(), 0.0),
+        };
+        let exclude = face.map(|f| background_exclusion(&f, w, h));
+        let [left, right] = background_strips(w, h);
+        let (bl, br) = (self.image.luma_stats(left, exclude), self.image.luma_stats(right, exclude));
+        let bg_count = bl.count + br.count;
+        let background_luma = if bg_count == 0 { 0.0 } else { (bl.mean * bl.count as f32 + br.mean * br.count as f32) / bg_count as f32 };
+
+        let quality = self.gate.assess(
+            &QualityInput {
+                face,
+                faces: self.tracker.detected(),
+                face_luma: face_stats.mean,
+                face_clipped: face_stats.clipped,
+                background_luma,
+                sharpness,
+            },
+            t_ms,
+        );
+        let (face_colour, background) = region_colours(&self.image, face.as_ref());
+        Ok(FrameAnalysis {
+            t_ms,
+            face_count: tracked.face_count,
+            face,
+            quality,
+            sample: ReflectionSample { t_ms, face: face_colour, background, face_box: face },
+            ran_detection: tracked.ran_detection,
+            analysis_width: w,
+            analysis_height: h,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quality::QualityHint;
+
+    struct Fixed(Vec<FaceBox>);
+    impl FaceDetector for Fixed {
+        fn detect(&mut self, _: &[u8], _: u32, _: u32) -> Vec<FaceBox> {
+            self.0.clone()
+        }
+    }
+
+    /// A 640x480 frame: background colour `bg`, with the rectangle `face` (normalised) in `skin`.
+    fn frame(bg: [u8; 3], skin: [u8; 3], face: &FaceBox) -> Vec<u8> {
+        let (w, h) = (640usize, 480usize);
+        let mut d = vec![255u8; w * h * 4];
+        for y in 0..h {
+            for x in 0..w {
+                let (nx, ny) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+                let inside = nx >= face.x && nx < face.x + face.w && ny >= face.y && ny < face.y + face.h;
+                let c = if inside { skin } else { bg };
+                d[(y * w + x) * 4..(y * w + x) * 4 + 3].copy_from_slice(&c);
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn regions_follow_the_documented_definitions() {
+        let [l, r] = background_strips(320, 240);
+        assert_eq!(l, PixelRect { x0: 0, y0: 0, x1: 48, y1: 240 });
+        assert_eq!(r, PixelRect { x0: 272, y0: 0, x1: 320, y1: 240 });
+        let f = FaceBox { x: 0.25, y: 0.25, w: 0.5, h: 0.5, score: 1.0 };
+        assert_eq!(face_region(&f, 100, 100), PixelRect { x0: 35, y0: 35, x1: 65, y1: 65 });
+        assert_eq!(background_exclusion(&f, 100, 100), PixelRect { x0: 19, y0: 19, x1: 81, y1: 81 });
+        assert_eq!(background_strips(1, 1)[0].width() + background_strips(1, 1)[1].width(), 0);
+    }
+
+    #[test]
+    fn sample_separates_face_and_background_colours() {
+        let face = FaceBox { x: 0.3, y: 0.2, w: 0.4, h: 0.55, score: 9.0 };
+        let d = frame([20, 40, 200], [200, 150, 120], &face);
+        let f = RgbaFrame::packed(&d, 640, 480).unwrap();
+        let mut a = FrameAnalyser::with_detector(Box::new(Fixed(vec![face])));
+        let r = a.analyse(&f, 10.0).unwrap();
+        assert_eq!((r.analysis_width, r.analysis_height), (320, 240));
+        assert!(r.ran_detection && r.face_count == 1);
+        let skin = crate::colour::Rgb8::new(200, 150, 120).to_linear();
+        let blue = crate::colour::Rgb8::new(20, 40, 200).to_linear();
+        let fc = r.sample.face.unwrap();
+        let bc = r.sample.background.unwrap();
+        assert!((fc.r - skin.r).abs() < 1e-3 && (fc.b - skin.b).abs() < 1e-3, "{fc:?}");
+        assert!((bc.r - blue.r).abs() < 1e-3 && (bc.b - blue.b).abs() < 1e-3, "{bc:?}");
+        assert_eq!(r.sample.t_ms, 10.0);
+        assert_eq!(r.sample.face_box, Some(face));
+        // A flat synthetic face has no texture: the gate calls it blurry rather than ready.
+        assert_eq!(r.quality.hint, Some(QualityHint::Blurry));
+    }
+
+    #[test]
+    fn no_face_gives_no_face_sample_but_a_background() {
+        let d = vec![128u8; 64 * 48 * 4];
+        let f = RgbaFrame::packed(&d, 64, 48).unwrap();
+        let mut a = FrameAnalyser::with_detector(Box::new(Fixed(vec![])));
+        let r = a.analyse(&f, 0.0).unwrap();
+        assert_eq!(r.quality.hint, Some(QualityHint::NoFace));
+        assert_eq!(r.sample.face, None);
+        assert!(r.sample.background.is_some());
+        assert_eq!((r.analysis_width, r.analysis_height), (64, 48));
+    }
+}
