@@ -8,6 +8,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 bash scripts/setup.sh
 
+echo "== wasm-pack build (the page the server hosts; the end-to-end tests load it)"
+wasm-pack build --target web --release --no-pack .
+
 echo "== cargo test --workspace"
 cargo test --workspace --locked
 
