@@ -157,9 +157,20 @@ pub const MAX_FACE_LUMA: f32 = 215.0;
 pub const MAX_CLIPPED_FRACTION: f32 = 0.15;
 /// Background brighter than the face by this much (luma) means the light is behind the person.
 pub const BACKLIT_CONTRAST: f32 = 70.0;
-/// Smallest variance of the Laplacian of the face region at analysis size; a sharp face at
-/// analysis size measures in the hundreds, a defocused or smeared one under ~40.
-pub const MIN_SHARPNESS: f32 = 40.0;
+/// Smallest variance of the face region's Laplacian (neighbours a 48th of the face width apart,
+/// see `analysis::SHARPNESS_FACE_SAMPLES`) for a face of mean luma [`SHARPNESS_REFERENCE_LUMA`]:
+/// the sharp astronaut measures ~1600 at that luma and a defocus of sigma ≈ 2 analysis px ~40,
+/// so 200 sits near their geometric mean.
+pub const MIN_SHARPNESS: f32 = 200.0;
+/// The Laplacian scales with exposure, so the threshold scales with (face luma / 128)²: a dim but
+/// sharp face is not called blurry.
+pub const SHARPNESS_REFERENCE_LUMA: f32 = 128.0;
+
+/// The sharpness threshold for a face of mean luma `face_luma`.
+pub fn min_sharpness(face_luma: f32) -> f32 {
+    let k = face_luma.clamp(16.0, 255.0) / SHARPNESS_REFERENCE_LUMA;
+    MIN_SHARPNESS * k * k
+}
 /// How long every condition must hold before the gate is ready (LIVENESS.md: about half a second).
 pub const STILL_MS: f64 = 500.0;
 /// Largest movement of the face centre from where the stillness period began, in face widths.
@@ -168,6 +179,9 @@ pub const STILL_MAX_SHIFT: f32 = 0.08;
 pub const STILL_MAX_SCALE: f32 = 0.10;
 /// A gap between frames longer than this restarts the stillness period (the camera stalled).
 pub const MAX_FRAME_GAP_MS: f64 = 1000.0;
+
+/// The largest progress shown before ready.
+const NOT_READY_MAX_PROGRESS: f32 = 0.999;
 
 /// What one frame shows, as measured by [`crate::analysis`].
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -264,7 +278,7 @@ pub fn assess_frame(input: &QualityInput, guide: &OvalGuide) -> (Option<QualityH
         Some(QualityHint::TooDark)
     } else if input.face_luma > MAX_FACE_LUMA || input.face_clipped > MAX_CLIPPED_FRACTION {
         Some(QualityHint::TooBright)
-    } else if input.sharpness.is_nan() || input.sharpness < MIN_SHARPNESS {
+    } else if input.sharpness.is_nan() || input.sharpness < min_sharpness(input.face_luma) {
         Some(QualityHint::Blurry)
     } else {
         None
@@ -325,8 +339,9 @@ impl QualityGate {
             _ => (t_ms, face),
         };
         self.still_since = Some((start, anchor));
-        let progress = ((t_ms - start) / STILL_MS).clamp(0.0, 1.0) as f32;
-        let ready = progress >= 1.0;
+        let ready = t_ms - start >= STILL_MS;
+        // Not ready must never display as 100 % (f32 rounding of 499.99… / 500).
+        let progress = if ready { 1.0 } else { (((t_ms - start) / STILL_MS).clamp(0.0, 1.0) as f32).min(NOT_READY_MAX_PROGRESS) };
         QualityReport { hint: if ready { None } else { Some(QualityHint::HoldStill) }, ready, progress, measures }
     }
 }
@@ -352,7 +367,7 @@ mod tests {
     }
 
     fn good<'a>(face: FaceBox, faces: &'a [FaceBox]) -> QualityInput<'a> {
-        QualityInput { face: Some(face), faces, face_luma: 140.0, face_clipped: 0.0, background_luma: 120.0, sharpness: 300.0 }
+        QualityInput { face: Some(face), faces, face_luma: 140.0, face_clipped: 0.0, background_luma: 120.0, sharpness: 1500.0 }
     }
 
     #[test]
@@ -388,7 +403,9 @@ mod tests {
         assert_eq!(hint(QualityInput { face_luma: 80.0, background_luma: 230.0, ..good(f, &[]) }), Some(QualityHint::Backlit));
         assert_eq!(hint(QualityInput { face_luma: 230.0, background_luma: 230.0, ..good(f, &[]) }), Some(QualityHint::TooBright));
         assert_eq!(hint(QualityInput { face_clipped: 0.5, ..good(f, &[]) }), Some(QualityHint::TooBright));
-        assert_eq!(hint(QualityInput { sharpness: 5.0, ..good(f, &[]) }), Some(QualityHint::Blurry));
+        assert_eq!(hint(QualityInput { sharpness: 100.0, ..good(f, &[]) }), Some(QualityHint::Blurry));
+        // The same Laplacian on a dim face is sharp: the threshold follows exposure.
+        assert_eq!(hint(QualityInput { sharpness: 100.0, face_luma: 70.0, background_luma: 70.0, ..good(f, &[]) }), None);
         assert_eq!(hint(QualityInput { sharpness: f32::NAN, ..good(f, &[]) }), Some(QualityHint::Blurry));
         // A face cut by the frame edge is not fully visible even when the centre would pass.
         let g2 = OvalGuide { cx: 0.5, cy: 0.1, rx: 0.25, ry: 0.4 };
