@@ -52,16 +52,663 @@ pub struct Verdict {
     pub colours: Vec<DecodedColour>,
 }
 
-/// Decodes the face's response to a displayed colour timeline (in progress: see `decode`).
-#[derive(Clone, Debug, Default)]
-pub struct ReflectionDecoder {}
+/// Decision thresholds and search ranges. Each is a named constant with its reason; the decoder
+/// copies them so `faceid-eval` can explore alternatives without touching the defaults.
+pub mod tuning {
+    /// Upper end of the delay search: screen latency (median 49–68 ms on phones, LIVENESS.md) plus
+    /// one to three camera frames at 15 fps leaves 250 ms; 400 ms also covers slow pipelines.
+    pub const MAX_DELAY_MS: f64 = 400.0;
+    /// Delay search resolution: a third of a 30 fps frame interval.
+    pub const DELAY_STEP_MS: f64 = 10.0;
+    /// The null distribution is searched on every `NULL_DELAY_STRIDE`-th delay (20 ms): the fit
+    /// changes slowly with the delay, and this halves the decoder's cost.
+    pub const NULL_DELAY_STRIDE: usize = 2;
+    /// Alternative sequences scored to form the null distribution: enough for a stable mean and
+    /// spread, few enough to decode in well under a millisecond.
+    pub const NULL_SEQUENCES: usize = 96;
+    /// Fixed seed of the alternative sequences, so a decode is reproducible (and identical in wasm).
+    pub const NULL_SEED: u64 = 0x6661_6365_6964_6e75;
+    /// How much of the hold before the first step is used as the baseline: the last 700 ms, after
+    /// auto-exposure has settled on the hold colour.
+    pub const BASELINE_MS: f64 = 700.0;
+    /// Drift removal: a cubic per channel over the ~4 s window absorbs auto-white-balance and
+    /// exposure drift yet is far slower than 350 ms steps.
+    pub const DRIFT_DEGREE: usize = 3;
+    /// A face must be found in at least this share of frames of the flash phase (else 1210/1102).
+    pub const MIN_FACE_FRACTION: f64 = 0.7;
+    /// A face box closer than this to a frame edge (normalised) is cut off by the edge.
+    pub const EDGE_MARGIN: f32 = 0.005;
+    /// More than this share of face boxes at the edge means the face is not fully visible (1102).
+    pub const MAX_EDGE_FRACTION: f64 = 0.5;
+    /// The background region must be measurable in at least this share of frames; it vanishes only
+    /// when the face covers the side strips, i.e. the person is too close (1203).
+    pub const MIN_BACKGROUND_FRACTION: f64 = 0.5;
+    /// Largest gap between samples inside the flash phase: more than one 350 ms step unseen (1303).
+    pub const MAX_GAP_MS: f64 = 400.0;
+    /// Baseline needed before the first step (ms of hold that must have been recorded) (1303).
+    pub const MIN_BASELINE_MS: f64 = 200.0;
+    /// Fewest usable samples for a fit: 8 steps need at least two frames each.
+    pub const MIN_SAMPLES: usize = 16;
+    /// Share of the face's detrended chromatic variance the issued sequence must explain.
+    pub const MIN_FIT: f64 = 0.5;
+    /// How far above the alternatives' scores (in their standard deviations) the issued sequence
+    /// must score: a replay of another challenge scores like an alternative.
+    pub const MIN_NULL_Z: f64 = 4.0;
+    /// Smallest chromatic response on the face (RMS, natural-log units ≈ relative change): below
+    /// 0.4 % nothing reached the face (dim screen, far face).
+    pub const MIN_AMPLITUDE: f64 = 0.004;
+    /// A near face responds several times more than the background behind it (inverse square law);
+    /// a flat print or a replaying screen responds alike everywhere (ratio ≈ 1).
+    pub const MIN_FACE_TO_BACKGROUND: f64 = 2.5;
+    /// Floor on the null spread so a degenerate null (all alternatives alike) cannot inflate z.
+    pub const MIN_NULL_SPREAD: f64 = 0.02;
+    /// Bounded work on hostile input: at most this many timeline entries …
+    pub const MAX_SHOWN: usize = 64;
+    /// … and at most this many samples in the analysis window (a 4 s window at 30 fps has ~120).
+    pub const MAX_WINDOW_SAMPLES: usize = 1024;
+    /// Channel floor before the logarithm (linear light): black pixels carry no chromaticity.
+    pub const CHANNEL_FLOOR: f32 = 1e-4;
+}
+
+/// Decodes the face's response to a displayed colour timeline.
+///
+/// Model (per region, in natural-log linear light, per frame i and channel c):
+/// `ln F_c(i) = e(i) + drift_c(t_i) + k_c · S_c(t_i − d) + noise`, where `e` is the frame's
+/// exposure (free per frame: removed by centring the three channels), `drift_c` a cubic (white
+/// balance, slow exposure), `S` the displayed colour in linear light and `k_c >= 0` one unknown
+/// gain per channel (the skin's and camera's response): 3 parameters for ~100 × 2 observations,
+/// no free colour matrix. The delay `d` is searched over 0..=400 ms. The issued sequence's fit
+/// (R²) is compared with the fits of [`tuning::NULL_SEQUENCES`] alternative sequences on the same
+/// timeline (each with its own best delay), and the face's response amplitude with the
+/// background's.
+#[derive(Clone, Debug)]
+pub struct ReflectionDecoder {
+    pub max_delay_ms: f64,
+    pub min_fit: f64,
+    pub min_null_z: f64,
+    pub min_amplitude: f64,
+    pub min_face_to_background: f64,
+    pub min_face_fraction: f64,
+}
+
+impl Default for ReflectionDecoder {
+    fn default() -> Self {
+        ReflectionDecoder {
+            max_delay_ms: tuning::MAX_DELAY_MS,
+            min_fit: tuning::MIN_FIT,
+            min_null_z: tuning::MIN_NULL_Z,
+            min_amplitude: tuning::MIN_AMPLITUDE,
+            min_face_to_background: tuning::MIN_FACE_TO_BACKGROUND,
+            min_face_fraction: tuning::MIN_FACE_FRACTION,
+        }
+    }
+}
+
+/// Every figure behind a verdict, for evaluation and logs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DecodeReport {
+    /// R² of the issued sequence at its best delay (fine grid).
+    pub fit: f64,
+    /// R² of the issued sequence on the null's delay grid (what `null_z` compares).
+    pub fit_coarse: f64,
+    /// Mean and standard deviation of the alternatives' best −ln(1 − R²).
+    pub null_mean: f64,
+    pub null_spread: f64,
+    /// (−ln(1 − fit_coarse) − null_mean) / null_spread.
+    pub null_z: f64,
+    /// Share of alternatives scoring at least as well as the issued sequence.
+    pub null_rank: f64,
+    /// RMS chromatic response of the face and of the background to the issued sequence.
+    pub face_amplitude: f64,
+    pub background_amplitude: f64,
+    pub delay_ms: f64,
+    pub samples_used: usize,
+}
+
+/// A sample after sanitising: finite time, log-chromaticity of each region when measurable.
+#[derive(Clone, Copy, Debug)]
+struct Observation {
+    t: f64,
+    face: Option<[f64; 3]>,
+    background: Option<[f64; 3]>,
+    face_box: Option<FaceBox>,
+}
+
+/// The displayed timeline after sanitising: segment 0 is the hold, 1..=n the steps.
+struct Timeline {
+    colours: Vec<[f64; 3]>,
+    srgb: Vec<Rgb8>,
+    starts: Vec<f64>,
+    end: f64,
+}
+
+impl Timeline {
+    fn from_shown(shown: &[DisplayedColour]) -> Option<Timeline> {
+        let mut v: Vec<DisplayedColour> = shown.iter().copied().filter(|d| d.start_ms.is_finite()).collect();
+        if v.len() < 2 || v.len() > tuning::MAX_SHOWN {
+            return None;
+        }
+        v.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        let starts: Vec<f64> = v.iter().map(|d| d.start_ms).collect();
+        let n = starts.len();
+        // The last step's end is not logged: assume it lasted as long as the median step before it.
+        let mut durations: Vec<f64> = starts[1..].windows(2).map(|w| w[1] - w[0]).collect();
+        durations.sort_by(f64::total_cmp);
+        let last = durations.get(durations.len() / 2).copied().unwrap_or(f64::from(crate::challenge::STEP_MS));
+        let end = starts[n - 1] + last;
+        let colours = v
+            .iter()
+            .map(|d| {
+                let l = d.colour.to_linear();
+                [f64::from(l.r), f64::from(l.g), f64::from(l.b)]
+            })
+            .collect();
+        Some(Timeline { colours, srgb: v.iter().map(|d| d.colour).collect(), starts, end })
+    }
+
+    fn steps(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn flash_start(&self) -> f64 {
+        self.starts[1]
+    }
+
+    /// Segment of a time on the display clock: Some(0..=n) inside the timeline, None outside;
+    /// `Err(true)` before it, `Err(false)` after it.
+    fn segment(&self, t: f64) -> Result<usize, bool> {
+        if t < self.starts[0] {
+            return Err(true);
+        }
+        if t >= self.end {
+            return Err(false);
+        }
+        Ok(self.starts.partition_point(|&s| s <= t).saturating_sub(1))
+    }
+}
+
+fn log_chroma(c: Option<LinearRgb>) -> Option<[f64; 3]> {
+    let c = c?;
+    if !c.is_finite() {
+        return None;
+    }
+    let f = tuning::CHANNEL_FLOOR;
+    let l = [f64::from(c.r.max(f)).ln(), f64::from(c.g.max(f)).ln(), f64::from(c.b.max(f)).ln()];
+    let m = (l[0] + l[1] + l[2]) / 3.0;
+    Some([l[0] - m, l[1] - m, l[2] - m])
+}
+
+fn touches_edge(b: &FaceBox) -> bool {
+    let m = tuning::EDGE_MARGIN;
+    b.x <= m || b.y <= m || b.x + b.w >= 1.0 - m || b.y + b.h >= 1.0 - m
+}
+
+/// Orthonormal basis (columns of length n) built by modified Gram–Schmidt; near-dependent columns
+/// are dropped.
+fn orthonormalise(basis: &mut Vec<Vec<f64>>, mut col: Vec<f64>) {
+    for q in basis.iter() {
+        let d: f64 = q.iter().zip(&col).map(|(a, b)| a * b).sum();
+        for (c, qv) in col.iter_mut().zip(q) {
+            *c -= d * qv;
+        }
+    }
+    let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if norm > 1e-6 {
+        col.iter_mut().for_each(|v| *v /= norm);
+        basis.push(col);
+    }
+}
+
+/// The sufficient statistics of one region at one delay: everything a sequence's fit needs.
+struct DelayDesign {
+    /// Gram matrix of the drift-free segment indicators, (n+1)², row-major.
+    gram: Vec<f64>,
+    /// ⟨u_c, indicator_s⟩ with the channel-centring folded in: e[j][s] = Σ_c A_cj ⟨u_c, I_s⟩.
+    cross: Vec<[f64; 3]>,
+    /// Per segment: Σ u over its samples (for the per-colour reading) and the sample count.
+    sums: Vec<[f64; 3]>,
+    counts: Vec<usize>,
+    /// Total detrended chromatic variance.
+    total: f64,
+    samples: usize,
+}
+
+impl DelayDesign {
+    fn build(timeline: &Timeline, times: &[f64], ys: &[[f64; 3]], base: &[Vec<f64>], delay: f64) -> DelayDesign {
+        let n = times.len();
+        let segs = timeline.starts.len();
+        let mut seg = vec![usize::MAX; n];
+        let mut before = vec![0.0; n];
+        let mut after = vec![0.0; n];
+        for i in 0..n {
+            match timeline.segment(times[i] - delay) {
+                Ok(s) => seg[i] = s,
+                Err(true) => before[i] = 1.0,
+                Err(false) => after[i] = 1.0,
+            }
+        }
+        let mut basis: Vec<Vec<f64>> = base.to_vec();
+        let base_len = basis.len();
+        if before.iter().any(|&v| v > 0.0) {
+            orthonormalise(&mut basis, before);
+        }
+        if after.iter().any(|&v| v > 0.0) {
+            orthonormalise(&mut basis, after);
+        }
+        // u = y − Q Qᵀ y per channel (the base projection was removed by the caller).
+        let mut u: Vec<[f64; 3]> = ys.to_vec();
+        for q in &basis[base_len..] {
+            let mut d = [0.0; 3];
+            for (qi, yi) in q.iter().zip(&u) {
+                for c in 0..3 {
+                    d[c] += qi * yi[c];
+                }
+            }
+            for (qi, ui) in q.iter().zip(u.iter_mut()) {
+                for c in 0..3 {
+                    ui[c] -= d[c] * qi;
+                }
+            }
+        }
+        let total: f64 = u.iter().map(|v| v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sum();
+        let mut sums = vec![[0.0; 3]; segs];
+        let mut counts = vec![0usize; segs];
+        // a[q][s] = Σ_{i in s} Q_iq
+        let mut a = vec![vec![0.0; segs]; basis.len()];
+        for i in 0..n {
+            let s = seg[i];
+            if s == usize::MAX {
+                continue;
+            }
+            counts[s] += 1;
+            for c in 0..3 {
+                sums[s][c] += u[i][c];
+            }
+            for (aq, q) in a.iter_mut().zip(&basis) {
+                aq[s] += q[i];
+            }
+        }
+        let mut gram = vec![0.0; segs * segs];
+        for s in 0..segs {
+            gram[s * segs + s] = counts[s] as f64;
+        }
+        for aq in &a {
+            for s in 0..segs {
+                for t in 0..segs {
+                    gram[s * segs + t] -= aq[s] * aq[t];
+                }
+            }
+        }
+        let cross = sums
+            .iter()
+            .map(|v| {
+                let m = (v[0] + v[1] + v[2]) / 3.0;
+                [v[0] - m, v[1] - m, v[2] - m]
+            })
+            .collect();
+        DelayDesign { gram, cross, sums, counts, total, samples: n }
+    }
+
+    /// Least-squares fit of `k >= 0` for the sequence `colours` (one linear RGB per segment).
+    fn fit(&self, colours: &[[f64; 3]]) -> Fit {
+        let segs = colours.len();
+        // GS = gram · S  (segs × 3)
+        let mut gs = [[0.0f64; 3]; 2 * tuning::MAX_SHOWN];
+        for s in 0..segs {
+            let row = &self.gram[s * segs..(s + 1) * segs];
+            let mut acc = [0.0; 3];
+            for (g, col) in row.iter().zip(colours) {
+                acc[0] += g * col[0];
+                acc[1] += g * col[1];
+                acc[2] += g * col[2];
+            }
+            gs[s] = acc;
+        }
+        let mut vv = [[0.0f64; 3]; 3];
+        let mut b = [0.0f64; 3];
+        for s in 0..segs {
+            for j in 0..3 {
+                for l in j..3 {
+                    vv[j][l] += colours[s][j] * gs[s][l];
+                }
+                b[j] += colours[s][j] * self.cross[s][j];
+            }
+        }
+        // N_jl = A_jl ⟨v_j, v_l⟩ with A = I − 1/3.
+        let mut nm = [[0.0f64; 3]; 3];
+        for j in 0..3 {
+            for l in j..3 {
+                let a = if j == l { 2.0 / 3.0 } else { -1.0 / 3.0 };
+                nm[j][l] = a * vv[j][l];
+                nm[l][j] = nm[j][l];
+            }
+        }
+        let k = nnls3(&nm, &b);
+        let explained = 2.0 * dot3(&k, &b) - quad3(&nm, &k);
+        let r2 = if self.total > 1e-12 { (explained / self.total).clamp(0.0, 1.0) } else { 0.0 };
+        let amplitude = (quad3(&nm, &k).max(0.0) / self.samples.max(1) as f64).sqrt();
+        Fit { k, r2, amplitude }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Fit {
+    k: [f64; 3],
+    r2: f64,
+    amplitude: f64,
+}
+
+fn dot3(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn quad3(m: &[[f64; 3]; 3], k: &[f64; 3]) -> f64 {
+    let mut s = 0.0;
+    for j in 0..3 {
+        for l in 0..3 {
+            s += k[j] * m[j][l] * k[l];
+        }
+    }
+    s
+}
+
+/// Minimises kᵀNk − 2bᵀk over k >= 0 (three unknowns: every active set is tried).
+fn nnls3(nm: &[[f64; 3]; 3], b: &[f64; 3]) -> [f64; 3] {
+    let mut best = [0.0; 3];
+    let mut best_obj = 0.0;
+    for mask in 1u8..8 {
+        let idx: Vec<usize> = (0..3).filter(|i| mask & (1 << i) != 0).collect();
+        let Some(sol) = solve_subset(nm, b, &idx) else { continue };
+        if sol.iter().any(|&v| v < 0.0 || !v.is_finite()) {
+            continue;
+        }
+        let mut k = [0.0; 3];
+        for (&i, &v) in idx.iter().zip(&sol) {
+            k[i] = v;
+        }
+        let obj = quad3(nm, &k) - 2.0 * dot3(&k, b);
+        if obj < best_obj {
+            best_obj = obj;
+            best = k;
+        }
+    }
+    best
+}
+
+/// Solves the normal equations restricted to `idx` (1–3 unknowns) by Cramer's rule.
+fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], idx: &[usize]) -> Option<Vec<f64>> {
+    let n = idx.len();
+    let m = |r: usize, c: usize| nm[idx[r]][idx[c]];
+    let rhs = |r: usize| b[idx[r]];
+    let scale = (0..n).map(|i| m(i, i).abs()).fold(0.0, f64::max);
+    let eps = 1e-12 * scale.max(1e-300);
+    match n {
+        1 => (m(0, 0) > eps).then(|| vec![rhs(0) / m(0, 0)]),
+        2 => {
+            let det = m(0, 0) * m(1, 1) - m(0, 1) * m(1, 0);
+            (det.abs() > eps * scale).then(|| {
+                vec![(rhs(0) * m(1, 1) - m(0, 1) * rhs(1)) / det, (m(0, 0) * rhs(1) - rhs(0) * m(1, 0)) / det]
+            })
+        }
+        3 => {
+            let det3 = |c0: [f64; 3], c1: [f64; 3], c2: [f64; 3]| {
+                c0[0] * (c1[1] * c2[2] - c1[2] * c2[1]) - c1[0] * (c0[1] * c2[2] - c0[2] * c2[1])
+                    + c2[0] * (c0[1] * c1[2] - c0[2] * c1[1])
+            };
+            let col = |c: usize| [m(0, c), m(1, c), m(2, c)];
+            let r = [rhs(0), rhs(1), rhs(2)];
+            let det = det3(col(0), col(1), col(2));
+            (det.abs() > eps * scale * scale).then(|| {
+                vec![det3(r, col(1), col(2)) / det, det3(col(0), r, col(2)) / det, det3(col(0), col(1), r) / det]
+            })
+        }
+        _ => None,
+    }
+}
 
 impl ReflectionDecoder {
     /// Decides whether `samples` (one per analysed frame, any order) show a live face following
-    /// `shown` (the timeline as displayed, hold colour first). Never panics.
+    /// `shown` (the timeline as displayed, hold colour first). Never panics, whatever the input.
     pub fn decode(&self, samples: &[ReflectionSample], shown: &[DisplayedColour]) -> Verdict {
-        let _ = (samples, shown);
-        // In progress: the real decoder replaces this refusal shortly.
-        Verdict { passed: false, code: ResultCode::SuspectedNonLive, score: 0.0, delay_ms: 0.0, colours: Vec::new() }
+        self.decode_with_report(samples, shown).0
     }
+
+    /// [`decode`](Self::decode), plus the figures behind the verdict.
+    pub fn decode_with_report(&self, samples: &[ReflectionSample], shown: &[DisplayedColour]) -> (Verdict, DecodeReport) {
+        let mut report = DecodeReport::default();
+        let Some(timeline) = Timeline::from_shown(shown) else {
+            let colours = shown.iter().skip(1).take(tuning::MAX_SHOWN).map(|d| undecoded(d.colour)).collect();
+            return (refusal(ResultCode::LivenessFailed, colours), report);
+        };
+        let undecoded_colours = || timeline.srgb[1..].iter().map(|&c| undecoded(c)).collect::<Vec<_>>();
+        let max_delay = if self.max_delay_ms.is_finite() { self.max_delay_ms.clamp(0.0, 2000.0) } else { tuning::MAX_DELAY_MS };
+
+        // Sanitise and order the samples.
+        let mut obs: Vec<Observation> = samples
+            .iter()
+            .filter(|s| s.t_ms.is_finite())
+            .map(|s| Observation {
+                t: s.t_ms,
+                face: log_chroma(s.face),
+                background: log_chroma(s.background),
+                face_box: s.face_box.filter(|b| b.is_valid()),
+            })
+            .collect();
+        obs.sort_by(|a, b| a.t.total_cmp(&b.t));
+
+        // 1303: the recording must span the baseline and the whole flash phase without long gaps.
+        let flash_start = timeline.flash_start();
+        let covered = match (obs.first(), obs.last()) {
+            (Some(first), Some(last)) => first.t <= flash_start - tuning::MIN_BASELINE_MS && last.t >= timeline.end,
+            _ => false,
+        };
+        let largest_gap = obs
+            .windows(2)
+            .filter(|w| w[1].t >= flash_start && w[0].t <= timeline.end)
+            .map(|w| w[1].t - w[0].t)
+            .fold(0.0, f64::max);
+        if !covered || largest_gap > tuning::MAX_GAP_MS {
+            return (refusal(ResultCode::RecordingTooShort, undecoded_colours()), report);
+        }
+
+        // 1210 / 1102: the face must be present (and whole) through the flash phase.
+        let in_flash: Vec<&Observation> =
+            obs.iter().filter(|o| o.t >= flash_start && o.t <= timeline.end + max_delay).collect();
+        let with_face = in_flash.iter().filter(|o| o.face.is_some()).count();
+        let boxes: Vec<&FaceBox> = in_flash.iter().filter_map(|o| o.face_box.as_ref()).collect();
+        let at_edge = boxes.iter().filter(|b| touches_edge(b)).count();
+        let edge_share = if boxes.is_empty() { 0.0 } else { at_edge as f64 / boxes.len() as f64 };
+        let face_share = if in_flash.is_empty() { 0.0 } else { with_face as f64 / in_flash.len() as f64 };
+        if face_share < self.min_face_fraction || !face_share.is_finite() {
+            let code = if edge_share > tuning::MAX_EDGE_FRACTION { ResultCode::FaceNotFullyVisible } else { ResultCode::NoCompleteFace };
+            return (refusal(code, undecoded_colours()), report);
+        }
+        if edge_share > tuning::MAX_EDGE_FRACTION {
+            return (refusal(ResultCode::FaceNotFullyVisible, undecoded_colours()), report);
+        }
+        let with_background = in_flash.iter().filter(|o| o.face.is_some() && o.background.is_some()).count();
+        if (with_background as f64) < tuning::MIN_BACKGROUND_FRACTION * with_face as f64 {
+            return (refusal(ResultCode::TooClose, undecoded_colours()), report);
+        }
+
+        // The analysis window: the settled end of the hold to the end of the flash plus the largest delay.
+        let t0 = flash_start - tuning::BASELINE_MS;
+        let t1 = timeline.end + max_delay;
+        let mut used: Vec<(f64, [f64; 3], [f64; 3])> = obs
+            .iter()
+            .filter(|o| o.t >= t0 && o.t <= t1)
+            .filter_map(|o| Some((o.t, o.face?, o.background?)))
+            .collect();
+        if used.len() > tuning::MAX_WINDOW_SAMPLES {
+            let stride = used.len().div_ceil(tuning::MAX_WINDOW_SAMPLES);
+            used = used.into_iter().step_by(stride).collect();
+        }
+        if used.len() < tuning::MIN_SAMPLES {
+            return (refusal(ResultCode::NoCompleteFace, undecoded_colours()), report);
+        }
+        report.samples_used = used.len();
+        let times: Vec<f64> = used.iter().map(|u| u.0).collect();
+
+        // Drift basis over normalised time τ in [−1, 1]: 1, τ, τ², τ³.
+        let span = (t1 - t0).max(1.0);
+        let mut base: Vec<Vec<f64>> = Vec::with_capacity(tuning::DRIFT_DEGREE + 3);
+        for p in 0..=tuning::DRIFT_DEGREE {
+            let col = times.iter().map(|&t| (2.0 * (t - t0) / span - 1.0).powi(p as i32)).collect();
+            orthonormalise(&mut base, col);
+        }
+        let detrend = |pick: fn(&(f64, [f64; 3], [f64; 3])) -> [f64; 3]| -> Vec<[f64; 3]> {
+            let mut y: Vec<[f64; 3]> = used.iter().map(pick).collect();
+            for q in &base {
+                let mut d = [0.0; 3];
+                for (qi, yi) in q.iter().zip(&y) {
+                    for c in 0..3 {
+                        d[c] += qi * yi[c];
+                    }
+                }
+                for (qi, yi) in q.iter().zip(y.iter_mut()) {
+                    for c in 0..3 {
+                        yi[c] -= d[c] * qi;
+                    }
+                }
+            }
+            y
+        };
+        let face_y = detrend(|u| u.1);
+        let background_y = detrend(|u| u.2);
+
+        // Delay search for the issued sequence; the null on every NULL_DELAY_STRIDE-th delay.
+        let delays: Vec<f64> = (0..)
+            .map(|i| f64::from(i) * tuning::DELAY_STEP_MS)
+            .take_while(|&d| d <= max_delay + 1e-9)
+            .collect();
+        let designs: Vec<DelayDesign> =
+            delays.iter().map(|&d| DelayDesign::build(&timeline, &times, &face_y, &base, d)).collect();
+        let issued = &timeline.colours;
+        let mut best = (0usize, Fit::default());
+        let mut best_coarse = 0.0f64;
+        for (i, design) in designs.iter().enumerate() {
+            let f = design.fit(issued);
+            if f.r2 > best.1.r2 || i == 0 {
+                best = (i, f);
+            }
+            if i % tuning::NULL_DELAY_STRIDE == 0 {
+                best_coarse = best_coarse.max(f.r2);
+            }
+        }
+        let alternatives = null_sequences(&timeline);
+        let null: Vec<f64> = alternatives
+            .iter()
+            .map(|alt| {
+                designs.iter().step_by(tuning::NULL_DELAY_STRIDE).map(|d| d.fit(alt).r2).fold(0.0, f64::max)
+            })
+            .collect();
+        // z on the log residual ratio ln(TSS/RSS) = −ln(1 − R²) (the likelihood-ratio statistic up to
+        // a factor): it stretches the top of the R² scale, where a true match and a near miss differ.
+        let null_log: Vec<f64> = null.iter().map(|&r| log_residual_ratio(r)).collect();
+        let nn = null.len().max(1) as f64;
+        let null_mean = null_log.iter().sum::<f64>() / nn;
+        let null_spread =
+            (null_log.iter().map(|v| (v - null_mean).powi(2)).sum::<f64>() / nn).sqrt().max(tuning::MIN_NULL_SPREAD);
+        let (best_index, face_fit) = best;
+        let delay = delays[best_index];
+        let background_design = DelayDesign::build(&timeline, &times, &background_y, &base, delay);
+        let background_fit = background_design.fit(issued);
+
+        report.fit = face_fit.r2;
+        report.fit_coarse = best_coarse;
+        report.null_mean = null_mean;
+        report.null_spread = null_spread;
+        report.null_z = (log_residual_ratio(best_coarse) - null_mean) / null_spread;
+        report.null_rank = null.iter().filter(|&&v| v >= best_coarse).count() as f64 / nn;
+        report.face_amplitude = face_fit.amplitude;
+        report.background_amplitude = background_fit.amplitude;
+        report.delay_ms = delay;
+
+        let colours = per_colour(&designs[best_index], &timeline, &face_fit);
+        let ratio = face_fit.amplitude / background_fit.amplitude.max(1e-9);
+        let passed = face_fit.r2 >= self.min_fit
+            && report.null_z >= self.min_null_z
+            && face_fit.amplitude >= self.min_amplitude
+            && ratio >= self.min_face_to_background;
+        let verdict = Verdict {
+            passed,
+            code: if passed { ResultCode::Passed } else { ResultCode::SuspectedNonLive },
+            score: face_fit.r2 as f32,
+            delay_ms: delay as f32,
+            colours,
+        };
+        (verdict, report)
+    }
+}
+
+/// −ln(1 − R²), with R² capped at 1 − 1e-4 so a perfect fit stays finite.
+fn log_residual_ratio(r2: f64) -> f64 {
+    -(1.0 - r2.clamp(0.0, 1.0 - 1e-4)).ln()
+}
+
+fn undecoded(c: Rgb8) -> DecodedColour {
+    DecodedColour { expected: c, observed: [0.0; 3], confidence: 0.0 }
+}
+
+fn refusal(code: ResultCode, colours: Vec<DecodedColour>) -> Verdict {
+    Verdict { passed: false, code, score: 0.0, delay_ms: 0.0, colours }
+}
+
+/// Alternative colour sequences on the issued timeline (same hold, same step count), drawn from
+/// the challenge palette with a fixed seed.
+fn null_sequences(timeline: &Timeline) -> Vec<Vec<[f64; 3]>> {
+    use rand_core::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tuning::NULL_SEED);
+    let hold = timeline.colours[0];
+    (0..tuning::NULL_SEQUENCES)
+        .map(|_| {
+            let mut seq = Vec::with_capacity(timeline.colours.len());
+            seq.push(hold);
+            for c in crate::challenge::draw_sequence(&mut rng, timeline.steps()) {
+                let l = c.to_linear();
+                seq.push([f64::from(l.r), f64::from(l.g), f64::from(l.b)]);
+            }
+            seq
+        })
+        .collect()
+}
+
+/// Per step: the mean detrended log-chromaticity observed on the face, and the cosine between it
+/// and the response the fitted model predicts for the expected colour (both relative to the
+/// sample-weighted mean over the timeline).
+fn per_colour(design: &DelayDesign, timeline: &Timeline, fit: &Fit) -> Vec<DecodedColour> {
+    let segs = timeline.colours.len();
+    let total: usize = design.counts.iter().sum();
+    let mut mean_colour = [0.0; 3];
+    for s in 0..segs {
+        for c in 0..3 {
+            mean_colour[c] += timeline.colours[s][c] * design.counts[s] as f64 / total.max(1) as f64;
+        }
+    }
+    (1..segs)
+        .map(|s| {
+            let n = design.counts[s];
+            let observed = if n == 0 {
+                [0.0; 3]
+            } else {
+                let v = design.sums[s];
+                [v[0] / n as f64, v[1] / n as f64, v[2] / n as f64]
+            };
+            let mut predicted = [0.0; 3];
+            for c in 0..3 {
+                predicted[c] = fit.k[c] * (timeline.colours[s][c] - mean_colour[c]);
+            }
+            let m = (predicted[0] + predicted[1] + predicted[2]) / 3.0;
+            predicted.iter_mut().for_each(|p| *p -= m);
+            let om = (observed[0] + observed[1] + observed[2]) / 3.0;
+            let centred = [observed[0] - om, observed[1] - om, observed[2] - om];
+            let norm = (dot3(&predicted, &predicted) * dot3(&centred, &centred)).sqrt();
+            let confidence = if norm > 1e-15 { (dot3(&predicted, &centred) / norm).clamp(0.0, 1.0) } else { 0.0 };
+            DecodedColour {
+                expected: timeline.srgb[s],
+                observed: [observed[0] as f32, observed[1] as f32, observed[2] as f32],
+                confidence: confidence as f32,
+            }
+        })
+        .collect()
 }
