@@ -874,7 +874,13 @@ mod tests {
     fn the_face_responds_more_than_the_background_only_when_genuine() {
         let p = astronaut();
         let c = challenge(2);
-        let conditions = SimConditions { noise_levels: 0.0, motion: 0.0, ..SimConditions::default() };
+        let conditions = SimConditions {
+            noise_levels: 0.0,
+            motion: 0.0,
+            white_balance_drift: 0.0,
+            white_balance_adaptation: [0.0, 0.0],
+            ..SimConditions::default()
+        };
         // Compare blue steps with yellow steps on face and background chromaticity (b/(r+g+b)).
         let response = |attack: Attack| {
             let mut s = SimSession::new(&p, &c, conditions.clone(), attack, 4);
@@ -895,11 +901,11 @@ mod tests {
             }
             (spread[0].1 - spread[0].0, spread[1].1 - spread[1].0)
         };
-        let (face, background) = response(Attack::None);
-        assert!(face > 4.0 * background, "{face} {background}");
+        let (genuine, background) = response(Attack::None);
+        assert!(genuine > 4.0 * background, "{genuine} {background}");
         let (face, background) = response(Attack::FlatPrint);
         assert!(face < 1.5 * background && background < 1.5 * face, "{face} {background}");
         let (face, _) = response(Attack::NoResponse);
-        assert!(face < 0.01, "{face}");
+        assert!(face < 0.1 * genuine, "{face} {genuine}");
     }
 }
