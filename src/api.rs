@@ -1,0 +1,177 @@
+//! The H5 API client (PROTOCOL.md §2) as a trait: the browser implementation is `web::xhr::XhrApi`,
+//! tests use [`MemoryApi`].
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use faceid_core::protocol::{AttemptCreated, H5Error, SessionInfo, UploadAnswer, UploadReport};
+use faceid_core::ResultCode;
+
+/// Why an H5 API call did not produce an answer.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The request never got an HTTP answer (offline, DNS, connection reset, CORS, timeout).
+    #[error("network failure: {0}")]
+    Network(String),
+    /// The server answered with an error body `{errCode, errMsg}`.
+    #[error("server error {status}: {} {}", .error.err_code.code(), .error.err_msg)]
+    Server { status: u16, error: H5Error },
+    /// The server answered with an unexpected status and no error body we understand.
+    #[error("unexpected HTTP status {0}")]
+    Status(u16),
+    /// The answer could not be parsed.
+    #[error("unreadable answer: {0}")]
+    BadAnswer(String),
+}
+
+impl ApiError {
+    /// Whether the same request may succeed if sent again (the upload is idempotent per attempt).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Network(_) => true,
+            // Gateways and overloaded servers: 408 timeout, 429 throttled by a proxy, 5xx.
+            ApiError::Status(s) => *s == 408 || *s == 429 || *s >= 500,
+            ApiError::Server { .. } | ApiError::BadAnswer(_) => false,
+        }
+    }
+
+    /// The result code the person sees for this failure.
+    pub fn result_code(&self) -> ResultCode {
+        match self {
+            ApiError::Server { error, .. } => error.err_code,
+            ApiError::Network(_) | ApiError::Status(_) => ResultCode::NetworkUnstable,
+            ApiError::BadAnswer(_) => ResultCode::LivenessFailed,
+        }
+    }
+}
+
+/// Turns an HTTP status and body into an answer or an [`ApiError`].
+pub fn parse_answer<T: serde::de::DeserializeOwned>(status: u16, body: &str) -> Result<T, ApiError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_str(body).map_err(|e| ApiError::BadAnswer(e.to_string()));
+    }
+    match serde_json::from_str::<H5Error>(body) {
+        Ok(error) => Err(ApiError::Server { status, error }),
+        Err(_) => Err(ApiError::Status(status)),
+    }
+}
+
+/// The three calls the page makes.
+#[allow(async_fn_in_trait)] // used single-threaded in the browser; no Send bound wanted
+pub trait H5Api {
+    /// The recording as this client sends it.
+    type Video;
+
+    async fn session(&self, token: &str) -> Result<SessionInfo, ApiError>;
+
+    async fn create_attempt(&self, token: &str) -> Result<AttemptCreated, ApiError>;
+
+    /// Uploads one attempt's recording and report; `progress` receives the sent fraction 0..=1.
+    async fn upload_video(
+        &self,
+        token: &str,
+        attempt_id: &str,
+        video: &Self::Video,
+        report: &UploadReport,
+        progress: &dyn Fn(f32),
+    ) -> Result<UploadAnswer, ApiError>;
+}
+
+/// One upload as the in-memory server saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedUpload {
+    pub token: String,
+    pub attempt_id: String,
+    pub video_len: usize,
+    pub report: UploadReport,
+}
+
+/// An in-memory H5 API: fixed session and attempt answers, a script of upload answers, and a log
+/// of every upload it received.
+#[derive(Debug)]
+pub struct MemoryApi {
+    pub session: Result<SessionInfo, ApiError>,
+    pub attempt: Result<AttemptCreated, ApiError>,
+    upload_answers: RefCell<VecDeque<Result<UploadAnswer, ApiError>>>,
+    uploads: RefCell<Vec<RecordedUpload>>,
+}
+
+impl MemoryApi {
+    pub fn new(
+        session: Result<SessionInfo, ApiError>,
+        attempt: Result<AttemptCreated, ApiError>,
+        upload_answers: impl IntoIterator<Item = Result<UploadAnswer, ApiError>>,
+    ) -> Self {
+        MemoryApi {
+            session,
+            attempt,
+            upload_answers: RefCell::new(upload_answers.into_iter().collect()),
+            uploads: RefCell::default(),
+        }
+    }
+
+    /// Every upload received so far, in order.
+    pub fn uploads(&self) -> Vec<RecordedUpload> {
+        self.uploads.borrow().clone()
+    }
+}
+
+impl H5Api for MemoryApi {
+    type Video = Vec<u8>;
+
+    async fn session(&self, _token: &str) -> Result<SessionInfo, ApiError> {
+        self.session.clone()
+    }
+
+    async fn create_attempt(&self, _token: &str) -> Result<AttemptCreated, ApiError> {
+        self.attempt.clone()
+    }
+
+    async fn upload_video(
+        &self,
+        token: &str,
+        attempt_id: &str,
+        video: &Vec<u8>,
+        report: &UploadReport,
+        progress: &dyn Fn(f32),
+    ) -> Result<UploadAnswer, ApiError> {
+        self.uploads.borrow_mut().push(RecordedUpload {
+            token: token.to_string(),
+            attempt_id: attempt_id.to_string(),
+            video_len: video.len(),
+            report: report.clone(),
+        });
+        let answer = self
+            .upload_answers
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| Err(ApiError::Network("no scripted answer".into())));
+        if answer.is_ok() {
+            progress(1.0);
+        }
+        answer
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_and_errors_are_parsed() {
+        let e = parse_answer::<UploadAnswer>(413, r#"{"errCode":1107,"errMsg":"too large"}"#).unwrap_err();
+        assert_eq!(e.result_code(), ResultCode::VideoEmptyOrTooLarge);
+        assert!(!e.is_transient());
+        let e = parse_answer::<UploadAnswer>(502, "<html>bad gateway</html>").unwrap_err();
+        assert_eq!(e, ApiError::Status(502));
+        assert!(e.is_transient());
+        assert_eq!(e.result_code(), ResultCode::NetworkUnstable);
+        let ok: UploadAnswer = parse_answer(
+            200,
+            r#"{"errCode":0,"errMsg":"ok","passed":true,"retriesLeft":2,"redirectUrl":null}"#,
+        )
+        .unwrap();
+        assert!(ok.passed);
+        assert!(matches!(parse_answer::<UploadAnswer>(200, "{"), Err(ApiError::BadAnswer(_))));
+    }
+}
