@@ -1,1 +1,106 @@
-fn main() {}
+//! Per-frame cost of the analysis on a 640×480 frame showing the astronaut photo, face centred in
+//! the default oval: a tracking frame (downscale, luma, template match, regions, quality) — goal
+//! ≤ 1 ms — and a frame that runs a full SeetaFace detection — goal ≤ 10 ms.
+//!
+//! `cargo bench -p faceid-core --bench frame`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use faceid_core::analysis::{FrameAnalyser, ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
+use faceid_core::face::{FaceDetector, FaceTracker, SeetaFaceDetector, TrackerSettings};
+use faceid_core::frame::{AnalysisImage, PixelRect, RgbaFrame};
+use faceid_core::quality::OvalGuide;
+
+const W: u32 = 640;
+const H: u32 = 480;
+/// Face centre and width in astronaut.png pixels.
+const FACE_CENTRE: (f32, f32) = (225.0, 117.0);
+const FACE_WIDTH: f32 = 98.0;
+/// The face fills 70 % of the oval's width, as when a person is ready for the challenge.
+const FILL: f32 = 0.7;
+
+/// The astronaut photo (RGB) scaled so her face fills the oval, centred, as a 640×480 RGBA frame.
+fn astronaut_frame() -> Vec<u8> {
+    let path = format!("{}/../../shared/data/faces/astronaut.png", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (pw, ph, ch) = (info.width, info.height, info.color_type.samples() as u32);
+    assert!(ch >= 3, "astronaut.png is RGB");
+    let scale = FILL * 2.0 * OvalGuide::default().rx * W as f32 / FACE_WIDTH;
+    let mut out = vec![255u8; (W * H * 4) as usize];
+    for y in 0..H {
+        for x in 0..W {
+            let px = (FACE_CENTRE.0 + (x as f32 - W as f32 / 2.0) / scale).clamp(0.0, (pw - 1) as f32) as u32;
+            let py = (FACE_CENTRE.1 + (y as f32 - H as f32 / 2.0) / scale).clamp(0.0, (ph - 1) as f32) as u32;
+            let (i, j) = (((y * W + x) * 4) as usize, ((py * pw + px) * ch) as usize);
+            out[i..i + 3].copy_from_slice(&buf[j..j + 3]);
+        }
+    }
+    out
+}
+
+fn analyser(redetect_every: u32) -> FrameAnalyser {
+    let tracker = FaceTracker::with_settings(TrackerSettings { redetect_every, ..TrackerSettings::default() });
+    FrameAnalyser::new().with_tracker(tracker)
+}
+
+fn bench_frame(c: &mut Criterion) {
+    let rgba = astronaut_frame();
+    let frame = RgbaFrame::packed(&rgba, W, H).unwrap();
+    let mut g = c.benchmark_group("frame_640x480");
+    g.sample_size(40).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+
+    // Tracking frames only: the detector never runs after the first frame.
+    let mut a = analyser(u32::MAX);
+    let first = a.analyse(&frame, 0.0).unwrap();
+    assert!(first.face.is_some(), "the bench frame must show a face");
+    let mut t = 0.0;
+    g.bench_function("analyse_tracking", |b| {
+        b.iter(|| {
+            t += 33.0;
+            let r = a.analyse(black_box(&frame), t).unwrap();
+            debug_assert!(!r.ran_detection);
+            black_box(r)
+        })
+    });
+
+    // Every frame runs a full detection.
+    let mut a = analyser(1);
+    let mut t = 0.0;
+    g.bench_function("analyse_detection", |b| {
+        b.iter(|| {
+            t += 33.0;
+            let r = a.analyse(black_box(&frame), t).unwrap();
+            debug_assert!(r.ran_detection);
+            black_box(r)
+        })
+    });
+
+    // The default schedule (a detection every REDETECT_EVERY frames): the mean cost per frame.
+    let mut a = FrameAnalyser::new();
+    let mut t = 0.0;
+    g.bench_function("analyse_default_schedule", |b| {
+        b.iter(|| {
+            t += 33.0;
+            black_box(a.analyse(black_box(&frame), t).unwrap())
+        })
+    });
+
+    // The parts.
+    let mut img = AnalysisImage::new();
+    g.bench_function("downscale_to_320x240", |b| b.iter(|| img.load(black_box(&frame), ANALYSIS_WIDTH, ANALYSIS_HEIGHT).unwrap()));
+    let mut det = SeetaFaceDetector::new();
+    g.bench_function("seeta_detect_320x240", |b| b.iter(|| black_box(det.detect(img.luma(), img.width(), img.height()))));
+    let full = PixelRect::full(img.width(), img.height());
+    g.bench_function("linear_mean_full_frame", |b| b.iter(|| black_box(img.linear_mean(black_box(full), None))));
+    g.finish();
+}
+
+criterion_group!(benches, bench_frame);
+criterion_main!(benches);

@@ -21,7 +21,7 @@
 
 use crate::colour::LinearRgb;
 use crate::face::{FaceDetector, FaceTracker, SeetaFaceDetector};
-use crate::frame::{AnalysisImage, FrameError, PixelRect, RgbaFrame};
+use crate::frame::{AnalysisImage, FrameError, PixelRect, RegionStats, RgbaFrame};
 use crate::geometry::FaceBox;
 use crate::quality::{OvalGuide, QualityGate, QualityInput, QualityReport};
 use crate::reflection::ReflectionSample;
@@ -64,14 +64,21 @@ pub fn background_exclusion(face: &FaceBox, width: u32, height: u32) -> PixelRec
     PixelRect::from_face_box(&face.shrunk(BACKGROUND_FACE_MARGIN), width, height)
 }
 
+/// Colour and luma statistics of the background region for `face` (see the module docs).
+pub fn background_stats(image: &AnalysisImage, face: Option<&FaceBox>) -> RegionStats {
+    let (w, h) = (image.width(), image.height());
+    let exclude = face.map(|f| background_exclusion(f, w, h));
+    let [left, right] = background_strips(w, h);
+    let mut bg = image.region_stats(left, exclude);
+    bg.add(&image.region_stats(right, exclude));
+    bg
+}
+
 /// Mean linear-light colours of the face region and the background region (see the module docs).
 pub fn region_colours(image: &AnalysisImage, face: Option<&FaceBox>) -> (Option<LinearRgb>, Option<LinearRgb>) {
     let (w, h) = (image.width(), image.height());
     let face_mean = face.and_then(|f| image.linear_mean(face_region(f, w, h), None));
-    let exclude = face.map(|f| background_exclusion(f, w, h));
-    let mut bg = image.linear_sum(background_strips(w, h)[0], exclude);
-    bg.add(&image.linear_sum(background_strips(w, h)[1], exclude));
-    (face_mean, bg.mean())
+    (face_mean, background_stats(image, face).linear.mean())
 }
 
 /// Everything one frame yields.
@@ -164,40 +171,33 @@ impl FrameAnalyser {
         let face = tracked.face;
 
         let (face_stats, sharpness) = match &face {
-            Some(f) => (
-                self.image.luma_stats(face_region(f, w, h), None),
-                {
-                    let region = PixelRect::from_face_box(f, w, h);
-                    let spacing = (region.width() as f32 / SHARPNESS_FACE_SAMPLES).round().max(1.0) as u32;
-                    self.image.sharpness_with_spacing(region, spacing)
-                },
-            ),
-            None => (Default::default(), 0.0),
+            Some(f) => {
+                let region = PixelRect::from_face_box(f, w, h);
+                let spacing = (region.width() as f32 / SHARPNESS_FACE_SAMPLES).round().max(1.0) as u32;
+                (self.image.region_stats(face_region(f, w, h), None), self.image.sharpness_with_spacing(region, spacing))
+            }
+            None => (RegionStats::default(), 0.0),
         };
-        let exclude = face.map(|f| background_exclusion(&f, w, h));
-        let [left, right] = background_strips(w, h);
-        let (bl, br) = (self.image.luma_stats(left, exclude), self.image.luma_stats(right, exclude));
-        let bg_count = bl.count + br.count;
-        let background_luma = if bg_count == 0 { 0.0 } else { (bl.mean * bl.count as f32 + br.mean * br.count as f32) / bg_count as f32 };
-
+        let background = background_stats(&self.image, face.as_ref());
+        let (face_luma, background_luma) = (face_stats.luma(), background.luma());
         let quality = self.gate.assess(
             &QualityInput {
                 face,
                 faces: self.tracker.detected(),
-                face_luma: face_stats.mean,
-                face_clipped: face_stats.clipped,
-                background_luma,
+                face_luma: face_luma.mean,
+                face_clipped: face_luma.clipped,
+                background_luma: background_luma.mean,
                 sharpness,
             },
             t_ms,
         );
-        let (face_colour, background) = region_colours(&self.image, face.as_ref());
+        let face_colour = face.and(face_stats.linear.mean());
         Ok(FrameAnalysis {
             t_ms,
             face_count: tracked.face_count,
             face,
             quality,
-            sample: ReflectionSample { t_ms, face: face_colour, background, face_box: face },
+            sample: ReflectionSample { t_ms, face: face_colour, background: background.linear.mean(), face_box: face },
             ran_detection: tracked.ran_detection,
             analysis_width: w,
             analysis_height: h,

@@ -208,6 +208,37 @@ pub struct AnalysisImage {
     col_bounds: Vec<u32>,
     /// Per output column and channel: the running box sums of the current output row.
     acc: Vec<u32>,
+    /// Per output column: the rounding divisor of its box.
+    divisors: Vec<BoxDivisor>,
+}
+
+/// Rounded division by a fixed box size without a hardware divide per pixel: `(sum + count/2) × m
+/// >> 32` with `m = ceil(2³² / count)`, exact while `sum ≤ 255 × count` and `count < 4096`
+/// (then `(sum + count/2) × count < 2³²`); larger boxes divide.
+#[derive(Clone, Copy, Debug, Default)]
+struct BoxDivisor {
+    count: u32,
+    m: u64,
+}
+
+/// Largest box for which the multiply-shift division is exact.
+const MAX_RECIPROCAL_BOX: u32 = 4095;
+
+impl BoxDivisor {
+    fn new(count: u32) -> BoxDivisor {
+        let count = count.max(1);
+        BoxDivisor { count, m: (1u64 << 32).div_ceil(count as u64) }
+    }
+
+    #[inline]
+    fn mean(&self, sum: u32) -> u32 {
+        let n = sum as u64 + (self.count / 2) as u64;
+        if self.count <= MAX_RECIPROCAL_BOX {
+            ((n * self.m) >> 32) as u32
+        } else {
+            (n / self.count as u64) as u32
+        }
+    }
 }
 
 impl AnalysisImage {
@@ -251,6 +282,7 @@ impl AnalysisImage {
         self.col_bounds.extend((0..=dw as u64).map(|x| (x * sw / dw as u64) as u32));
         self.acc.resize(dw as usize * RGB, 0);
 
+        let mut divisor_rows = 0;
         for oy in 0..dh as u64 {
             let y0 = (oy * sh / dh as u64) as u32;
             let y1 = (((oy + 1) * sh / dh as u64) as u32).max(y0 + 1);
@@ -259,19 +291,22 @@ impl AnalysisImage {
                 let Some(row) = frame.row(sy) else { continue };
                 accumulate_row(row, &self.col_bounds, &mut self.acc);
             }
+            // Box sizes change only when the number of source rows does (at most two values).
             let rows = y1 - y0;
+            if rows != divisor_rows {
+                self.divisors.clear();
+                self.divisors.extend(self.col_bounds.windows(2).map(|b| BoxDivisor::new(b[1].saturating_sub(b[0]).max(1) * rows)));
+                divisor_rows = rows;
+            }
             let out = oy as usize * dw as usize;
-            for ox in 0..dw as usize {
-                let cols = self.col_bounds[ox + 1].saturating_sub(self.col_bounds[ox]).max(1);
-                let count = cols * rows;
-                let half = count / 2;
-                let a = &self.acc[ox * RGB..ox * RGB + RGB];
-                let (r, g, b) = ((a[0] + half) / count, (a[1] + half) / count, (a[2] + half) / count);
-                let px = (out + ox) * RGB;
-                self.rgb[px] = r as u8;
-                self.rgb[px + 1] = g as u8;
-                self.rgb[px + 2] = b as u8;
-                self.luma[out + ox] = luma_of(r, g, b);
+            let rgb_out = &mut self.rgb[out * RGB..(out + dw as usize) * RGB];
+            let luma_out = &mut self.luma[out..out + dw as usize];
+            for ((a, px), (l, d)) in self.acc.chunks_exact(RGB).zip(rgb_out.chunks_exact_mut(RGB)).zip(luma_out.iter_mut().zip(&self.divisors)) {
+                let (r, g, b) = (d.mean(a[0]), d.mean(a[1]), d.mean(a[2]));
+                px[0] = r as u8;
+                px[1] = g as u8;
+                px[2] = b as u8;
+                *l = luma_of(r, g, b);
             }
         }
         Ok(())
@@ -310,44 +345,55 @@ impl AnalysisImage {
         (sum2 as f64 / n as f64 - mean * mean).max(0.0) as f32
     }
 
-    /// Linear-light colour sums over `region`, leaving out pixels inside `exclude`.
-    /// Each analysis pixel is linearised with [`SRGB_TO_LINEAR`] before summing.
-    pub fn linear_sum(&self, region: PixelRect, exclude: Option<PixelRect>) -> LinearSum {
+    /// Linear-light colour and luma statistics over `region`, leaving out pixels inside
+    /// `exclude`, in one pass. Each analysis pixel is linearised with [`SRGB_TO_LINEAR`].
+    pub fn region_stats(&self, region: PixelRect, exclude: Option<PixelRect>) -> RegionStats {
         let r = region.clamped(self.width, self.height);
-        let mut s = LinearSum::default();
+        let mut s = RegionStats::default();
         if r.is_empty() {
             return s;
         }
         let ex = exclude.filter(|e| !e.is_empty());
         let w = self.width as usize;
-        let (mut sr, mut sg, mut sb) = (0f32, 0f32, 0f32);
+        let (mut sr, mut sg, mut sb) = (0f64, 0f64, 0f64);
         for y in r.y0..r.y1 {
-            let row = &self.rgb[y as usize * w * RGB..(y as usize + 1) * w * RGB];
-            // The excluded span of this row, if the exclusion covers the row at all.
+            let rgb_row = &self.rgb[y as usize * w * RGB..(y as usize + 1) * w * RGB];
+            let luma_row = &self.luma[y as usize * w..(y as usize + 1) * w];
+            // The excluded span of this row (empty unless the exclusion covers the row).
             let (skip0, skip1) = match ex {
-                Some(e) if y >= e.y0 && y < e.y1 => (e.x0.max(r.x0), e.x1.min(r.x1)),
+                Some(e) if y >= e.y0 && y < e.y1 && e.x0 < r.x1 && e.x1 > r.x0 => (e.x0.max(r.x0), e.x1.min(r.x1)),
                 _ => (r.x1, r.x1),
             };
-            let (mut rr, mut rg, mut rb) = (0f32, 0f32, 0f32);
-            for x in r.x0..r.x1 {
-                if x >= skip0 && x < skip1 {
+            for (x0, x1) in [(r.x0, skip0), (skip1, r.x1)] {
+                if x1 <= x0 {
                     continue;
                 }
-                let p = x as usize * RGB;
-                rr += SRGB_TO_LINEAR[row[p] as usize];
-                rg += SRGB_TO_LINEAR[row[p + 1] as usize];
-                rb += SRGB_TO_LINEAR[row[p + 2] as usize];
+                let (x0, x1) = (x0 as usize, x1 as usize);
+                let (mut rr, mut rg, mut rb) = (0f32, 0f32, 0f32);
+                for p in rgb_row[x0 * RGB..x1 * RGB].chunks_exact(RGB) {
+                    rr += SRGB_TO_LINEAR[p[0] as usize];
+                    rg += SRGB_TO_LINEAR[p[1] as usize];
+                    rb += SRGB_TO_LINEAR[p[2] as usize];
+                }
+                sr += rr as f64;
+                sg += rg as f64;
+                sb += rb as f64;
+                for &v in &luma_row[x0..x1] {
+                    s.luma_sum += v as u64;
+                    s.clipped += (v >= CLIPPED_LUMA) as u64;
+                }
+                s.linear.count += (x1 - x0) as u64;
             }
-            sr += rr;
-            sg += rg;
-            sb += rb;
-            let skipped = skip1.saturating_sub(skip0) as u64;
-            s.count += r.width() as u64 - skipped.min(r.width() as u64);
         }
-        s.r = sr as f64;
-        s.g = sg as f64;
-        s.b = sb as f64;
+        s.linear.r = sr;
+        s.linear.g = sg;
+        s.linear.b = sb;
         s
+    }
+
+    /// Linear-light colour sums over `region`, leaving out pixels inside `exclude`.
+    pub fn linear_sum(&self, region: PixelRect, exclude: Option<PixelRect>) -> LinearSum {
+        self.region_stats(region, exclude).linear
     }
 
     /// Mean linear-light colour over `region` minus `exclude`; None when no pixel remains.
@@ -357,34 +403,70 @@ impl AnalysisImage {
 
     /// Luma statistics over `region` minus `exclude`.
     pub fn luma_stats(&self, region: PixelRect, exclude: Option<PixelRect>) -> LumaStats {
-        let r = region.clamped(self.width, self.height);
-        if r.is_empty() {
+        self.region_stats(region, exclude).luma()
+    }
+}
+
+/// Colour and brightness sums over a set of pixels (see [`AnalysisImage::region_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RegionStats {
+    pub linear: LinearSum,
+    /// Sum of 8-bit luma.
+    pub luma_sum: u64,
+    /// Pixels with luma at or above [`CLIPPED_LUMA`].
+    pub clipped: u64,
+}
+
+impl RegionStats {
+    pub fn add(&mut self, o: &RegionStats) {
+        self.linear.add(&o.linear);
+        self.luma_sum += o.luma_sum;
+        self.clipped += o.clipped;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.linear.count
+    }
+
+    pub fn luma(&self) -> LumaStats {
+        let n = self.count();
+        if n == 0 {
             return LumaStats::default();
         }
-        let ex = exclude.filter(|e| !e.is_empty());
-        let w = self.width as usize;
-        let (mut sum, mut clipped, mut count) = (0u64, 0u64, 0u64);
-        for y in r.y0..r.y1 {
-            let row = &self.luma[y as usize * w..(y as usize + 1) * w];
-            for x in r.x0..r.x1 {
-                if ex.is_some_and(|e| e.contains(x, y)) {
-                    continue;
-                }
-                let v = row[x as usize];
-                sum += v as u64;
-                clipped += (v >= CLIPPED_LUMA) as u64;
-                count += 1;
-            }
-        }
-        if count == 0 {
-            return LumaStats::default();
-        }
-        LumaStats { mean: sum as f32 / count as f32, clipped: clipped as f32 / count as f32, count }
+        LumaStats { mean: self.luma_sum as f32 / n as f32, clipped: self.clipped as f32 / n as f32, count: n }
     }
 }
 
 /// Adds one RGBA source row into the per-output-column sums.
 fn accumulate_row(row: &[u8], col_bounds: &[u32], acc: &mut [u32]) {
+    let out_w = col_bounds.len().saturating_sub(1);
+    // Whole-number ratio (640 → 320, 1280 → 320, 320 → 320): fixed-size boxes, no bounds lookups.
+    if out_w > 0 && col_bounds[0] == 0 && (col_bounds[out_w] as usize).is_multiple_of(out_w) {
+        let fx = col_bounds[out_w] as usize / out_w;
+        if fx >= 1 && row.len() >= out_w * fx * RGBA {
+            let row = &row[..out_w * fx * RGBA];
+            match fx {
+                1 => accumulate_fixed::<1>(row, acc),
+                2 => accumulate_fixed::<2>(row, acc),
+                3 => accumulate_fixed::<3>(row, acc),
+                4 => accumulate_fixed::<4>(row, acc),
+                _ => {
+                    for (px, a) in row.chunks_exact(fx * RGBA).zip(acc.chunks_exact_mut(RGB)) {
+                        let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
+                        for p in px.chunks_exact(RGBA) {
+                            r += p[0] as u32;
+                            g += p[1] as u32;
+                            b += p[2] as u32;
+                        }
+                        a[0] += r;
+                        a[1] += g;
+                        a[2] += b;
+                    }
+                }
+            }
+            return;
+        }
+    }
     for (ox, bounds) in col_bounds.windows(2).enumerate() {
         let (x0, x1) = (bounds[0] as usize, (bounds[1] as usize).max(bounds[0] as usize + 1));
         let Some(px) = row.get(x0 * RGBA..x1 * RGBA) else { continue };
@@ -395,6 +477,22 @@ fn accumulate_row(row: &[u8], col_bounds: &[u32], acc: &mut [u32]) {
             b += p[2] as u32;
         }
         let a = &mut acc[ox * RGB..ox * RGB + RGB];
+        a[0] += r;
+        a[1] += g;
+        a[2] += b;
+    }
+}
+
+/// [`accumulate_row`] for boxes exactly `N` source pixels wide (unrolled by the compiler).
+#[inline]
+fn accumulate_fixed<const N: usize>(row: &[u8], acc: &mut [u32]) {
+    for (px, a) in row.chunks_exact(N * RGBA).zip(acc.chunks_exact_mut(RGB)) {
+        let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
+        for k in 0..N {
+            r += px[k * RGBA] as u32;
+            g += px[k * RGBA + 1] as u32;
+            b += px[k * RGBA + 2] as u32;
+        }
         a[0] += r;
         a[1] += g;
         a[2] += b;
@@ -430,6 +528,18 @@ mod tests {
     }
 
     #[test]
+    fn box_divisor_is_exact_rounded_division() {
+        for count in [1u32, 2, 3, 4, 6, 7, 9, 16, 25, 100, 1000, 4095, 4096, 100_000] {
+            let d = BoxDivisor::new(count);
+            let max = (255u64 * count as u64).min(50_000_000) as u32;
+            let step = (max / 200_000).max(1);
+            for sum in (0..=max).step_by(step as usize).chain([max]) {
+                assert_eq!(d.mean(sum), (sum + count / 2) / count, "{sum}/{count}");
+            }
+        }
+    }
+
+    #[test]
     fn fit_keeps_aspect_and_never_upscales() {
         assert_eq!(fit_within(640, 480, 320, 240), (320, 240));
         assert_eq!(fit_within(1280, 720, 320, 240), (320, 180));
@@ -445,9 +555,9 @@ mod tests {
         let mut d = vec![255u8; 20 * 2];
         let px = [[0u8, 0, 0], [100, 50, 20], [200, 200, 200], [200, 100, 0]];
         for y in 0..2 {
-            for x in 0..4 {
+            for (x, p) in px.iter().enumerate() {
                 let i = y * 20 + x * 4;
-                d[i..i + 3].copy_from_slice(&px[x]);
+                d[i..i + 3].copy_from_slice(p);
             }
         }
         let f = RgbaFrame::new(&d, 4, 2, 20).unwrap();
@@ -456,6 +566,25 @@ mod tests {
         assert_eq!((img.width(), img.height()), (2, 1));
         assert_eq!(img.rgb(), &[50, 25, 10, 200, 150, 100]);
         assert_eq!(img.luma()[1], luma_of(200, 150, 100));
+    }
+
+    #[test]
+    fn downscale_with_uneven_boxes() {
+        // 5x3 → 2x1: boxes of 2 and 3 columns over all 3 rows; red = column index × 10.
+        let mut d = vec![0u8; 5 * 3 * 4];
+        for y in 0..3 {
+            for x in 0..5 {
+                d[(y * 5 + x) * 4] = (x * 10) as u8;
+                d[(y * 5 + x) * 4 + 1] = (y * 30) as u8;
+            }
+        }
+        let mut img = AnalysisImage::new();
+        img.load(&RgbaFrame::packed(&d, 5, 3).unwrap(), 2, 1).unwrap();
+        assert_eq!((img.width(), img.height()), (2, 1));
+        assert_eq!(img.rgb(), &[5, 30, 0, 30, 30, 0]);
+        // Reloading a different size reuses the buffers and gives the right size.
+        img.load(&RgbaFrame::packed(&d, 5, 3).unwrap(), 320, 240).unwrap();
+        assert_eq!((img.width(), img.height(), img.luma().len()), (5, 3, 15));
     }
 
     #[test]
