@@ -1,0 +1,184 @@
+// A synthetic person in front of the screen (faceid-e2e). Installed with
+// Page.addScriptToEvaluateOnNewDocument; replaces navigator.mediaDevices.getUserMedia with a
+// canvas.captureStream whose canvas draws a real face photo lit by the colour the page shows.
+//
+// Reflection model (the one faceid_core::sim renders and the decoder expects), in linear light:
+//   pixel_c = E(t) · albedo_c(x, y) · (ambient_c + gain(x, y) · screen_c(t − delay)) + noise
+// gain is strong on the face ellipse and weak on the background; screen(t − delay) is the colour the
+// page showed `delayMs` earlier (panel latency plus camera pipeline), averaged over the exposure.
+(() => {
+  "use strict";
+  const CFG = __PERSON_CONFIG__;
+  if (window.__faceidPerson || !navigator.mediaDevices) return;
+  const person = { frames: 0, history: [], requests: 0, error: null };
+  window.__faceidPerson = person;
+
+  // ---- What the screen shows, logged with the time it was seen.
+  const parseColour = (s) => {
+    if (!s) return null;
+    s = String(s).trim();
+    let m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(s);
+    if (m) return [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)];
+    m = /^rgba?\(\s*([\d.]+)[ ,]+([\d.]+)[ ,]+([\d.]+)(?:[ ,/]+([\d.]+))?\s*\)$/i.exec(s);
+    if (m) {
+      const a = m[4] === undefined ? 1 : parseFloat(m[4]);
+      if (a < 0.5) return null;
+      return [+m[1], +m[2], +m[3]];
+    }
+    return null;
+  };
+  const screenColour = () => {
+    const flash = document.querySelector(CFG.flashSelector);
+    if (flash) {
+      const c = parseColour(flash.getAttribute(CFG.flashAttribute)) ||
+                parseColour(getComputedStyle(flash).backgroundColor);
+      if (c) return c;
+    }
+    // No flash: the page itself lights the face (its background colour).
+    const body = document.body;
+    const c = body && parseColour(getComputedStyle(body).backgroundColor);
+    return c || CFG.pageColour;
+  };
+  const lin = new Float32Array(256);
+  for (let i = 0; i < 256; i++) {
+    const v = i / 255;
+    lin[i] = v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  }
+  const toLinear = (c) => [lin[c[0] | 0], lin[c[1] | 0], lin[c[2] | 0]];
+  const observe = () => {
+    const now = performance.now();
+    const c = toLinear(screenColour());
+    const h = person.history;
+    const last = h[h.length - 1];
+    if (!last || last.c[0] !== c[0] || last.c[1] !== c[1] || last.c[2] !== c[2]) h.push({ t: now, c });
+    // Keep a few seconds: enough for any delay.
+    while (h.length > 2 && now - h[1].t > 5000) h.shift();
+  };
+  const colourAt = (t) => {
+    const h = person.history;
+    let c = h.length ? h[0].c : toLinear(CFG.pageColour);
+    for (let i = 0; i < h.length && h[i].t <= t; i++) c = h[i].c;
+    return c;
+  };
+  const watch = () => { observe(); requestAnimationFrame(watch); };
+  requestAnimationFrame(watch);
+  setInterval(observe, 8);
+
+  // ---- The scene: photo albedo in linear light and the screen's gain per pixel.
+  const W = CFG.width, H = CFG.height, N = W * H;
+  let scene = null;
+  const loadScene = () => scene || (scene = new Promise((resolve, reject) => {
+    const img = new Image();
+    img.crossOrigin = "anonymous";
+    img.onerror = () => reject(new DOMException("synthetic person: photo did not load", "NotReadableError"));
+    img.onload = () => {
+      const cv = document.createElement("canvas");
+      cv.width = W; cv.height = H;
+      const cx = cv.getContext("2d", { willReadFrequently: true });
+      // Face box of the photo (normalised) → frame: face width CFG.faceWidth·W, centred at CFG.faceCentre.
+      const fw = CFG.face.w * img.naturalWidth, fh = CFG.face.h * img.naturalHeight;
+      const k = (CFG.faceWidth * W) / fw;
+      const pcx = (CFG.face.x + CFG.face.w / 2) * img.naturalWidth;
+      const pcy = (CFG.face.y + CFG.face.h / 2) * img.naturalHeight;
+      const fcx = CFG.faceCentre[0] * W, fcy = CFG.faceCentre[1] * H;
+      cx.fillStyle = "#808080";
+      cx.fillRect(0, 0, W, H);
+      cx.drawImage(img, fcx - pcx * k, fcy - pcy * k, img.naturalWidth * k, img.naturalHeight * k);
+      const px = cx.getImageData(0, 0, W, H).data;
+      const albedo = new Float32Array(N * 3);
+      const gain = new Float32Array(N);
+      const hw = (fw * k) / 2, hh = (fh * k) / 2;
+      const smooth = (e0, e1, x) => { const t = Math.min(1, Math.max(0, (x - e0) / (e1 - e0))); return t * t * (3 - 2 * t); };
+      for (let y = 0, i = 0; y < H; y++) {
+        for (let x = 0; x < W; x++, i++) {
+          albedo[3 * i] = lin[px[4 * i]];
+          albedo[3 * i + 1] = lin[px[4 * i + 1]];
+          albedo[3 * i + 2] = lin[px[4 * i + 2]];
+          const dx = (x + 0.5 - fcx) / hw, dy = (y + 0.5 - fcy) / hh;
+          const rho = Math.sqrt(dx * dx + dy * dy);
+          gain[i] = CFG.faceGain + (CFG.backgroundGain - CFG.faceGain) * smooth(1.1, 1.5, rho);
+        }
+      }
+      // Exposure: the face's mean luminance under a white screen reaches CFG.targetLevel.
+      let lum = 0, n = 0;
+      for (let y = Math.floor(fcy - 0.3 * hh); y < fcy + 0.3 * hh; y++) {
+        for (let x = Math.floor(fcx - 0.3 * hw); x < fcx + 0.3 * hw; x++) {
+          if (x < 0 || y < 0 || x >= W || y >= H) continue;
+          const i = y * W + x;
+          const g = gain[i];
+          lum += 0.2126 * albedo[3 * i] * (CFG.ambient[0] + g) + 0.7152 * albedo[3 * i + 1] * (CFG.ambient[1] + g) +
+                 0.0722 * albedo[3 * i + 2] * (CFG.ambient[2] + g);
+          n++;
+        }
+      }
+      const exposure = CFG.targetLevel / Math.max(1e-6, lum / Math.max(1, n));
+      resolve({ albedo, gain, exposure });
+    };
+    img.src = CFG.photoUrl;
+  }));
+
+  // sRGB encoding table over linear 0..1 and a table of Gaussian noise (8-bit levels).
+  const ENC = 4096;
+  const encode = new Uint8ClampedArray(ENC + 1);
+  for (let i = 0; i <= ENC; i++) {
+    const v = i / ENC;
+    encode[i] = Math.round(255 * (v <= 0.0031308 ? v * 12.92 : 1.055 * Math.pow(v, 1 / 2.4) - 0.055));
+  }
+  const NOISE = 1 << 16;
+  const noise = new Float32Array(NOISE);
+  for (let i = 0; i < NOISE; i++) {
+    const u1 = Math.max(1e-12, Math.random()), u2 = Math.random();
+    noise[i] = CFG.noiseLevels * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+
+  const start = async () => {
+    const s = await loadScene();
+    const canvas = document.createElement("canvas");
+    canvas.width = W; canvas.height = H;
+    const ctx = canvas.getContext("2d");
+    const frame = ctx.createImageData(W, H);
+    const out = frame.data;
+    const stream = canvas.captureStream(CFG.fps);
+    const draw = () => {
+      const now = performance.now();
+      // The exposure integrates the delayed screen colour over ~20 ms.
+      const l = [0, 0, 0];
+      for (let j = 0; j < 4; j++) {
+        const c = colourAt(now - CFG.delayMs - 20 * (j + 0.5) / 4);
+        l[0] += c[0] / 4; l[1] += c[1] / 4; l[2] += c[2] / 4;
+      }
+      const e = s.exposure * ENC;
+      const a0 = CFG.ambient[0], a1 = CFG.ambient[1], a2 = CFG.ambient[2];
+      let ni = (Math.random() * NOISE) | 0;
+      for (let i = 0; i < N; i++) {
+        const g = s.gain[i], b = 3 * i, o = 4 * i;
+        const r = s.albedo[b] * (a0 + g * l[0]) * e;
+        const gg = s.albedo[b + 1] * (a1 + g * l[1]) * e;
+        const bb = s.albedo[b + 2] * (a2 + g * l[2]) * e;
+        out[o] = encode[r < ENC ? r | 0 : ENC] + noise[ni]; ni = (ni + 1) & (NOISE - 1);
+        out[o + 1] = encode[gg < ENC ? gg | 0 : ENC] + noise[ni]; ni = (ni + 1) & (NOISE - 1);
+        out[o + 2] = encode[bb < ENC ? bb | 0 : ENC] + noise[ni]; ni = (ni + 1) & (NOISE - 1);
+        out[o + 3] = 255;
+      }
+      ctx.putImageData(frame, 0, 0);
+      person.frames++;
+    };
+    draw();
+    const timer = setInterval(draw, 1000 / CFG.fps);
+    for (const track of stream.getVideoTracks()) {
+      const stop = track.stop.bind(track);
+      track.stop = () => { clearInterval(timer); stop(); };
+    }
+    return stream;
+  };
+
+  const md = navigator.mediaDevices;
+  const original = md.getUserMedia ? md.getUserMedia.bind(md) : null;
+  md.getUserMedia = function (constraints) {
+    person.requests++;
+    if (!constraints || !constraints.video) {
+      return original ? original(constraints) : Promise.reject(new DOMException("no media", "NotFoundError"));
+    }
+    return start().catch((e) => { person.error = String(e); throw e; });
+  };
+})();

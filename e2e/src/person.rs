@@ -1,0 +1,86 @@
+//! The synthetic person: an init script that replaces `getUserMedia` with a canvas stream showing a
+//! real face photo lit by the colour the page is showing (read from the page a little earlier, with
+//! noise), following the reflection model of `faceid_core::sim`.
+
+use serde::Serialize;
+
+use faceid_core::sim::ASTRONAUT_FACE;
+
+const SCRIPT: &str = include_str!("person.js");
+const PLACEHOLDER: &str = "__PERSON_CONFIG__";
+
+/// The face box of the photo, normalised to the photo.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PhotoFace {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// How the person looks to the camera and how the screen lights them.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    /// Where the page can load the photo from (served with CORS so the canvas stays readable).
+    pub photo_url: String,
+    /// The face in the photo.
+    pub face: PhotoFace,
+    /// Camera frame size and rate: 640x480 at 30 fps, what the page asks for.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Face width as a fraction of the frame width, and the face centre (fractions of the frame).
+    pub face_width: f32,
+    pub face_centre: [f32; 2],
+    /// Screen-to-camera delay: panel latency plus a camera pipeline (LIVENESS.md: 49–68 ms median
+    /// panel latency, one to three camera frames), so ~80 ms.
+    pub delay_ms: f64,
+    /// Ambient light per channel (slightly warm room light).
+    pub ambient: [f32; 3],
+    /// Screen light on the face and on the background relative to ambient (white screen), within
+    /// the ranges `faceid_core::sim::SimConditions::default()` draws from.
+    pub face_gain: f32,
+    pub background_gain: f32,
+    /// Face luminance under the white screen (linear), mid-range for a webcam.
+    pub target_level: f32,
+    /// Sensor noise, standard deviation in 8-bit levels.
+    pub noise_levels: f32,
+    /// Where the page shows its flash colour: an element and the attribute holding `#rrggbb`
+    /// (its computed background colour is used when the attribute is absent).
+    pub flash_selector: String,
+    pub flash_attribute: String,
+    /// The colour assumed when the page shows nothing readable.
+    pub page_colour: [u8; 3],
+}
+
+impl Person {
+    /// The astronaut (shared/data/faces/astronaut.png) at a phone's arm's length, face filling
+    /// about a third of the frame width (inside the page's oval guide).
+    pub fn astronaut(photo_url: String) -> Person {
+        Person {
+            photo_url,
+            face: PhotoFace { x: ASTRONAUT_FACE.x, y: ASTRONAUT_FACE.y, w: ASTRONAUT_FACE.w, h: ASTRONAUT_FACE.h },
+            width: 640,
+            height: 480,
+            fps: 30,
+            face_width: 0.34,
+            face_centre: [0.5, 0.47],
+            delay_ms: 80.0,
+            ambient: [1.05, 1.0, 0.95],
+            face_gain: 0.45,
+            background_gain: 0.03,
+            target_level: 0.22,
+            noise_levels: 2.0,
+            flash_selector: "[data-flash-colour]".into(),
+            flash_attribute: "data-flash-colour".into(),
+            page_colour: [255, 255, 255],
+        }
+    }
+
+    /// The init script for this person.
+    pub fn script(&self) -> crate::Result<String> {
+        let config = serde_json::to_string(self)?;
+        Ok(SCRIPT.replacen(PLACEHOLDER, &config, 1))
+    }
+}
