@@ -27,11 +27,23 @@
     }
     return null;
   };
+  const shown = (el) => {
+    if (CFG.hiddenClass && el.classList.contains(CFG.hiddenClass)) return false;
+    const st = getComputedStyle(el);
+    return st.display !== "none" && st.visibility !== "hidden" && parseFloat(st.opacity || "1") > 0.5;
+  };
   const screenColour = () => {
     const flash = document.querySelector(CFG.flashSelector);
-    if (flash) {
-      const c = parseColour(flash.getAttribute(CFG.flashAttribute)) ||
-                parseColour(getComputedStyle(flash).backgroundColor);
+    if (flash && shown(flash)) {
+      let c = parseColour(flash.getAttribute(CFG.flashAttribute));
+      if (!c && flash instanceof HTMLCanvasElement && flash.width > 4 && flash.height > 4) {
+        // What the page actually painted: a pixel in the corner, outside the face cut-out.
+        try {
+          const d = flash.getContext("2d").getImageData(2, 2, 1, 1).data;
+          if (d[3] > 127) c = [d[0], d[1], d[2]];
+        } catch (e) { /* not readable: fall through */ }
+      }
+      if (!c) c = parseColour(getComputedStyle(flash).backgroundColor);
       if (c) return c;
     }
     // No flash: the page itself lights the face (its background colour).

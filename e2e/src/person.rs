@@ -46,10 +46,12 @@ pub struct Person {
     pub target_level: f32,
     /// Sensor noise, standard deviation in 8-bit levels.
     pub noise_levels: f32,
-    /// Where the page shows its flash colour: an element and the attribute holding `#rrggbb`
-    /// (its computed background colour is used when the attribute is absent).
+    /// Where the page shows its flash colour: an element (the page's overlay canvas), an attribute
+    /// that may hold `#rrggbb`, and the class that hides it between challenges. Without the
+    /// attribute, a canvas's painted corner pixel is read (else the computed background colour).
     pub flash_selector: String,
     pub flash_attribute: String,
+    pub hidden_class: String,
     /// The colour assumed when the page shows nothing readable.
     pub page_colour: [u8; 3],
 }
@@ -72,8 +74,9 @@ impl Person {
             background_gain: 0.03,
             target_level: 0.22,
             noise_levels: 2.0,
-            flash_selector: "[data-flash-colour]".into(),
-            flash_attribute: "data-flash-colour".into(),
+            flash_selector: "canvas.fid-flash".into(),
+            flash_attribute: "data-colour".into(),
+            hidden_class: "fid-hidden".into(),
             page_colour: [255, 255, 255],
         }
     }

@@ -9,12 +9,22 @@ use faceid_e2e::business::BusinessSite;
 use faceid_e2e::person::Person;
 use serde_json::{json, Value};
 
-/// Reads the camera through getUserMedia after painting the page `colour`, and returns the mean
+/// Reads the camera through getUserMedia after painting a `canvas.fid-flash` overlay `colour`, and returns the mean
 /// sRGB colour of the face centre and of a background corner.
 const MEASURE: &str = r#"
 const [colour, done] = [arguments[0], arguments[arguments.length - 1]];
 (async () => {
-  document.body.style.background = colour;
+  // Like the page's flash overlay: a canvas painted with the colour.
+  let flash = document.querySelector("canvas.fid-flash");
+  if (!flash) {
+    flash = document.createElement("canvas");
+    flash.className = "fid-flash";
+    flash.width = 64; flash.height = 64;
+    document.body.appendChild(flash);
+  }
+  const fx = flash.getContext("2d");
+  fx.fillStyle = colour;
+  fx.fillRect(0, 0, 64, 64);
   if (!window.__stream) {
     window.__stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
     const v = document.createElement("video");
