@@ -83,6 +83,12 @@ pub mod tuning {
     /// The background region must be measurable in at least this share of frames; it vanishes only
     /// when the face covers the side strips, i.e. the person is too close (1203).
     pub const MIN_BACKGROUND_FRACTION: f64 = 0.5;
+    /// A face box whose centre is more than half a face width from the session's median centre is
+    /// another face (a second person, a false detection): a head does not jump that far in 100 ms
+    /// and the quality gate held it still before the challenge.
+    pub const MAX_FACE_SHIFT: f32 = 0.5;
+    /// Likewise for a box 1.4× larger or smaller than the median.
+    pub const MAX_FACE_SCALE: f32 = 1.4;
     /// Largest gap between samples inside the flash phase: more than one 350 ms step unseen (1303).
     pub const MAX_GAP_MS: f64 = 400.0;
     /// Baseline needed before the first step (ms of hold that must have been recorded) (1303).
@@ -236,6 +242,39 @@ fn log_chroma(c: Option<LinearRgb>) -> Option<[f64; 3]> {
     let l = [f64::from(c.r.max(f)).ln(), f64::from(c.g.max(f)).ln(), f64::from(c.b.max(f)).ln()];
     let m = (l[0] + l[1] + l[2]) / 3.0;
     Some([l[0] - m, l[1] - m, l[2] - m])
+}
+
+fn median(mut v: Vec<f32>) -> Option<f32> {
+    v.sort_by(f32::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// Marks the face of a sample as missing when its box is not where the face usually is in this
+/// session: centre further than [`tuning::MAX_FACE_SHIFT`] median face widths from the median
+/// centre, or width off by more than [`tuning::MAX_FACE_SCALE`] either way.
+fn drop_stray_faces(obs: &mut [Observation], t0: f64, t1: f64) {
+    let boxes: Vec<FaceBox> = obs.iter().filter(|o| o.t >= t0 && o.t <= t1).filter_map(|o| o.face_box).collect();
+    let (Some(cx), Some(cy), Some(w)) = (
+        median(boxes.iter().map(|b| b.centre().0).collect()),
+        median(boxes.iter().map(|b| b.centre().1).collect()),
+        median(boxes.iter().map(|b| b.w).collect()),
+    ) else {
+        return;
+    };
+    if !(w > 0.0) {
+        return;
+    }
+    for o in obs.iter_mut() {
+        if let Some(b) = o.face_box {
+            let (bx, by) = b.centre();
+            let shift = ((bx - cx).powi(2) + (by - cy).powi(2)).sqrt() / w;
+            let scale = b.w / w;
+            if !(shift <= tuning::MAX_FACE_SHIFT && scale <= tuning::MAX_FACE_SCALE && scale >= 1.0 / tuning::MAX_FACE_SCALE) {
+                o.face = None;
+                o.face_box = None;
+            }
+        }
+    }
 }
 
 fn touches_edge(b: &FaceBox) -> bool {
@@ -510,6 +549,10 @@ impl ReflectionDecoder {
         if !covered || largest_gap > tuning::MAX_GAP_MS {
             return (refusal(ResultCode::RecordingTooShort, undecoded_colours()), report);
         }
+
+        // One person: a face box far from the session's typical box is another face (or a false
+        // detection) the tracker jumped to; its colours do not belong to the series.
+        drop_stray_faces(&mut obs, flash_start - tuning::BASELINE_MS, timeline.end + max_delay);
 
         // 1210 / 1102: the face must be present (and whole) through the flash phase.
         let in_flash: Vec<&Observation> =

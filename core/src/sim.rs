@@ -335,9 +335,9 @@ pub struct SimSession {
     /// Mean albedo of the frame and albedo-weighted gain, for auto-exposure and white balance.
     mean_albedo: [f32; 3],
     mean_albedo_gain: [f32; 3],
-    gain_table: Vec<f32>,
-    encode: Vec<f32>,
-    noise: Vec<f32>,
+    gain_table: Box<[f32; GAIN_TABLE]>,
+    encode: Box<[f32; ENCODE_TABLE]>,
+    noise: Box<[f32; NOISE_TABLE]>,
     noise_state: u64,
     rng: ChaCha8Rng,
     // Per-frame state.
@@ -459,13 +459,11 @@ impl SimSession {
                 background_gain = face_gain;
             }
         }
-        let gain_table: Vec<f32> = (0..GAIN_TABLE)
-            .map(|i| {
-                let rho = (i as f32 / (GAIN_TABLE - 1) as f32 * GAIN_RHO2_MAX).sqrt();
-                let t = smoothstep(GAIN_FALL_START, GAIN_FALL_END, rho);
-                face_gain + (background_gain - face_gain) * t
-            })
-            .collect();
+        let gain_table: Box<[f32; GAIN_TABLE]> = Box::new(std::array::from_fn(|i| {
+            let rho = (i as f32 / (GAIN_TABLE - 1) as f32 * GAIN_RHO2_MAX).sqrt();
+            let t = smoothstep(GAIN_FALL_START, GAIN_FALL_END, rho);
+            face_gain + (background_gain - face_gain) * t
+        }));
 
         // Frame-average albedo and albedo × gain, for the camera's automatic controls.
         let mut mean_albedo = [0.0f32; 3];
@@ -537,14 +535,13 @@ impl SimSession {
         };
         let log_exposure_base = (f64::from(draws.target_level) / face_lum(hold).max(1e-6)).ln();
 
-        let mut encode = Vec::with_capacity(ENCODE_TABLE);
-        for i in 0..ENCODE_TABLE {
+        let encode: Box<[f32; ENCODE_TABLE]> = Box::new(std::array::from_fn(|i| {
             let v = i as f32 / (ENCODE_TABLE - 1) as f32;
             let s = if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
-            encode.push(s * 255.0);
-        }
+            s * 255.0
+        }));
         let sigma = if conditions.noise_levels.is_finite() { conditions.noise_levels.clamp(0.0, 64.0) } else { 0.0 };
-        let noise = (0..NOISE_TABLE).map(|_| (normal(&mut rng) * sigma) as f32).collect();
+        let noise: Box<[f32; NOISE_TABLE]> = Box::new(std::array::from_fn(|_| (normal(&mut rng) * sigma) as f32));
         let noise_state = rng.next_u64() | 1;
 
         let mut session = SimSession {
@@ -728,23 +725,26 @@ impl SimSession {
         let table_scale = (GAIN_TABLE - 1) as f32 / GAIN_RHO2_MAX;
         let enc_scale = (ENCODE_TABLE - 1) as f32;
         let mut state = self.noise_state;
-        for y in 0..h {
-            let row = self.row_map[y] as usize * self.scene_w;
-            let ry = self.rho_y[y];
-            let out = &mut rgba[y * w * 4..(y + 1) * w * 4];
-            for x in 0..w {
-                let a = self.scene[row + self.col_map[x] as usize];
-                let r2 = self.rho_x[x] + ry;
-                let g = self.gain_table[((r2 * table_scale) as usize).min(GAIN_TABLE - 1)];
+        // Locals (fixed-size tables) so the hot loop has no aliasing and no bounds checks on lookups.
+        let gain_table: &[f32; GAIN_TABLE] = &self.gain_table;
+        let encode: &[f32; ENCODE_TABLE] = &self.encode;
+        let noise: &[f32; NOISE_TABLE] = &self.noise;
+        let scene = &self.scene[..];
+        let (col_map, rho_x) = (&self.col_map[..w], &self.rho_x[..w]);
+        for ((out_row, &row_index), &ry) in rgba.chunks_exact_mut(w * 4).zip(&self.row_map).zip(&self.rho_y) {
+            let scene_row = &scene[row_index as usize * self.scene_w..(row_index as usize + 1) * self.scene_w];
+            for ((px, &col), &rx) in out_row.chunks_exact_mut(4).zip(col_map).zip(rho_x) {
+                let a = scene_row[(col as usize).min(self.scene_w - 1)];
+                let g = gain_table[(((rx + ry) * table_scale) as usize).min(GAIN_TABLE - 1)];
                 // xorshift64 for the noise index: cheap, deterministic, seeded from the session.
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
                 for c in 0..3 {
                     let lin = a[c] * (l0[c] + g * l1[c]);
-                    let e = self.encode[((lin * enc_scale).max(0.0) as usize).min(ENCODE_TABLE - 1)];
-                    let n = self.noise[((state >> (c * 16)) as usize) & (NOISE_TABLE - 1)];
-                    out[x * 4 + c] = (e + n + 0.5).clamp(0.0, 255.0) as u8;
+                    let e = encode[((lin * enc_scale) as usize).min(ENCODE_TABLE - 1)];
+                    let n = noise[((state >> (c * 16)) as usize) & (NOISE_TABLE - 1)];
+                    px[c] = (e + n + 0.5) as u8;
                 }
             }
         }
