@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use faceid_core::protocol::{AttemptCreated, H5Error, SessionInfo, UploadAnswer, UploadReport};
 use faceid_core::ResultCode;
@@ -73,7 +74,7 @@ pub trait H5Api {
         attempt_id: &str,
         video: &Self::Video,
         report: &UploadReport,
-        progress: &dyn Fn(f32),
+        progress: Rc<dyn Fn(f32)>,
     ) -> Result<UploadAnswer, ApiError>;
 }
 
@@ -133,7 +134,7 @@ impl H5Api for MemoryApi {
         attempt_id: &str,
         video: &Vec<u8>,
         report: &UploadReport,
-        progress: &dyn Fn(f32),
+        progress: Rc<dyn Fn(f32)>,
     ) -> Result<UploadAnswer, ApiError> {
         self.uploads.borrow_mut().push(RecordedUpload {
             token: token.to_string(),

@@ -1,6 +1,8 @@
 //! Uploading one attempt: size check, automatic retries with backoff under the same attemptId (the
 //! server answers a repeated upload with its first answer), waiting for the network to come back.
 
+use std::rc::Rc;
+
 use faceid_core::protocol::{UploadAnswer, UploadReport, MAX_UPLOAD_BYTES};
 use faceid_core::ResultCode;
 
@@ -69,6 +71,7 @@ pub fn check_upload_size(video_bytes: u64, report_bytes: u64, limit: u64) -> Res
 
 /// Sends the recording until the server answers, a non-transient error comes back, or the retry
 /// budget is spent (→ 1008). Offline periods do not use up the budget.
+#[allow(clippy::too_many_arguments)] // one call site per side; a struct would only rename them
 pub async fn upload_with_retries<A: H5Api, E: UploadEnvironment>(
     api: &A,
     env: &E,
@@ -77,9 +80,12 @@ pub async fn upload_with_retries<A: H5Api, E: UploadEnvironment>(
     attempt_id: &str,
     video: &A::Video,
     report: &UploadReport,
-    on_event: &dyn Fn(UploadEvent),
+    on_event: Rc<dyn Fn(UploadEvent)>,
 ) -> Result<UploadAnswer, ResultCode> {
-    let progress = |f: f32| on_event(UploadEvent::Progress(f.clamp(0.0, 1.0)));
+    let progress: Rc<dyn Fn(f32)> = {
+        let on_event = on_event.clone();
+        Rc::new(move |f: f32| on_event(UploadEvent::Progress(f.clamp(0.0, 1.0))))
+    };
     let mut send = 0;
     loop {
         if !env.is_online() {
@@ -88,7 +94,7 @@ pub async fn upload_with_retries<A: H5Api, E: UploadEnvironment>(
         }
         send += 1;
         on_event(UploadEvent::Progress(0.0));
-        match api.upload_video(token, attempt_id, video, report, &progress).await {
+        match api.upload_video(token, attempt_id, video, report, progress.clone()).await {
             Ok(answer) => return Ok(answer),
             Err(e) if e.is_transient() => {
                 // A failure while offline is the network going away, not a reason to spend budget.
@@ -169,9 +175,10 @@ mod tests {
     fn retries_network_failures_with_the_same_attempt() {
         let api = api(vec![Err(ApiError::Network("reset".into())), Err(ApiError::Status(503)), Ok(passed())]);
         let env = env(0);
-        let events = RefCell::new(vec![]);
+        let events = Rc::new(RefCell::new(vec![]));
+        let sink = events.clone();
         let answer = pollster::block_on(upload_with_retries(
-            &api, &env, RetryPolicy::default(), "TOK", "ATT-1", &vec![1, 2, 3], &report(), &|e| events.borrow_mut().push(e),
+            &api, &env, RetryPolicy::default(), "TOK", "ATT-1", &vec![1, 2, 3], &report(), Rc::new(move |e| sink.borrow_mut().push(e)),
         ));
         assert_eq!(answer, Ok(passed()));
         let ups = api.uploads();
@@ -186,13 +193,13 @@ mod tests {
     fn gives_up_with_1008_and_stops_on_server_errors() {
         let api1 = api((0..10).map(|_| Err(ApiError::Network("down".into()))).collect());
         let policy = RetryPolicy { max_sends: 3, first_delay_ms: 10, max_delay_ms: 15 };
-        let r = pollster::block_on(upload_with_retries(&api1, &env(0), policy, "T", "A", &vec![1], &report(), &|_| {}));
+        let r = pollster::block_on(upload_with_retries(&api1, &env(0), policy, "T", "A", &vec![1], &report(), Rc::new(|_| {})));
         assert_eq!(r, Err(ResultCode::NetworkUnstable));
         assert_eq!(api1.uploads().len(), 3);
 
         let too_large = ApiError::Server { status: 413, error: H5Error::new(ResultCode::VideoEmptyOrTooLarge, Locale::En) };
         let api2 = api(vec![Err(too_large), Ok(passed())]);
-        let r = pollster::block_on(upload_with_retries(&api2, &env(0), policy, "T", "A", &vec![1], &report(), &|_| {}));
+        let r = pollster::block_on(upload_with_retries(&api2, &env(0), policy, "T", "A", &vec![1], &report(), Rc::new(|_| {})));
         assert_eq!(r, Err(ResultCode::VideoEmptyOrTooLarge));
         assert_eq!(api2.uploads().len(), 1);
     }
@@ -201,9 +208,10 @@ mod tests {
     fn waits_for_the_network_without_spending_budget() {
         let api = api(vec![Ok(passed())]);
         let env = env(1);
-        let events = RefCell::new(vec![]);
+        let events = Rc::new(RefCell::new(vec![]));
+        let sink = events.clone();
         let policy = RetryPolicy { max_sends: 1, ..RetryPolicy::default() };
-        let r = pollster::block_on(upload_with_retries(&api, &env, policy, "T", "A", &vec![1], &report(), &|e| events.borrow_mut().push(e)));
+        let r = pollster::block_on(upload_with_retries(&api, &env, policy, "T", "A", &vec![1], &report(), Rc::new(move |e| sink.borrow_mut().push(e))));
         assert_eq!(r, Ok(passed()));
         assert_eq!(env.waited_online.get(), 1);
         assert_eq!(events.borrow()[0], UploadEvent::WaitingForNetwork);
