@@ -455,13 +455,12 @@ impl FaceTracker {
         let mut step = ((radius_px / SEARCH_STEPS as f32).round() as i32).max(1);
         let mut span = ((radius_px / step as f32).round() as i32).max(1);
         let mut best: Option<(f32, i32, i32)> = None;
-        let mut scratch = [0f32; TEMPLATE_SIDE * TEMPLATE_SIDE];
         let (mut cx, mut cy) = (0i32, 0i32);
         loop {
             for j in -span..=span {
                 for i in -span..=span {
                     let (dx, dy) = (cx + i * step, cy + j * step);
-                    let score = ncc_at(luma, width, height, &raw, dx as f32 / fw, dy as f32 / fh, &self.template, &mut scratch);
+                    let score = ncc_at(luma, width, height, &raw, dx as f32 / fw, dy as f32 / fh, &self.template);
                     if best.is_none_or(|(s, _, _)| score > s) {
                         best = Some((score, dx, dy));
                     }
@@ -489,45 +488,71 @@ impl FaceTracker {
 /// take the nearest edge pixel.
 fn sample_template(luma: &[u8], width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32, out: &mut Vec<f32>) {
     out.clear();
-    out.resize(TEMPLATE_SIDE * TEMPLATE_SIDE, 0.0);
-    fill_samples(luma, width, height, b, dx, dy, out);
-}
-
-fn fill_samples(luma: &[u8], width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32, out: &mut [f32]) {
-    let (fw, fh) = (width as f32, height as f32);
-    let (x0, y0) = ((b.x + dx) * fw, (b.y + dy) * fh);
-    let (sx, sy) = (b.w * fw / TEMPLATE_SIDE as f32, b.h * fh / TEMPLATE_SIDE as f32);
-    let (maxx, maxy) = (width as i64 - 1, height as i64 - 1);
-    let mut sum = 0f32;
-    for j in 0..TEMPLATE_SIDE {
-        let y = ((y0 + (j as f32 + 0.5) * sy) as i64).clamp(0, maxy) as usize;
+    let grid = SampleGrid::new(width, height, b, dx, dy);
+    for &y in &grid.rows {
         let row = &luma[y * width as usize..(y + 1) * width as usize];
-        for i in 0..TEMPLATE_SIDE {
-            let x = ((x0 + (i as f32 + 0.5) * sx) as i64).clamp(0, maxx) as usize;
-            let v = row[x] as f32;
-            out[j * TEMPLATE_SIDE + i] = v;
-            sum += v;
-        }
+        out.extend(grid.cols.iter().map(|&x| row[x] as f32));
     }
-    let mean = sum / out.len() as f32;
+    let mean = out.iter().sum::<f32>() / out.len() as f32;
     let mut norm = 0f32;
     for v in out.iter_mut() {
         *v -= mean;
         norm += *v * *v;
     }
-    let norm = norm.sqrt();
-    if norm > 1e-3 {
+    // Flat patches (under one grey level of spread, as in `ncc_at`) give an all-zero template.
+    if norm >= out.len() as f32 {
+        let norm = norm.sqrt();
         out.iter_mut().for_each(|v| *v /= norm);
     } else {
         out.iter_mut().for_each(|v| *v = 0.0);
     }
 }
 
-/// NCC between the (normalised) template and the box shifted by (`dx`, `dy`).
-#[allow(clippy::too_many_arguments)]
-fn ncc_at(luma: &[u8], width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32, template: &[f32], scratch: &mut [f32]) -> f32 {
-    fill_samples(luma, width, height, b, dx, dy, scratch);
-    template.iter().zip(scratch.iter()).map(|(a, b)| a * b).sum()
+/// Pixel rows and columns of the TEMPLATE_SIDE² sampling grid over a (shifted) box, clamped to
+/// the image.
+struct SampleGrid {
+    rows: [usize; TEMPLATE_SIDE],
+    cols: [usize; TEMPLATE_SIDE],
+}
+
+impl SampleGrid {
+    fn new(width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32) -> SampleGrid {
+        let (fw, fh) = (width as f32, height as f32);
+        let (x0, y0) = ((b.x + dx) * fw, (b.y + dy) * fh);
+        let (sx, sy) = (b.w * fw / TEMPLATE_SIDE as f32, b.h * fh / TEMPLATE_SIDE as f32);
+        let (maxx, maxy) = (width as i64 - 1, height as i64 - 1);
+        let mut g = SampleGrid { rows: [0; TEMPLATE_SIDE], cols: [0; TEMPLATE_SIDE] };
+        for i in 0..TEMPLATE_SIDE {
+            // `as i64` saturates (NaN → 0), so any box yields in-range indices.
+            g.cols[i] = ((x0 + (i as f32 + 0.5) * sx) as i64).clamp(0, maxx) as usize;
+            g.rows[i] = ((y0 + (i as f32 + 0.5) * sy) as i64).clamp(0, maxy) as usize;
+        }
+        g
+    }
+}
+
+/// NCC between the template (zero mean, unit norm) and the box shifted by (`dx`, `dy`), in one
+/// pass: with a zero-mean template, Σ t·(v − mean) = Σ t·v, and the patch norm comes from Σv, Σv².
+fn ncc_at(luma: &[u8], width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32, template: &[f32]) -> f32 {
+    let grid = SampleGrid::new(width, height, b, dx, dy);
+    let (mut dot, mut sum, mut sum2) = (0f32, 0u32, 0u32);
+    for (&y, t_row) in grid.rows.iter().zip(template.chunks_exact(TEMPLATE_SIDE)) {
+        let row = &luma[y * width as usize..(y + 1) * width as usize];
+        for (&x, &t) in grid.cols.iter().zip(t_row) {
+            let v = row[x];
+            dot += t * v as f32;
+            sum += v as u32;
+            sum2 += v as u32 * v as u32;
+        }
+    }
+    // Exact integer sums (576 × 255² < 2³²); a patch with under one grey level of spread is flat.
+    let n = (TEMPLATE_SIDE * TEMPLATE_SIDE) as f64;
+    let var = sum2 as f64 - (sum as f64) * (sum as f64) / n;
+    if var < n {
+        return 0.0;
+    }
+    let var = var as f32;
+    dot / var.sqrt()
 }
 
 #[cfg(test)]
