@@ -1,0 +1,308 @@
+//! Server configuration: command-line flags with environment fallbacks (`faceid-server --help`),
+//! resolved into a [`ServerConfig`] the library runs with.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use faceid_core::Locale;
+use rand_core::TryRngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Clock, SystemClock};
+use crate::rules::{Rules, RulesError};
+use crate::verify::MediaTools;
+
+/// PROTOCOL.md §1: a BizToken is valid for 7,200 s.
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7_200;
+/// PROTOCOL.md §1: results and media are kept 3 days after the token is issued.
+pub const DEFAULT_RETENTION_SECS: u64 = 3 * 24 * 3_600;
+/// PROTOCOL.md §3 rate limits (code 2018).
+pub const DEFAULT_IDCARD_PER_MINUTE: u32 = 15;
+pub const DEFAULT_IDCARD_PER_DAY: u32 = 30;
+pub const DEFAULT_BROWSER_PER_DAY: u32 = 20;
+/// The engine's time limit per upload (1001 beyond it): a 4 s upload decodes in well under a
+/// second; 30 s leaves room for a busy machine without letting a hostile file hold a core.
+pub const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 30;
+/// How often the retention purge runs.
+pub const DEFAULT_PURGE_INTERVAL_SECS: u64 = 600;
+
+/// `faceid-server`: the self-hosted FaceID H5 backend.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "faceid-server", version, about)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "FACEID_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// Public base URL of this server as people's browsers reach it (used in DetectAuth's Url and
+    /// the /demo redirect). Default: http://<listen address>.
+    #[arg(long, env = "FACEID_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Data directory: SQLite database, media, generated credentials.
+    #[arg(long, env = "FACEID_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// SecretId of the cloud API. Generated on first start (and stored in the data directory) when
+    /// neither it nor the key is given.
+    #[arg(long, env = "FACEID_SECRET_ID")]
+    pub secret_id: Option<String>,
+    /// SecretKey of the cloud API (see --secret-id).
+    #[arg(long, env = "FACEID_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Rules file (TOML, or JSON by a .json extension). Default: RuleId "1", light mode, 99 attempts.
+    #[arg(long, env = "FACEID_RULES")]
+    pub rules: Option<PathBuf>,
+    /// Directory with the page's host files (index.html, boot.js …), served at /h5/.
+    #[arg(long, env = "FACEID_WWW_DIR", default_value = "www")]
+    pub www_dir: PathBuf,
+    /// wasm-pack output directory, served at /h5/pkg/.
+    #[arg(long, env = "FACEID_PKG_DIR", default_value = "pkg")]
+    pub pkg_dir: PathBuf,
+    /// ffmpeg executable.
+    #[arg(long, env = "FACEID_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    /// ffprobe executable.
+    #[arg(long, env = "FACEID_FFPROBE", default_value = "ffprobe")]
+    pub ffprobe: PathBuf,
+    /// BizToken lifetime in seconds.
+    #[arg(long, env = "FACEID_TOKEN_TTL_SECS", default_value_t = DEFAULT_TOKEN_TTL_SECS)]
+    pub token_ttl_secs: u64,
+    /// How long results and media are kept after the token is issued, in seconds.
+    #[arg(long, env = "FACEID_RETENTION_SECS", default_value_t = DEFAULT_RETENTION_SECS)]
+    pub retention_secs: u64,
+    /// DetectAuth calls per IdCard per minute.
+    #[arg(long, env = "FACEID_IDCARD_PER_MINUTE", default_value_t = DEFAULT_IDCARD_PER_MINUTE)]
+    pub idcard_per_minute: u32,
+    /// DetectAuth calls per IdCard per day.
+    #[arg(long, env = "FACEID_IDCARD_PER_DAY", default_value_t = DEFAULT_IDCARD_PER_DAY)]
+    pub idcard_per_day: u32,
+    /// Attempts per browser per day.
+    #[arg(long, env = "FACEID_BROWSER_PER_DAY", default_value_t = DEFAULT_BROWSER_PER_DAY)]
+    pub browser_per_day: u32,
+    /// Time limit of one verification, in seconds (1001 beyond it).
+    #[arg(long, env = "FACEID_VERIFY_TIMEOUT_SECS", default_value_t = DEFAULT_VERIFY_TIMEOUT_SECS)]
+    pub verify_timeout_secs: u64,
+    /// Verifications run at once (default: the number of cores).
+    #[arg(long, env = "FACEID_VERIFY_CONCURRENCY")]
+    pub verify_concurrency: Option<usize>,
+    /// How often expired results and media are purged, in seconds.
+    #[arg(long, env = "FACEID_PURGE_INTERVAL_SECS", default_value_t = DEFAULT_PURGE_INTERVAL_SECS)]
+    pub purge_interval_secs: u64,
+    /// Serve the /demo business page (it can create BizTokens for anyone who reaches it: turn it
+    /// off on a public deployment).
+    #[arg(long, env = "FACEID_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo: bool,
+}
+
+/// Cloud API credentials.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Credentials {
+    pub secret_id: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("secret_id", &self.secret_id).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("give both --secret-id and --secret-key, or neither")]
+    HalfCredentials,
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("stored credentials {path} are unreadable: {message}")]
+    StoredCredentials { path: String, message: String },
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error("public URL {0:?} must start with http:// or https://")]
+    PublicUrl(String),
+}
+
+/// File name of generated credentials inside the data directory.
+pub const CREDENTIALS_FILE: &str = "credentials.json";
+
+/// Everything the server runs with.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash; None = derived from the bound address.
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub credentials: Credentials,
+    pub rules: Rules,
+    pub www_dir: PathBuf,
+    pub pkg_dir: PathBuf,
+    pub tools: MediaTools,
+    pub token_ttl: Duration,
+    pub retention: Duration,
+    pub idcard_per_minute: u32,
+    pub idcard_per_day: u32,
+    pub browser_per_day: u32,
+    pub verify_timeout: Duration,
+    pub verify_concurrency: usize,
+    pub purge_interval: Duration,
+    pub demo: bool,
+    pub default_locale: Locale,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory (tests and embedding): loopback on an ephemeral port,
+    /// fresh random credentials, the built-in rule.
+    pub fn for_data_dir(data_dir: &Path) -> Result<ServerConfig, ConfigError> {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        Ok(ServerConfig {
+            listen,
+            public_url: None,
+            data_dir: data_dir.to_path_buf(),
+            credentials: Credentials { secret_id: random_secret("AKID", 16)?, secret_key: random_secret("", 24)? },
+            rules: Rules::default(),
+            www_dir: PathBuf::from("www"),
+            pkg_dir: PathBuf::from("pkg"),
+            tools: MediaTools::default(),
+            token_ttl: Duration::from_secs(DEFAULT_TOKEN_TTL_SECS),
+            retention: Duration::from_secs(DEFAULT_RETENTION_SECS),
+            idcard_per_minute: DEFAULT_IDCARD_PER_MINUTE,
+            idcard_per_day: DEFAULT_IDCARD_PER_DAY,
+            browser_per_day: DEFAULT_BROWSER_PER_DAY,
+            verify_timeout: Duration::from_secs(DEFAULT_VERIFY_TIMEOUT_SECS),
+            verify_concurrency: default_concurrency(),
+            purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECS),
+            demo: true,
+            default_locale: Locale::ZhCn,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Resolves command-line arguments: loads the rules file and the credentials (given, stored,
+    /// or generated and stored). The bool says whether credentials were generated just now.
+    pub fn from_args(args: Args) -> Result<(ServerConfig, bool), ConfigError> {
+        std::fs::create_dir_all(&args.data_dir)
+            .map_err(|source| ConfigError::DataDir { path: args.data_dir.display().to_string(), source })?;
+        let (credentials, generated) = match (args.secret_id, args.secret_key) {
+            (Some(secret_id), Some(secret_key)) => (Credentials { secret_id, secret_key }, false),
+            (None, None) => load_or_create_credentials(&args.data_dir)?,
+            _ => return Err(ConfigError::HalfCredentials),
+        };
+        let rules = match &args.rules {
+            Some(p) => Rules::load(p)?,
+            None => Rules::default(),
+        };
+        let public_url = match args.public_url {
+            Some(u) => {
+                let u = u.trim_end_matches('/').to_string();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(ConfigError::PublicUrl(u));
+                }
+                Some(u)
+            }
+            None => None,
+        };
+        let mut cfg = ServerConfig::for_data_dir(&args.data_dir)?;
+        cfg.listen = args.listen;
+        cfg.public_url = public_url;
+        cfg.credentials = credentials;
+        cfg.rules = rules;
+        cfg.www_dir = args.www_dir;
+        cfg.pkg_dir = args.pkg_dir;
+        cfg.tools = MediaTools { ffmpeg: args.ffmpeg, ffprobe: args.ffprobe };
+        cfg.token_ttl = Duration::from_secs(args.token_ttl_secs);
+        cfg.retention = Duration::from_secs(args.retention_secs);
+        cfg.idcard_per_minute = args.idcard_per_minute;
+        cfg.idcard_per_day = args.idcard_per_day;
+        cfg.browser_per_day = args.browser_per_day;
+        cfg.verify_timeout = Duration::from_secs(args.verify_timeout_secs.max(1));
+        cfg.verify_concurrency = args.verify_concurrency.unwrap_or_else(default_concurrency).max(1);
+        cfg.purge_interval = Duration::from_secs(args.purge_interval_secs.max(1));
+        cfg.demo = args.demo;
+        Ok((cfg, generated))
+    }
+}
+
+/// One verification per core: the engine is CPU-bound.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// `prefix` + `bytes` random bytes, hex-encoded, from the operating system's generator.
+pub fn random_secret(prefix: &str, bytes: usize) -> Result<String, ConfigError> {
+    let mut buf = vec![0u8; bytes];
+    rand_core::OsRng
+        .try_fill_bytes(&mut buf)
+        .map_err(|e| ConfigError::Random(e.to_string()))?;
+    Ok(format!("{prefix}{}", hex::encode(buf)))
+}
+
+fn load_or_create_credentials(dir: &Path) -> Result<(Credentials, bool), ConfigError> {
+    let path = dir.join(CREDENTIALS_FILE);
+    let shown = path.display().to_string();
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let c: Credentials = serde_json::from_slice(&bytes)
+                .map_err(|e| ConfigError::StoredCredentials { path: shown, message: e.to_string() })?;
+            Ok((c, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let c = Credentials { secret_id: random_secret("AKID", 16)?, secret_key: random_secret("", 24)? };
+            let json = serde_json::to_vec_pretty(&c)
+                .map_err(|e| ConfigError::StoredCredentials { path: shown.clone(), message: e.to_string() })?;
+            write_private(&path, &json).map_err(|source| ConfigError::DataDir { path: shown, source })?;
+            Ok((c, true))
+        }
+        Err(source) => Err(ConfigError::DataDir { path: shown, source }),
+    }
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(dir: &Path) -> Args {
+        Args::parse_from(["faceid-server", "--data-dir", dir.to_str().unwrap()])
+    }
+
+    #[test]
+    fn credentials_are_generated_once_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, generated) = ServerConfig::from_args(args(dir.path())).unwrap();
+        assert!(generated);
+        let (b, generated) = ServerConfig::from_args(args(dir.path())).unwrap();
+        assert!(!generated);
+        assert_eq!(a.credentials, b.credentials);
+        assert!(a.credentials.secret_id.starts_with("AKID"));
+        assert_eq!(a.listen.to_string(), "127.0.0.1:8000");
+    }
+
+    #[test]
+    fn half_credentials_and_bad_urls_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let a = Args::parse_from(["faceid-server", "--data-dir", d, "--secret-id", "x"]);
+        assert!(matches!(ServerConfig::from_args(a), Err(ConfigError::HalfCredentials)));
+        let a = Args::parse_from(["faceid-server", "--data-dir", d, "--public-url", "ftp://x"]);
+        assert!(matches!(ServerConfig::from_args(a), Err(ConfigError::PublicUrl(_))));
+        let a = Args::parse_from(["faceid-server", "--data-dir", d, "--demo", "false"]);
+        assert!(!ServerConfig::from_args(a).unwrap().0.demo);
+    }
+}

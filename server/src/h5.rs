@@ -1,0 +1,636 @@
+//! The H5 API (PROTOCOL.md §2): session, attempts, video upload. JSON, camelCase; every error is
+//! `{"errCode", "errMsg"}` with a matching HTTP status.
+//!
+//! Codes this module answers with, beyond the engine's verdicts:
+//! unknown token 15 (404), expired token 15 (410), finished token 14 (409), retry budget spent 16
+//! (403), browser rate limit 2018 (429), upload over 8 MB 1107 (413), empty video 1107 (400),
+//! unknown attempt 1003 (404), broken upload 1008 (400). An attempt whose video arrives more than
+//! 60 s after it was issued is answered 1001 ("timed out, try again") and counts as used.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use faceid_core::challenge::ColourChallenge;
+use faceid_core::protocol::{
+    AttemptCreated, AttemptRequest, H5Error, SessionInfo, UploadAnswer, UploadReport, ATTEMPT_TTL_MS, MAX_UPLOAD_BYTES,
+};
+use faceid_core::redirect::build_redirect_url;
+use faceid_core::{Locale, ResultCode};
+use futures_util::StreamExt;
+use rand_core::SeedableRng;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::app::{AppState, Shared};
+use crate::store::{AttemptRecord, AttemptRefusal, AttemptResult, Claim, RateLimit, TokenRecord, TokenStatus};
+use crate::verify::VerifyOutcome;
+
+/// The browser cookie (a random id; PROTOCOL.md §3's per-browser limit counts under it).
+pub const BROWSER_COOKIE: &str = "faceid_browser";
+/// The cookie lives a year: long enough to span the daily window many times over.
+const BROWSER_COOKIE_MAX_AGE_SECS: u64 = 365 * 86_400;
+/// The report part is small JSON (a dozen timeline entries and a few fields).
+pub const MAX_REPORT_BYTES: usize = 64 * 1024;
+/// After an upload goes over the limit, up to this much more is read and discarded so the client
+/// receives the 413 answer instead of a reset connection; beyond it the connection is dropped.
+const OVERSIZE_DRAIN_BYTES: u64 = MAX_UPLOAD_BYTES;
+/// A repeated upload that arrives while the first is still being verified waits for its answer,
+/// polling this often.
+const BUSY_POLL: Duration = Duration::from_millis(100);
+/// Upload chunks in flight between the body reader and the multipart parser.
+const UPLOAD_CHANNEL_CHUNKS: usize = 8;
+const DAY_MS: i64 = 86_400_000;
+
+/// A failure answered as `{"errCode", "errMsg"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H5Failure {
+    pub code: ResultCode,
+    pub status: StatusCode,
+    pub locale: Locale,
+}
+
+impl H5Failure {
+    fn new(code: ResultCode, status: StatusCode, locale: Locale) -> H5Failure {
+        H5Failure { code, status, locale }
+    }
+    fn internal(what: impl std::fmt::Display, locale: Locale) -> H5Failure {
+        tracing::error!(error = %what, "H5 API internal error");
+        H5Failure::new(ResultCode::LivenessFailed, StatusCode::INTERNAL_SERVER_ERROR, locale)
+    }
+}
+
+impl IntoResponse for H5Failure {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(H5Error::new(self.code, self.locale))).into_response();
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The locale for a request without a token: Accept-Language, else the server default.
+fn request_locale(app: &AppState, headers: &HeaderMap) -> Locale {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').find_map(|tag| Locale::parse(tag.split(';').next().unwrap_or(""))))
+        .unwrap_or(app.config.default_locale)
+}
+
+/// Loads a token and checks it can still be used.
+async fn usable_token(app: &Shared, token: &str, locale: Locale) -> Result<TokenRecord, H5Failure> {
+    let t = token.to_string();
+    let found = app
+        .blocking(move |s| s.store.token(&t))
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::internal(e, locale))?;
+    let Some(rec) = found else {
+        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale));
+    };
+    let locale = rec.locale;
+    match rec.status {
+        TokenStatus::Passed => return Err(H5Failure::new(ResultCode::TokenFinished, StatusCode::CONFLICT, locale)),
+        TokenStatus::Exhausted => return Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale)),
+        TokenStatus::Open => {}
+    }
+    if app.now_ms() > rec.expires_at_ms {
+        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::GONE, locale));
+    }
+    Ok(rec)
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The browser's identity for the per-browser limit: our cookie, else a hash of IP and user agent.
+fn browser_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> (String, Option<String>) {
+    let from_cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == BROWSER_COOKIE && v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|(_, v)| v.to_string());
+    match from_cookie {
+        Some(id) => (format!("browser:{id}"), None),
+        None => {
+            let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+            let digest = hex::encode(Sha256::digest(format!("{ip}\n{ua}").as_bytes()));
+            // A new cookie for next time; this request counts under IP + user agent.
+            let fresh = crate::config::random_secret("", 16).ok();
+            (format!("browser-ipua:{digest}"), fresh)
+        }
+    }
+}
+
+fn set_cookie(r: &mut Response, id: &str, secure: bool) {
+    let cookie = format!(
+        "{BROWSER_COOKIE}={id}; Path=/; Max-Age={BROWSER_COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// `GET /api/h5/v1/session?token=…`
+pub async fn session(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let locale = request_locale(&app, &headers);
+    let Some(token) = q.token.filter(|t| !t.is_empty()) else {
+        return H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale).into_response();
+    };
+    let rec = match usable_token(&app, &token, locale).await {
+        Ok(r) => r,
+        Err(f) => return f.into_response(),
+    };
+    let info = SessionInfo {
+        mode: rec.mode,
+        locale: rec.locale,
+        retries_left: rec.retries_left(),
+        expires_at: rec.expires_at_ms,
+        max_video_bytes: MAX_UPLOAD_BYTES,
+        redirect_url: rec.redirect_url.clone(),
+        extra: rec.extra.clone(),
+    };
+    let mut r = no_store(Json(info).into_response());
+    let (_, fresh) = browser_key(&headers, Some(peer));
+    if let Some(id) = fresh {
+        set_cookie(&mut r, &id, app.public_url.starts_with("https://"));
+    }
+    r
+}
+
+/// `POST /api/h5/v1/attempts` `{token}`
+pub async fn create_attempt(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match create_attempt_inner(&app, peer, &headers, &body).await {
+        Ok((created, fresh)) => {
+            let mut r = no_store((StatusCode::CREATED, Json(created)).into_response());
+            if let Some(id) = fresh {
+                set_cookie(&mut r, &id, app.public_url.starts_with("https://"));
+            }
+            r
+        }
+        Err(f) => f.into_response(),
+    }
+}
+
+async fn create_attempt_inner(
+    app: &Shared,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(AttemptCreated, Option<String>), H5Failure> {
+    let locale = request_locale(app, headers);
+    let req: AttemptRequest = serde_json::from_slice(body)
+        .map_err(|_| H5Failure::new(ResultCode::TokenExpired, StatusCode::BAD_REQUEST, locale))?;
+    let rec = usable_token(app, &req.token, locale).await?;
+    let locale = rec.locale;
+    if rec.retries_left() == 0 {
+        return Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale));
+    }
+    let (browser, fresh) = browser_key(headers, Some(peer));
+    let now = app.now_ms();
+    let limits = vec![RateLimit { key: browser, window_ms: DAY_MS, max: app.config.browser_per_day }];
+    let allowed = app
+        .blocking(move |s| s.store.check_and_count(&limits, now))
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::internal(e, locale))?;
+    if !allowed {
+        return Err(H5Failure::new(ResultCode::RateLimited, StatusCode::TOO_MANY_REQUESTS, locale));
+    }
+    // A fresh challenge per attempt from a CSPRNG seeded by the operating system.
+    let mut rng = rand_chacha::ChaCha20Rng::try_from_os_rng().map_err(|e| H5Failure::internal(e, locale))?;
+    let challenge = ColourChallenge::generate(&mut rng);
+    let attempt_id = uuid::Uuid::new_v4().simple().to_string();
+    let expires_at = now.saturating_add(i64::try_from(ATTEMPT_TTL_MS).unwrap_or(i64::MAX));
+    let (token, id, ch) = (rec.biz_token.clone(), attempt_id.clone(), challenge.clone());
+    let created = app
+        .blocking(move |s| s.store.create_attempt(&token, &id, &ch, now, expires_at))
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::internal(e, locale))?;
+    match created {
+        Ok(_) => Ok((AttemptCreated { attempt_id, challenge, expires_at }, fresh)),
+        Err(AttemptRefusal::UnknownToken) => Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale)),
+        Err(AttemptRefusal::Finished) => Err(H5Failure::new(ResultCode::TokenFinished, StatusCode::CONFLICT, locale)),
+        Err(AttemptRefusal::BudgetSpent) => Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale)),
+    }
+}
+
+/// Why reading the upload stopped.
+#[derive(Debug)]
+enum UploadStop {
+    TooLarge,
+    Broken(String),
+    EmptyVideo,
+}
+
+/// The body as a stream of chunks, cut off with an error once it exceeds `limit` bytes. The reader
+/// task then keeps reading (and discarding) up to [`OVERSIZE_DRAIN_BYTES`] more, so the client gets
+/// to read our 413 answer; the returned handle finishes when it is done.
+fn limited_body(
+    body: Body,
+    limit: u64,
+) -> (impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>, tokio::task::JoinHandle<bool>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHANNEL_CHUNKS);
+    let reader = tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        let mut total: u64 = 0;
+        let mut over = false;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    total = total.saturating_add(bytes.len() as u64);
+                    if over {
+                        if total > limit.saturating_add(OVERSIZE_DRAIN_BYTES) {
+                            break;
+                        }
+                        continue;
+                    }
+                    if total > limit {
+                        over = true;
+                        let _ = tx.send(Err(std::io::Error::other("upload over the size limit"))).await;
+                        continue;
+                    }
+                    // The parser stopped listening (e.g. it failed): keep draining quietly.
+                    if tx.send(Ok(bytes)).await.is_err() {
+                        over = true;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    break;
+                }
+            }
+        }
+        total > limit
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (stream, reader)
+}
+
+/// Streams the multipart upload: `video` to `video_path`, `report` parsed (≤ 64 KiB), other parts
+/// read and dropped. The size limit applies to the whole body, while it streams.
+async fn receive_upload(
+    headers: &HeaderMap,
+    body: Body,
+    video_path: &std::path::Path,
+) -> Result<(u64, Option<UploadReport>, Option<String>), UploadStop> {
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| UploadStop::Broken("not a multipart/form-data body".into()))?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UPLOAD_BYTES.saturating_add(OVERSIZE_DRAIN_BYTES)) {
+        // Far too large to be worth draining: answer now.
+        return Err(UploadStop::TooLarge);
+    }
+    let (stream, reader) = limited_body(body, MAX_UPLOAD_BYTES);
+    let result = parse_parts(stream, boundary, video_path).await;
+    let over_limit = reader.await.unwrap_or(false);
+    match result {
+        _ if over_limit => Err(UploadStop::TooLarge),
+        Ok((0, _, _)) => Err(UploadStop::EmptyVideo),
+        other => other,
+    }
+}
+
+async fn parse_parts(
+    stream: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    boundary: String,
+    video_path: &std::path::Path,
+) -> Result<(u64, Option<UploadReport>, Option<String>), UploadStop> {
+    let broken = |e: &dyn std::fmt::Display| UploadStop::Broken(e.to_string());
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut video_bytes: u64 = 0;
+    let mut saw_video = false;
+    let mut report: Option<UploadReport> = None;
+    let mut token: Option<String> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| broken(&e))? {
+        match field.name() {
+            Some("video") if !saw_video => {
+                saw_video = true;
+                let mut file = tokio::fs::File::create(video_path).await.map_err(|e| broken(&e))?;
+                while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
+                    video_bytes += chunk.len() as u64;
+                    file.write_all(&chunk).await.map_err(|e| broken(&e))?;
+                }
+                file.flush().await.map_err(|e| broken(&e))?;
+            }
+            Some(name @ ("report" | "token")) => {
+                let name = name.to_string();
+                let mut buf: Vec<u8> = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
+                    if buf.len() + chunk.len() > MAX_REPORT_BYTES {
+                        return Err(UploadStop::Broken(format!("{name} part larger than {MAX_REPORT_BYTES} bytes")));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                if name == "report" {
+                    // An unreadable report leaves the server without the page's timeline; the
+                    // verdict then says so (1003) rather than the upload failing.
+                    report = serde_json::from_slice(&buf).ok();
+                } else {
+                    token = String::from_utf8(buf).ok();
+                }
+            }
+            _ => while field.chunk().await.map_err(|e| broken(&e))?.is_some() {},
+        }
+    }
+    Ok((video_bytes, report, token))
+}
+
+/// `POST /api/h5/v1/attempts/{attemptId}/video` (multipart: `video`, `report`, optional `token`;
+/// the token may also come as `?token=`).
+pub async fn upload_video(
+    State(app): State<Shared>,
+    Path(attempt_id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let locale = request_locale(&app, &headers);
+    match upload_inner(&app, &attempt_id, q.token, &headers, body, locale).await {
+        Ok(json) => no_store(
+            (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response(),
+        ),
+        Err(f) => f.into_response(),
+    }
+}
+
+async fn upload_inner(
+    app: &Shared,
+    attempt_id: &str,
+    query_token: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+    locale: Locale,
+) -> Result<String, H5Failure> {
+    let valid_id = !attempt_id.is_empty() && attempt_id.len() <= 64 && attempt_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let id = attempt_id.to_string();
+    let claim = if valid_id {
+        app.blocking(move |s| s.store.claim_attempt(&id))
+            .await
+            .map_err(|e| H5Failure::internal(e, locale))?
+            .map_err(|e| H5Failure::internal(e, locale))?
+    } else {
+        Claim::Unknown
+    };
+    let attempt = match claim {
+        Claim::Claimed(a) => a,
+        Claim::Answered(json) => {
+            drain(body).await;
+            return Ok(json);
+        }
+        Claim::Busy => {
+            drain(body).await;
+            return wait_for_answer(app, attempt_id, locale).await;
+        }
+        Claim::Unknown => {
+            drain(body).await;
+            return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+        }
+    };
+    // From here on the attempt is ours: give it back if we stop before a verdict.
+    let outcome = verify_claimed(app, &attempt, query_token, headers, body, locale).await;
+    match outcome {
+        Ok(json) => Ok(json),
+        Err(f) => {
+            let id = attempt.attempt_id.clone();
+            if let Ok(Err(e)) = app.blocking(move |s| s.store.release_attempt(&id)).await {
+                tracing::error!(error = %e, "releasing an attempt");
+            }
+            Err(f)
+        }
+    }
+}
+
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    let mut total: u64 = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        total += chunk.len() as u64;
+        if total > MAX_UPLOAD_BYTES.saturating_add(OVERSIZE_DRAIN_BYTES) {
+            break;
+        }
+    }
+}
+
+async fn wait_for_answer(app: &Shared, attempt_id: &str, locale: Locale) -> Result<String, H5Failure> {
+    let deadline = tokio::time::Instant::now() + app.config.verify_timeout + Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(BUSY_POLL).await;
+        let id = attempt_id.to_string();
+        let a = app
+            .blocking(move |s| s.store.attempt(&id))
+            .await
+            .map_err(|e| H5Failure::internal(e, locale))?
+            .map_err(|e| H5Failure::internal(e, locale))?;
+        if let Some(r) = a.and_then(|a| a.result) {
+            return Ok(r.answer_json);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(H5Failure::new(ResultCode::EngineTimeout, StatusCode::SERVICE_UNAVAILABLE, locale));
+        }
+    }
+}
+
+/// Removes a scratch file when dropped (the upload failed or the video moved to media storage).
+struct ScratchFile(std::path::PathBuf);
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn verify_claimed(
+    app: &Shared,
+    attempt: &AttemptRecord,
+    query_token: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+    locale: Locale,
+) -> Result<String, H5Failure> {
+    let received_at = app.now_ms();
+    let token_id = attempt.biz_token.clone();
+    let token = app
+        .blocking(move |s| s.store.token(&token_id))
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .ok_or_else(|| H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale))?;
+    let locale = token.locale;
+    if query_token.as_deref().is_some_and(|t| t != token.biz_token) {
+        drain(body).await;
+        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::FORBIDDEN, locale));
+    }
+    if received_at > token.expires_at_ms {
+        drain(body).await;
+        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::GONE, locale));
+    }
+    if received_at > attempt.expires_at_ms {
+        drain(body).await;
+        let outcome = VerifyOutcome {
+            code: ResultCode::EngineTimeout,
+            score: None,
+            delay_ms: None,
+            best_frame: None,
+            frames: 0,
+            video_size: None,
+            timeline: None,
+            log_problem: None,
+            detail: Some("attempt expired before its video arrived".into()),
+        };
+        return record(app, attempt, outcome, None, locale).await;
+    }
+
+    let scratch = ScratchFile(app.scratch_dir.join(format!("{}.upload", attempt.attempt_id)));
+    let (_, report, part_token) = match receive_upload(headers, body, &scratch.0).await {
+        Ok(r) => r,
+        Err(UploadStop::TooLarge) => {
+            return Err(H5Failure::new(ResultCode::VideoEmptyOrTooLarge, StatusCode::PAYLOAD_TOO_LARGE, locale))
+        }
+        Err(UploadStop::EmptyVideo) => {
+            return Err(H5Failure::new(ResultCode::VideoEmptyOrTooLarge, StatusCode::BAD_REQUEST, locale))
+        }
+        Err(UploadStop::Broken(why)) => {
+            tracing::info!(reason = %why, "upload broke off");
+            return Err(H5Failure::new(ResultCode::NetworkUnstable, StatusCode::BAD_REQUEST, locale));
+        }
+    };
+    if part_token.as_deref().is_some_and(|t| t.trim() != token.biz_token) {
+        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::FORBIDDEN, locale));
+    }
+
+    // Bounded concurrency: one verification per permit, on a blocking thread.
+    let permit = app
+        .verify_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?;
+    let me = app.clone();
+    let path = scratch.0.clone();
+    let challenge = attempt.challenge.clone();
+    let started = std::time::Instant::now();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        me.verifier.verify(&path, &challenge, report.as_ref())
+    })
+    .await
+    .map_err(|e| H5Failure::internal(e, locale))?;
+    tracing::info!(
+        code = outcome.code.code(),
+        frames = outcome.frames,
+        score = outcome.score.unwrap_or(f32::NAN),
+        delay_ms = outcome.delay_ms.unwrap_or(f32::NAN),
+        timeline = outcome.timeline.map_or("-", |t| t.name()),
+        log_problem = outcome.log_problem.as_deref().unwrap_or("-"),
+        detail = outcome.detail.as_deref().unwrap_or("-"),
+        verify_ms = started.elapsed().as_millis() as u64,
+        "verified"
+    );
+    record(app, attempt, outcome, Some(scratch), locale).await
+}
+
+/// Stores media and the result, and builds the answer the uploader (and any repeat) receives.
+async fn record(
+    app: &Shared,
+    attempt: &AttemptRecord,
+    outcome: VerifyOutcome,
+    video: Option<ScratchFile>,
+    locale: Locale,
+) -> Result<String, H5Failure> {
+    let attempt_id = attempt.attempt_id.clone();
+    let finished_at = app.now_ms();
+    let passed = outcome.code.is_pass();
+    let saved = app
+        .blocking(move |s| -> Result<(String, TokenRecord), String> {
+            let video_key = match &video {
+                Some(file) => {
+                    let key = format!("{attempt_id}.video");
+                    s.media.put_file(&key, &file.0).map_err(|e| e.to_string())?;
+                    Some(key)
+                }
+                None => None,
+            };
+            let best_frame_key = match &outcome.best_frame {
+                Some(f) => {
+                    let key = format!("{attempt_id}.jpg");
+                    s.media.put_bytes(&key, &f.jpeg).map_err(|e| e.to_string())?;
+                    Some(key)
+                }
+                None => None,
+            };
+            let token = s
+                .store
+                .attempt(&attempt_id)
+                .map_err(|e| e.to_string())?
+                .and_then(|a| s.store.token(&a.biz_token).ok().flatten())
+                .ok_or("token vanished")?;
+            let answer = answer_for(&token, outcome.code, passed, locale);
+            let answer_json = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
+            let result = AttemptResult {
+                err_code: outcome.code.code(),
+                score: outcome.score,
+                delay_ms: outcome.delay_ms,
+                answer_json,
+                video_key,
+                best_frame_key,
+                best_frame_score: outcome.best_frame.as_ref().map(|f| f.score),
+                finished_at_ms: finished_at,
+            };
+            // retriesLeft was settled when the attempt was created; finishing does not change it.
+            let updated = s.store.finish_attempt(&attempt_id, &result).map_err(|e| e.to_string())?.ok_or("token vanished")?;
+            let json = result.answer_json;
+            Ok((json, updated))
+        })
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::internal(e, locale))?;
+    Ok(saved.0)
+}
+
+fn answer_for(token: &TokenRecord, code: ResultCode, passed: bool, locale: Locale) -> UploadAnswer {
+    UploadAnswer {
+        err_code: code,
+        err_msg: code.message(locale).to_string(),
+        passed,
+        retries_left: if passed { 0 } else { token.retries_left() },
+        redirect_url: token
+            .redirect_url
+            .as_deref()
+            .and_then(|u| build_redirect_url(u, &token.biz_token, token.extra.as_deref()).ok()),
+    }
+}

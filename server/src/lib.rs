@@ -1,0 +1,202 @@
+//! faceid-server: the self-hostable backend of faceid-h5.
+//!
+//! - Cloud API at `POST /` ([`cloud`]): DetectAuth, GetDetectInfoEnhanced, GetLiveCode,
+//!   GetActionSequence, TC3-HMAC-SHA256 signed ([`cloud::sign`] also signs, for callers).
+//! - H5 API under `/api/h5/v1` ([`h5`]): session, attempts (server-drawn challenges), video upload.
+//! - Verification ([`verify`]): ffmpeg decode → faceid-core analysis → reflection decoder.
+//! - Storage behind traits: [`store::VerificationStore`] (SQLite), [`media::MediaStore`] (directory).
+//! - Hosting ([`hosting`]) of the page at `/h5/`, and the [`demo`] business page at `/demo`.
+//!
+//! Start in-process with [`start`] (returns the bound address), or run the `faceid-server` binary.
+
+pub mod app;
+pub mod clock;
+pub mod cloud;
+pub mod config;
+pub mod demo;
+pub mod h5;
+pub mod hosting;
+pub mod logging;
+pub mod media;
+pub mod rules;
+pub mod store;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{oneshot, Semaphore};
+
+pub use app::{AppState, Shared};
+pub use config::{Args, Credentials, ServerConfig};
+
+use media::{LocalMediaStore, MediaStore};
+use store::{SqliteStore, VerificationStore};
+use verify::Verifier;
+
+/// File name of the SQLite database inside the data directory.
+pub const DATABASE_FILE: &str = "faceid.sqlite";
+/// Subdirectories of the data directory.
+pub const MEDIA_DIR: &str = "media";
+pub const SCRATCH_DIR: &str = "uploads";
+/// Rate-limit events older than the longest window (a day) are purged.
+const RATE_EVENT_KEEP_MS: i64 = 86_400_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("data directory: {0}")]
+    DataDir(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Media(#[from] media::MediaError),
+    #[error(transparent)]
+    Task(#[from] app::TaskFailed),
+    #[error("server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What a retention purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub media_deleted: usize,
+}
+
+/// A server running in the background of the current tokio runtime.
+pub struct RunningServer {
+    state: Shared,
+    shutdown: Option<oneshot::Sender<()>>,
+    serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    purge_task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.state.bound
+    }
+
+    /// The public base URL (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.state.config.credentials
+    }
+
+    pub fn state(&self) -> &Shared {
+        &self.state
+    }
+
+    /// Runs the retention purge now (the background task runs it every `purge_interval`).
+    pub async fn purge_now(&self) -> Result<PurgeReport, ServerError> {
+        purge(&self.state).await
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and returns.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.purge_task.abort();
+        match (&mut self.serve_task).await {
+            Ok(r) => r.map_err(ServerError::Serve),
+            Err(e) => Err(ServerError::Task(app::TaskFailed(e.to_string()))),
+        }
+    }
+
+    /// Waits until the server stops (it stops on its own only on error).
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        match (&mut self.serve_task).await {
+            Ok(r) => r.map_err(ServerError::Serve),
+            Err(e) => Err(ServerError::Task(app::TaskFailed(e.to_string()))),
+        }
+    }
+}
+
+/// Deletes tokens, attempts and media older than the retention period.
+pub async fn purge(state: &Shared) -> Result<PurgeReport, ServerError> {
+    let now = state.now_ms();
+    let retention_ms = i64::try_from(state.config.retention.as_millis()).unwrap_or(i64::MAX);
+    let report = state
+        .blocking(move |s| -> Result<PurgeReport, ServerError> {
+            let keys = s.store.purge(now.saturating_sub(retention_ms), now - RATE_EVENT_KEEP_MS)?;
+            for k in &keys {
+                s.media.delete(k)?;
+            }
+            Ok(PurgeReport { media_deleted: keys.len() })
+        })
+        .await??;
+    if report.media_deleted > 0 {
+        tracing::info!(media_deleted = report.media_deleted, "retention purge");
+    }
+    Ok(report)
+}
+
+/// Opens storage, binds the listener and starts serving in the background.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let data_dir = config.data_dir.clone();
+    let scratch_dir = data_dir.join(SCRATCH_DIR);
+    let (store, media) = tokio::task::spawn_blocking({
+        let data_dir = data_dir.clone();
+        let scratch_dir = scratch_dir.clone();
+        move || -> Result<(SqliteStore, LocalMediaStore), ServerError> {
+            std::fs::create_dir_all(&data_dir).map_err(ServerError::DataDir)?;
+            // Leftover partial uploads of a previous process are useless: start clean.
+            let _ = std::fs::remove_dir_all(&scratch_dir);
+            std::fs::create_dir_all(&scratch_dir).map_err(ServerError::DataDir)?;
+            let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
+            let reopened = store.recover_interrupted()?;
+            if reopened > 0 {
+                tracing::info!(attempts = reopened, "reopened attempts interrupted by the last shutdown");
+            }
+            let media = LocalMediaStore::open(&data_dir.join(MEDIA_DIR))?;
+            Ok((store, media))
+        }
+    })
+    .await
+    .map_err(|e| ServerError::Task(app::TaskFailed(e.to_string())))??;
+    let store: Arc<dyn VerificationStore> = Arc::new(store);
+    let media: Arc<dyn MediaStore> = Arc::new(media);
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+    let bound = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+    let state: Shared = Arc::new(AppState {
+        verifier: Verifier::new(config.tools.clone(), config.verify_timeout),
+        verify_slots: Arc::new(Semaphore::new(config.verify_concurrency.max(1))),
+        clock: config.clock.clone(),
+        config,
+        public_url,
+        store,
+        media,
+        scratch_dir,
+        bound,
+    });
+
+    let router = app::router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let serve_task = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    let purge_state = state.clone();
+    let purge_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(purge_state.config.purge_interval);
+        loop {
+            tick.tick().await;
+            if let Err(e) = purge(&purge_state).await {
+                tracing::error!(error = %e, "retention purge failed");
+            }
+        }
+    });
+    Ok(RunningServer { state, shutdown: Some(tx), serve_task, purge_task })
+}
