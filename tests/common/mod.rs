@@ -1,0 +1,46 @@
+//! Helpers shared by the browser suites.
+#![allow(dead_code)]
+
+use faceid_h5::camera::open_with_fallback;
+use faceid_h5::web::camera::{CameraStream, WebCamera};
+use gloo::timers::future::TimeoutFuture;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlVideoElement};
+
+pub fn document() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+/// A fresh element appended to <body>.
+pub fn fresh(tag: &str) -> Element {
+    let el = document().create_element(tag).unwrap();
+    document().body().unwrap().append_child(&el).unwrap();
+    el
+}
+
+/// Polls `done` every `step_ms` up to `tries` times (a bounded wait, not a timing assertion).
+pub async fn wait_until(mut done: impl FnMut() -> bool, step_ms: u32, tries: u32) -> bool {
+    for _ in 0..tries {
+        if done() {
+            return true;
+        }
+        TimeoutFuture::new(step_ms).await;
+    }
+    done()
+}
+
+/// Opens Chrome's fake camera and plays it in a muted inline video element.
+pub async fn open_camera() -> (CameraStream, HtmlVideoElement) {
+    let camera = open_with_fallback(&WebCamera, None).await.expect("fake camera opens");
+    let video: HtmlVideoElement = fresh("video").dyn_into().unwrap();
+    video.set_muted(true);
+    video.set_attribute("playsinline", "").unwrap();
+    video.set_src_object(Some(camera.media_stream()));
+    let _ = wasm_bindgen_futures::JsFuture::from(video.play().unwrap()).await;
+    assert!(wait_until(|| video.video_width() > 0 && video.ready_state() >= 2, 50, 100).await, "video plays");
+    (camera, video)
+}
+
+pub fn text_of(root: &Element, selector: &str) -> Option<String> {
+    root.query_selector(selector).ok().flatten().and_then(|e| e.text_content())
+}
