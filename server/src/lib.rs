@@ -19,6 +19,7 @@ pub mod hosting;
 pub mod logging;
 pub mod media;
 pub mod rules;
+pub mod sim_video;
 pub mod store;
 pub mod verify;
 

@@ -1,0 +1,162 @@
+//! The whole flow through the real HTTP API with videos that ffmpeg encodes from faceid-core's
+//! simulator: genuine, replay of another challenge, no face, garbage bytes, too large, too small.
+
+mod common;
+
+use common::{report_for, sim_recording, TestServer};
+use faceid_core::sim::Attack;
+use faceid_server::sim_video::VideoFormat;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genuine_webm_passes_and_the_business_gets_the_result() {
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let rec = sim_recording(&a.challenge, Attack::None, 1, VideoFormat::Webm);
+    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), VideoFormat::Webm.mime(), &report_for(&rec, "video/webm")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["errCode"], 0, "{answer}");
+    assert_eq!(answer["passed"], true);
+    assert_eq!(
+        answer["redirectUrl"],
+        format!("https://biz.example/done?x=1&token={token}&BizToken={token}&Extra=order-7")
+    );
+
+    let info = t.detect_info(&token, "0").await;
+    assert_eq!(info["Text"]["ErrCode"], 0, "{info}");
+    assert_eq!(info["Text"]["LivenessMode"], 6);
+    assert_eq!(info["Text"]["Extra"], "order-7");
+    assert_eq!(info["Text"]["LivenessDetail"].as_array().unwrap().len(), 1);
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let frame = b64.decode(info["BestFrame"]["BestFrame"].as_str().unwrap()).unwrap();
+    assert!(frame.starts_with(&[0xFF, 0xD8, 0xFF]), "best frame is a JPEG");
+    let video = b64.decode(info["VideoData"]["LivenessVideo"].as_str().unwrap()).unwrap();
+    assert_eq!(video, rec.video);
+
+    // The flow is over: no new attempt.
+    let (status, v) = t.attempt_raw(&token, None).await;
+    assert_eq!((status, v["errCode"].as_u64()), (409, Some(14)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genuine_mp4_passes() {
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let rec = sim_recording(&a.challenge, Attack::None, 2, VideoFormat::Mp4);
+    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), VideoFormat::Mp4.mime(), &report_for(&rec, "video/mp4")).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_another_challenge_is_refused() {
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let rec = sim_recording(&a.challenge, Attack::Replay, 3, VideoFormat::Webm);
+    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), "video/webm", &report_for(&rec, "video/webm")).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1002)), "{answer}");
+    assert_eq!(answer["passed"], false);
+    assert_eq!(answer["retriesLeft"], 98);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_made_for_an_earlier_attempt_is_refused() {
+    // The attacker records a genuine response to attempt 1, then uploads it for attempt 2.
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let first = t.attempt(&token).await;
+    let second = t.attempt(&token).await;
+    assert_ne!(first.challenge, second.challenge);
+    let rec = sim_recording(&first.challenge, Attack::None, 4, VideoFormat::Webm);
+    let mut report = report_for(&rec, "video/webm");
+    // The page log claims attempt 2's colours at the recording's times.
+    report.shown = second.challenge.schedule(rec.hold_start_ms);
+    let (_, answer) = t.upload(&second.attempt_id, rec.video, "video/webm", &report).await;
+    assert_eq!(answer["errCode"], 1002, "{answer}");
+}
+
+/// ffmpeg's own test pattern: moving colour bars, no face anywhere.
+fn no_face_video(dir: &std::path::Path) -> Vec<u8> {
+    let out = dir.join("noface.webm");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=30:duration=5"])
+        .args(["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1M"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_face_garbage_and_tiny_videos_get_their_codes() {
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let rec = sim_recording(&a.challenge, Attack::None, 5, VideoFormat::Webm);
+    let report = report_for(&rec, "video/webm");
+
+    let (status, answer) = t.upload(&a.attempt_id, no_face_video(t.data.path()), "video/webm", &report).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1210)), "{answer}");
+
+    let b = t.attempt(&token).await;
+    let garbage: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let (status, answer) = t.upload(&b.attempt_id, garbage, "video/webm", &report).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1104)), "{answer}");
+
+    let c = t.attempt(&token).await;
+    let small = faceid_server::sim_video::record(
+        &Default::default(),
+        &common::astronaut(),
+        &c.challenge,
+        faceid_core::sim::SimConditions::default().with_size(200, 150),
+        Attack::None,
+        6,
+        VideoFormat::Webm,
+        500,
+    )
+    .unwrap();
+    let (status, answer) = t.upload(&c.attempt_id, small.video.clone(), "video/webm", &report_for(&small, "video/webm")).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1108)), "{answer}");
+
+    // Only the first 2 s of a genuine recording: too short.
+    let d = t.attempt(&token).await;
+    let full = sim_recording(&d.challenge, Attack::None, 7, VideoFormat::Webm);
+    let cut = t.data.path().join("cut.webm");
+    let src = t.data.path().join("full.webm");
+    std::fs::write(&src, &full.video).unwrap();
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-i"])
+        .arg(&src)
+        .args(["-t", "1.5", "-c", "copy"])
+        .arg(&cut)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (_, answer) = t.upload(&d.attempt_id, std::fs::read(&cut).unwrap(), "video/webm", &report_for(&full, "video/webm")).await;
+    assert_eq!(answer["errCode"], 1303, "{answer}");
+
+    // Four failures recorded, each in LivenessDetail; the flow is still open (retries left).
+    let info = t.detect_info(&token, "1").await;
+    let codes: Vec<u64> = info["Text"]["LivenessDetail"].as_array().unwrap().iter().map(|d| d["Errcode"].as_u64().unwrap()).collect();
+    assert_eq!(codes, vec![1210, 1104, 1108, 1303]);
+    assert_eq!(info["Text"]["ErrCode"], serde_json::Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_8_mb_are_refused_while_streaming() {
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let rec = sim_recording(&a.challenge, Attack::None, 8, VideoFormat::Webm);
+    let report = report_for(&rec, "video/webm");
+    let big = vec![0x42u8; 9 * 1024 * 1024];
+    let (status, answer) = t.upload(&a.attempt_id, big, "video/webm", &report).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (413, Some(1107)), "{answer}");
+    // The attempt was not used up by the refused upload: the real recording still verifies.
+    let (status, answer) = t.upload(&a.attempt_id, rec.video, "video/webm", &report).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+}
