@@ -306,6 +306,10 @@ pub const SMOOTHING: f32 = 0.5;
 const TEMPLATE_SIDE: usize = 24;
 /// IoU above which a new detection is the same face as the tracked one (smooth instead of jump).
 const SAME_FACE_IOU: f32 = 0.3;
+/// Scheduled detections in a row that may miss a face whose template still matches before the
+/// face is dropped: one, so a single missed detection does not flicker "no face" (and restart the
+/// stillness period), while a face really gone is dropped at the next check.
+const MAX_MISSED_DETECTIONS: u32 = 1;
 /// Search positions per axis on each side of the last position (the radius is divided into these).
 const SEARCH_STEPS: i32 = 4;
 
@@ -333,6 +337,10 @@ pub struct FaceTracker {
     template: Vec<f32>,
     /// The valid boxes of the latest full detection.
     detected: Vec<FaceBox>,
+    /// The raw box of the last detection or successful match (survives one missed detection).
+    last_track: Option<FaceBox>,
+    /// Consecutive scheduled detections that missed a face the template still matched.
+    missed: u32,
 }
 
 impl Default for FaceTracker {
@@ -356,6 +364,8 @@ impl FaceTracker {
             size: (0, 0),
             template: Vec::with_capacity(TEMPLATE_SIDE * TEMPLATE_SIDE),
             detected: Vec::new(),
+            last_track: None,
+            missed: 0,
         }
     }
 
@@ -367,6 +377,26 @@ impl FaceTracker {
         self.frames_since_detection = 0;
         self.template.clear();
         self.detected.clear();
+        self.last_track = None;
+        self.missed = 0;
+    }
+
+    /// Drops the followed face after a detection that found none (the template no longer matches).
+    fn forget_track(&mut self) {
+        self.face = None;
+        self.raw = None;
+        self.last_track = None;
+        self.template.clear();
+    }
+
+    /// Resumes following after a missed detection: the face count of the previous detection holds.
+    fn restore_track(&mut self, moved: FaceBox) {
+        self.raw = Some(moved);
+        if self.face_count == 0 {
+            self.face_count = 1;
+            self.detected.clear();
+            self.detected.push(moved);
+        }
     }
 
     /// The faces of the latest full detection (the primary one included).
@@ -387,16 +417,49 @@ impl FaceTracker {
             return TrackedFaces::default();
         }
         let luma = &luma[..n];
-        let due = self.frames_since_detection + 1 >= self.settings.redetect_every.max(1);
-        if let (Some(raw), false, true) = (self.raw, due, self.size == (width, height)) {
-            if let Some((moved, score)) = self.track(raw, luma, width, height) {
-                self.frames_since_detection += 1;
-                self.raw = Some(moved);
-                let face = self.smooth(moved);
-                return TrackedFaces { face: Some(face), face_count: self.face_count, ran_detection: false, match_score: Some(score) };
+        let due = self.frames_since_detection.saturating_add(1) >= self.settings.redetect_every.max(1);
+        let same_size = self.size == (width, height);
+        let tracked = match (self.raw, same_size) {
+            (Some(raw), true) if !due => self.track(raw, luma, width, height),
+            _ => None,
+        };
+        if let Some((moved, score)) = tracked {
+            return self.follow(moved, score);
+        }
+        let detected = self.detect(detector, luma, width, height);
+        if detected.face.is_some() || !same_size || self.missed >= MAX_MISSED_DETECTIONS {
+            self.missed = 0;
+            if detected.face.is_none() {
+                self.forget_track();
+            }
+            return detected;
+        }
+        // A scheduled detection found nothing, but the face may still be there (detectors miss
+        // single frames): keep following it if the template still matches.
+        match self.last_track.and_then(|raw| self.track(raw, luma, width, height)) {
+            Some((moved, score)) => {
+                self.missed += 1;
+                self.restore_track(moved);
+                // The detection ran (and cost its time) even though the face came from the match.
+                let followed = self.follow(moved, score);
+                self.frames_since_detection = 0;
+                TrackedFaces { ran_detection: true, ..followed }
+            }
+            None => {
+                self.missed = 0;
+                self.forget_track();
+                detected
             }
         }
-        self.detect(detector, luma, width, height)
+    }
+
+    /// A tracking frame: the face moved to `moved` with match `score`.
+    fn follow(&mut self, moved: FaceBox, score: f32) -> TrackedFaces {
+        self.frames_since_detection = self.frames_since_detection.saturating_add(1);
+        self.raw = Some(moved);
+        self.last_track = Some(moved);
+        let face = self.smooth(moved);
+        TrackedFaces { face: Some(face), face_count: self.face_count.max(1), ran_detection: false, match_score: Some(score) }
     }
 
     fn detect(&mut self, detector: &mut dyn FaceDetector, luma: &[u8], width: u32, height: u32) -> TrackedFaces {
@@ -415,15 +478,15 @@ impl FaceTracker {
                 };
                 self.face = Some(smoothed);
                 self.raw = Some(b);
+                self.last_track = Some(b);
                 sample_template(luma, width, height, &b, 0.0, 0.0, &mut self.template);
             }
             None => {
-                self.face = None;
+                // Keep the template and last box until `update` decides whether this was a miss.
                 self.raw = None;
-                self.template.clear();
             }
         }
-        TrackedFaces { face: self.face, face_count: self.face_count, ran_detection: true, match_score: None }
+        TrackedFaces { face: self.face.filter(|_| primary.is_some()), face_count: self.face_count, ran_detection: true, match_score: None }
     }
 
     /// Exponential smoothing toward `b`; updates and returns the tracked box.
@@ -652,6 +715,29 @@ mod tests {
         assert!(r.ran_detection && r.face.is_none() && r.face_count == 0);
         // With no face, every frame detects.
         assert!(t.update(&mut det, &flat, w, h).ran_detection);
+    }
+
+    #[test]
+    fn one_missed_detection_keeps_the_face_two_drop_it() {
+        let (w, h) = (160u32, 120u32);
+        let b = FaceBox { x: 50.0 / w as f32, y: 30.0 / h as f32, w: 48.0 / w as f32, h: 48.0 / h as f32, score: 5.0 };
+        let mut det = Scripted { boxes: vec![b], calls: 0 };
+        let mut t = FaceTracker::with_settings(TrackerSettings { redetect_every: 2, ..TrackerSettings::default() });
+        let still = scene(w, h, 50, 30, 48);
+        assert!(t.update(&mut det, &still, w, h).ran_detection);
+        assert!(!t.update(&mut det, &still, w, h).ran_detection);
+        // The detector now misses the face that is still there.
+        det.boxes.clear();
+        let miss = t.update(&mut det, &still, w, h);
+        assert!(miss.ran_detection && miss.face.is_some() && miss.face_count == 1, "{miss:?}");
+        assert!(!t.update(&mut det, &still, w, h).ran_detection);
+        let second_miss = t.update(&mut det, &still, w, h);
+        assert!(second_miss.ran_detection && second_miss.face.is_none() && second_miss.face_count == 0, "{second_miss:?}");
+        assert_eq!(t.face(), None);
+        // Found again: followed as before.
+        det.boxes.push(b);
+        assert!(t.update(&mut det, &still, w, h).face.is_some());
+        assert!(!t.update(&mut det, &still, w, h).ran_detection);
     }
 
     #[test]
