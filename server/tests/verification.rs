@@ -160,3 +160,20 @@ async fn uploads_over_8_mb_are_refused_while_streaming() {
     let (status, answer) = t.upload(&a.attempt_id, rec.video, "video/webm", &report).await;
     assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_attempt_and_upload_loses_nothing() {
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let rec = sim_recording(&a.challenge, Attack::None, 9, VideoFormat::Webm);
+    let t = t.restart().await;
+    // The challenge issued before the restart is the one the upload is checked against.
+    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), "video/webm", &report_for(&rec, "video/webm")).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+    let t = t.restart().await;
+    // … and the answer survives the next restart too (idempotent upload, stored result).
+    let (_, again) = t.upload(&a.attempt_id, rec.video.clone(), "video/webm", &report_for(&rec, "video/webm")).await;
+    assert_eq!(answer, again);
+    assert_eq!(t.detect_info(&token, "1").await["Text"]["ErrCode"], 0);
+}
