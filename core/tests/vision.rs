@@ -360,3 +360,57 @@ fn tracker_alone_on_the_photo_tracks_and_redetects() {
     let gone = tracker.update(&mut det, img.luma(), img.width(), img.height());
     assert!(gone.ran_detection && gone.face.is_none());
 }
+
+#[test]
+fn two_people_in_view_are_multiple_faces() {
+    let p = photo("astronaut.png");
+    let fill = 0.5;
+    let left = astronaut_at(&p, (0.27, 0.5), fill);
+    let right = astronaut_at(&p, (0.73, 0.5), fill);
+    // Left half from one placement, right half from the other.
+    let mut rgba = left;
+    for y in 0..H {
+        let start = ((y * W + W / 2) * 4) as usize;
+        let end = ((y + 1) * W * 4) as usize;
+        rgba[start..end].copy_from_slice(&right[start..end]);
+    }
+    let r = analyse(&mut FrameAnalyser::new(), &rgba, 0.0);
+    assert_eq!(r.face_count, 2);
+    assert_eq!(r.quality.hint, Some(QualityHint::MultipleFaces), "{:?}", r.quality.measures);
+    assert_eq!(r.quality.hint.and_then(QualityHint::result_code), None);
+}
+
+/// Adds independent pseudo-random noise of up to ±`amp` levels to every channel (sensor noise).
+fn add_noise(rgba: &mut [u8], seed: u64, amp: i32) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for px in rgba.chunks_exact_mut(4) {
+        for c in &mut px[..3] {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % (2 * amp as u64 + 1)) as i32 - amp;
+            *c = (*c as i32 + n).clamp(0, 255) as u8;
+        }
+    }
+}
+
+#[test]
+fn a_noisy_camera_still_tracks_and_becomes_ready() {
+    let p = photo("astronaut.png");
+    let clean = astronaut_at(&p, GOOD_AT, GOOD_FILL);
+    let mut a = FrameAnalyser::new();
+    let (mut detections, mut last) = (0, None);
+    let n = 30;
+    for k in 0..n {
+        let mut rgba = clean.clone();
+        add_noise(&mut rgba, k as u64 + 1, 12);
+        let r = analyse(&mut a, &rgba, k as f64 * FRAME_MS);
+        detections += r.ran_detection as usize;
+        assert!(r.face.is_some(), "frame {k}");
+        last = Some(r);
+    }
+    let last = last.unwrap();
+    println!("noisy: {detections} detections in {n} frames; {:?}", last.quality.measures);
+    assert!(last.quality.ready, "{:?}", last.quality);
+    assert!(detections <= n / REDETECT_EVERY as usize + 2, "{detections}");
+}
