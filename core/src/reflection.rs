@@ -60,12 +60,12 @@ pub mod tuning {
     pub const MAX_DELAY_MS: f64 = 400.0;
     /// Delay search resolution: a third of a 30 fps frame interval.
     pub const DELAY_STEP_MS: f64 = 10.0;
-    /// The null distribution is searched on every `NULL_DELAY_STRIDE`-th delay (20 ms): the fit
-    /// changes slowly with the delay, and this halves the decoder's cost.
-    pub const NULL_DELAY_STRIDE: usize = 2;
+    /// The null distribution is searched on every `NULL_DELAY_STRIDE`-th delay (30 ms, under one
+    /// 30 fps frame interval): the fit changes slowly with the delay, and this cuts the cost by 3.
+    pub const NULL_DELAY_STRIDE: usize = 3;
     /// Alternative sequences scored to form the null distribution: enough for a stable mean and
-    /// spread, few enough to decode in well under a millisecond.
-    pub const NULL_SEQUENCES: usize = 96;
+    /// spread, few enough to decode in under a millisecond.
+    pub const NULL_SEQUENCES: usize = 64;
     /// Fixed seed of the alternative sequences, so a decode is reproducible (and identical in wasm).
     pub const NULL_SEED: u64 = 0x6661_6365_6964_6e75;
     /// How much of the hold before the first step is used as the baseline: the last 700 ms, after
@@ -313,30 +313,30 @@ struct DelayDesign {
 }
 
 impl DelayDesign {
-    fn build(timeline: &Timeline, times: &[f64], ys: &[[f64; 3]], base: &[Vec<f64>], delay: f64) -> DelayDesign {
-        let n = times.len();
+    /// Builds the statistics for one delay from the samples whose delayed time falls inside the
+    /// timeline (hold to the end of the last step). Samples outside it (before the hold, after the
+    /// flash) are left out rather than modelled with free levels: a free level right after the last
+    /// step would let the drift absorb that step. `tau` is each sample's time mapped to −1..1 over
+    /// the analysis window, for the drift polynomial.
+    fn build(timeline: &Timeline, tau: &[f64], times: &[f64], ys: &[[f64; 3]], delay: f64) -> DelayDesign {
         let segs = timeline.starts.len();
-        let mut seg = vec![usize::MAX; n];
-        let mut before = vec![0.0; n];
-        let mut after = vec![0.0; n];
-        for i in 0..n {
-            match timeline.segment(times[i] - delay) {
-                Ok(s) => seg[i] = s,
-                Err(true) => before[i] = 1.0,
-                Err(false) => after[i] = 1.0,
+        let mut seg = Vec::with_capacity(times.len());
+        let mut u: Vec<[f64; 3]> = Vec::with_capacity(times.len());
+        let mut kept_tau = Vec::with_capacity(times.len());
+        for ((&t, &ta), y) in times.iter().zip(tau).zip(ys) {
+            if let Ok(s) = timeline.segment(t - delay) {
+                seg.push(s);
+                u.push(*y);
+                kept_tau.push(ta);
             }
         }
-        let mut basis: Vec<Vec<f64>> = base.to_vec();
-        let base_len = basis.len();
-        if before.iter().any(|&v| v > 0.0) {
-            orthonormalise(&mut basis, before);
+        // Drift basis on the kept samples: 1, τ, …, τ^DRIFT_DEGREE, orthonormalised.
+        let mut basis: Vec<Vec<f64>> = Vec::with_capacity(tuning::DRIFT_DEGREE + 1);
+        for p in 0..=tuning::DRIFT_DEGREE {
+            orthonormalise(&mut basis, kept_tau.iter().map(|&t| t.powi(p as i32)).collect());
         }
-        if after.iter().any(|&v| v > 0.0) {
-            orthonormalise(&mut basis, after);
-        }
-        // u = y − Q Qᵀ y per channel (the base projection was removed by the caller).
-        let mut u: Vec<[f64; 3]> = ys.to_vec();
-        for q in &basis[base_len..] {
+        // u = y − Q Qᵀ y per channel.
+        for q in &basis {
             let mut d = [0.0; 3];
             for (qi, yi) in q.iter().zip(&u) {
                 for c in 0..3 {
@@ -349,6 +349,7 @@ impl DelayDesign {
                 }
             }
         }
+        let n = u.len();
         let total: f64 = u.iter().map(|v| v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sum();
         let mut sums = vec![[0.0; 3]; segs];
         let mut counts = vec![0usize; segs];
@@ -356,9 +357,6 @@ impl DelayDesign {
         let mut a = vec![vec![0.0; segs]; basis.len()];
         for i in 0..n {
             let s = seg[i];
-            if s == usize::MAX {
-                continue;
-            }
             counts[s] += 1;
             for c in 0..3 {
                 sums[s][c] += u[i][c];
@@ -390,28 +388,27 @@ impl DelayDesign {
 
     /// Least-squares fit of `k >= 0` for the sequence `colours` (one linear RGB per segment).
     fn fit(&self, colours: &[[f64; 3]]) -> Fit {
-        let segs = colours.len();
-        // GS = gram · S  (segs × 3)
-        let mut gs = [[0.0f64; 3]; 2 * tuning::MAX_SHOWN];
-        for s in 0..segs {
-            let row = &self.gram[s * segs..(s + 1) * segs];
-            let mut acc = [0.0; 3];
-            for (g, col) in row.iter().zip(colours) {
-                acc[0] += g * col[0];
-                acc[1] += g * col[1];
-                acc[2] += g * col[2];
-            }
-            gs[s] = acc;
-        }
+        let segs = colours.len().min(self.cross.len());
+        // ⟨v_j, v_l⟩ = S_jᵀ G S_l and b_j, accumulated row by row of the Gram matrix.
         let mut vv = [[0.0f64; 3]; 3];
         let mut b = [0.0f64; 3];
-        for s in 0..segs {
-            for j in 0..3 {
-                for l in j..3 {
-                    vv[j][l] += colours[s][j] * gs[s][l];
-                }
-                b[j] += colours[s][j] * self.cross[s][j];
+        for (s, row) in self.gram.chunks_exact(self.cross.len()).take(segs).enumerate() {
+            let mut gs = [0.0; 3];
+            for (g, col) in row.iter().zip(colours) {
+                gs[0] += g * col[0];
+                gs[1] += g * col[1];
+                gs[2] += g * col[2];
             }
+            let cs = colours[s];
+            vv[0][0] += cs[0] * gs[0];
+            vv[0][1] += cs[0] * gs[1];
+            vv[0][2] += cs[0] * gs[2];
+            vv[1][1] += cs[1] * gs[1];
+            vv[1][2] += cs[1] * gs[2];
+            vv[2][2] += cs[2] * gs[2];
+            b[0] += cs[0] * self.cross[s][0];
+            b[1] += cs[1] * self.cross[s][1];
+            b[2] += cs[2] * self.cross[s][2];
         }
         // N_jl = A_jl ⟨v_j, v_l⟩ with A = I − 1/3.
         let mut nm = [[0.0f64; 3]; 3];
@@ -451,19 +448,20 @@ fn quad3(m: &[[f64; 3]; 3], k: &[f64; 3]) -> f64 {
     s
 }
 
-/// Minimises kᵀNk − 2bᵀk over k >= 0 (three unknowns: every active set is tried).
+/// Minimises kᵀNk − 2bᵀk over k >= 0 (three unknowns: the unconstrained solution when feasible,
+/// else the best of the active sets).
 fn nnls3(nm: &[[f64; 3]; 3], b: &[f64; 3]) -> [f64; 3] {
+    if let Some(k) = solve_subset(nm, b, 0b111) {
+        if k.iter().all(|&v| v >= 0.0) {
+            return k;
+        }
+    }
     let mut best = [0.0; 3];
     let mut best_obj = 0.0;
-    for mask in 1u8..8 {
-        let idx: Vec<usize> = (0..3).filter(|i| mask & (1 << i) != 0).collect();
-        let Some(sol) = solve_subset(nm, b, &idx) else { continue };
-        if sol.iter().any(|&v| v < 0.0 || !v.is_finite()) {
+    for mask in [0b011u8, 0b101, 0b110, 0b001, 0b010, 0b100] {
+        let Some(k) = solve_subset(nm, b, mask) else { continue };
+        if k.iter().any(|&v| v < 0.0) {
             continue;
-        }
-        let mut k = [0.0; 3];
-        for (&i, &v) in idx.iter().zip(&sol) {
-            k[i] = v;
         }
         let obj = quad3(nm, &k) - 2.0 * dot3(&k, b);
         if obj < best_obj {
@@ -474,20 +472,34 @@ fn nnls3(nm: &[[f64; 3]; 3], b: &[f64; 3]) -> [f64; 3] {
     best
 }
 
-/// Solves the normal equations restricted to `idx` (1–3 unknowns) by Cramer's rule.
-fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], idx: &[usize]) -> Option<Vec<f64>> {
-    let n = idx.len();
+/// Solves the normal equations restricted to the unknowns in `mask` (the others held at 0) by
+/// Cramer's rule; None when singular or not finite.
+fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], mask: u8) -> Option<[f64; 3]> {
+    let mut idx = [0usize; 3];
+    let mut n = 0;
+    for i in 0..3 {
+        if mask & (1 << i) != 0 {
+            idx[n] = i;
+            n += 1;
+        }
+    }
     let m = |r: usize, c: usize| nm[idx[r]][idx[c]];
     let rhs = |r: usize| b[idx[r]];
     let scale = (0..n).map(|i| m(i, i).abs()).fold(0.0, f64::max);
-    let eps = 1e-12 * scale.max(1e-300);
+    if !(scale > 1e-300) || !scale.is_finite() {
+        return None;
+    }
+    let mut sol = [0.0; 3];
+    let mut vals = [0.0; 3];
     match n {
-        1 => (m(0, 0) > eps).then(|| vec![rhs(0) / m(0, 0)]),
+        1 => vals[0] = rhs(0) / m(0, 0),
         2 => {
             let det = m(0, 0) * m(1, 1) - m(0, 1) * m(1, 0);
-            (det.abs() > eps * scale).then(|| {
-                vec![(rhs(0) * m(1, 1) - m(0, 1) * rhs(1)) / det, (m(0, 0) * rhs(1) - rhs(0) * m(1, 0)) / det]
-            })
+            if det.abs() <= 1e-12 * scale * scale {
+                return None;
+            }
+            vals[0] = (rhs(0) * m(1, 1) - m(0, 1) * rhs(1)) / det;
+            vals[1] = (m(0, 0) * rhs(1) - rhs(0) * m(1, 0)) / det;
         }
         3 => {
             let det3 = |c0: [f64; 3], c1: [f64; 3], c2: [f64; 3]| {
@@ -497,12 +509,17 @@ fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], idx: &[usize]) -> Option<Vec<f
             let col = |c: usize| [m(0, c), m(1, c), m(2, c)];
             let r = [rhs(0), rhs(1), rhs(2)];
             let det = det3(col(0), col(1), col(2));
-            (det.abs() > eps * scale * scale).then(|| {
-                vec![det3(r, col(1), col(2)) / det, det3(col(0), r, col(2)) / det, det3(col(0), col(1), r) / det]
-            })
+            if det.abs() <= 1e-12 * scale * scale * scale {
+                return None;
+            }
+            vals = [det3(r, col(1), col(2)) / det, det3(col(0), r, col(2)) / det, det3(col(0), col(1), r) / det];
         }
-        _ => None,
+        _ => return None,
     }
+    for i in 0..n {
+        sol[idx[i]] = vals[i];
+    }
+    sol.iter().all(|v| v.is_finite()).then_some(sol)
 }
 
 impl ReflectionDecoder {
@@ -592,32 +609,11 @@ impl ReflectionDecoder {
         report.samples_used = used.len();
         let times: Vec<f64> = used.iter().map(|u| u.0).collect();
 
-        // Drift basis over normalised time τ in [−1, 1]: 1, τ, τ², τ³.
+        // Normalised time τ in [−1, 1] over the window, for the drift polynomial.
         let span = (t1 - t0).max(1.0);
-        let mut base: Vec<Vec<f64>> = Vec::with_capacity(tuning::DRIFT_DEGREE + 3);
-        for p in 0..=tuning::DRIFT_DEGREE {
-            let col = times.iter().map(|&t| (2.0 * (t - t0) / span - 1.0).powi(p as i32)).collect();
-            orthonormalise(&mut base, col);
-        }
-        let detrend = |pick: fn(&(f64, [f64; 3], [f64; 3])) -> [f64; 3]| -> Vec<[f64; 3]> {
-            let mut y: Vec<[f64; 3]> = used.iter().map(pick).collect();
-            for q in &base {
-                let mut d = [0.0; 3];
-                for (qi, yi) in q.iter().zip(&y) {
-                    for c in 0..3 {
-                        d[c] += qi * yi[c];
-                    }
-                }
-                for (qi, yi) in q.iter().zip(y.iter_mut()) {
-                    for c in 0..3 {
-                        yi[c] -= d[c] * qi;
-                    }
-                }
-            }
-            y
-        };
-        let face_y = detrend(|u| u.1);
-        let background_y = detrend(|u| u.2);
+        let tau: Vec<f64> = times.iter().map(|&t| 2.0 * (t - t0) / span - 1.0).collect();
+        let face_y: Vec<[f64; 3]> = used.iter().map(|u| u.1).collect();
+        let background_y: Vec<[f64; 3]> = used.iter().map(|u| u.2).collect();
 
         // Delay search for the issued sequence; the null on every NULL_DELAY_STRIDE-th delay.
         let delays: Vec<f64> = (0..)
@@ -625,7 +621,7 @@ impl ReflectionDecoder {
             .take_while(|&d| d <= max_delay + 1e-9)
             .collect();
         let designs: Vec<DelayDesign> =
-            delays.iter().map(|&d| DelayDesign::build(&timeline, &times, &face_y, &base, d)).collect();
+            delays.iter().map(|&d| DelayDesign::build(&timeline, &tau, &times, &face_y, d)).collect();
         let issued = &timeline.colours;
         let mut best = (0usize, Fit::default());
         let mut best_coarse = 0.0f64;
@@ -654,7 +650,7 @@ impl ReflectionDecoder {
             (null_log.iter().map(|v| (v - null_mean).powi(2)).sum::<f64>() / nn).sqrt().max(tuning::MIN_NULL_SPREAD);
         let (best_index, face_fit) = best;
         let delay = delays[best_index];
-        let background_design = DelayDesign::build(&timeline, &times, &background_y, &base, delay);
+        let background_design = DelayDesign::build(&timeline, &tau, &times, &background_y, delay);
         let background_fit = background_design.fit(issued);
 
         report.fit = face_fit.r2;
@@ -716,37 +712,32 @@ fn null_sequences(timeline: &Timeline) -> Vec<Vec<[f64; 3]>> {
         .collect()
 }
 
-/// Per step: the mean detrended log-chromaticity observed on the face, and the cosine between it
-/// and the response the fitted model predicts for the expected colour (both relative to the
-/// sample-weighted mean over the timeline).
+/// Per step: the mean drift-free log-chromaticity observed on the face, and the cosine between it
+/// and the mean the fitted model predicts over the same samples (both in the same drift-free space,
+/// so the drift polynomial's share of each step is accounted for on both sides).
 fn per_colour(design: &DelayDesign, timeline: &Timeline, fit: &Fit) -> Vec<DecodedColour> {
-    let segs = timeline.colours.len();
-    let total: usize = design.counts.iter().sum();
-    let mut mean_colour = [0.0; 3];
-    for s in 0..segs {
-        for c in 0..3 {
-            mean_colour[c] += timeline.colours[s][c] * design.counts[s] as f64 / total.max(1) as f64;
-        }
-    }
+    let segs = timeline.colours.len().min(design.counts.len());
     (1..segs)
         .map(|s| {
             let n = design.counts[s];
-            let observed = if n == 0 {
-                [0.0; 3]
-            } else {
-                let v = design.sums[s];
-                [v[0] / n as f64, v[1] / n as f64, v[2] / n as f64]
-            };
-            let mut predicted = [0.0; 3];
-            for c in 0..3 {
-                predicted[c] = fit.k[c] * (timeline.colours[s][c] - mean_colour[c]);
+            if n == 0 {
+                return undecoded(timeline.srgb[s]);
             }
-            let m = (predicted[0] + predicted[1] + predicted[2]) / 3.0;
-            predicted.iter_mut().for_each(|p| *p -= m);
-            let om = (observed[0] + observed[1] + observed[2]) / 3.0;
-            let centred = [observed[0] - om, observed[1] - om, observed[2] - om];
-            let norm = (dot3(&predicted, &predicted) * dot3(&centred, &centred)).sqrt();
-            let confidence = if norm > 1e-15 { (dot3(&predicted, &centred) / norm).clamp(0.0, 1.0) } else { 0.0 };
+            let v = design.sums[s];
+            let observed = [v[0] / n as f64, v[1] / n as f64, v[2] / n as f64];
+            // Σ_{i in s} ṽ_j(i) = (G S)_sj; the model's channel c is Σ_j A_cj k_j ṽ_j.
+            let row = &design.gram[s * design.counts.len()..(s + 1) * design.counts.len()];
+            let mut gs = [0.0; 3];
+            for (g, col) in row.iter().zip(&timeline.colours) {
+                for j in 0..3 {
+                    gs[j] += g * col[j];
+                }
+            }
+            let weighted: [f64; 3] = std::array::from_fn(|j| fit.k[j] * gs[j] / n as f64);
+            let m = (weighted[0] + weighted[1] + weighted[2]) / 3.0;
+            let predicted = [weighted[0] - m, weighted[1] - m, weighted[2] - m];
+            let norm = (dot3(&predicted, &predicted) * dot3(&observed, &observed)).sqrt();
+            let confidence = if norm > 1e-15 { (dot3(&predicted, &observed) / norm).clamp(0.0, 1.0) } else { 0.0 };
             DecodedColour {
                 expected: timeline.srgb[s],
                 observed: [observed[0] as f32, observed[1] as f32, observed[2] as f32],
