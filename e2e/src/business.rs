@@ -1,13 +1,10 @@
 //! The business's own website, as a second origin on loopback: the page a verification returns to
-//! (RedirectUrl), a host page that embeds the H5 page in an iframe, and the test photo (served with
-//! CORS so the synthetic person's canvas stays readable).
+//! (RedirectUrl) and a host page that embeds the H5 page in an iframe.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::Query;
+use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 use tokio::task::JoinHandle;
@@ -18,10 +15,6 @@ use crate::{HarnessError, Result};
 pub struct BusinessSite {
     addr: SocketAddr,
     task: JoinHandle<()>,
-}
-
-struct Content {
-    photo: Vec<u8>,
 }
 
 #[derive(serde::Deserialize)]
@@ -59,14 +52,9 @@ window.addEventListener("message", (e) => {{
 }
 
 impl BusinessSite {
-    /// Starts the site on a free loopback port, serving `photo` (PNG bytes) at `/photo.png`.
-    pub async fn start(photo: Vec<u8>) -> Result<BusinessSite> {
-        let content = Arc::new(Content { photo });
-        let app = Router::new()
-            .route("/photo.png", get(photo_png))
-            .route("/return", get(|| async { Html(RETURN_PAGE) }))
-            .route("/host", get(host))
-            .with_state(content);
+    /// Starts the site on a free loopback port.
+    pub async fn start() -> Result<BusinessSite> {
+        let app = Router::new().route("/return", get(|| async { Html(RETURN_PAGE) })).route("/host", get(host));
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
@@ -86,10 +74,6 @@ impl BusinessSite {
         format!("{}/return?from=faceid", self.base())
     }
 
-    pub fn photo_url(&self) -> String {
-        format!("{}/photo.png", self.base())
-    }
-
     /// The host page embedding `h5_url` in an iframe with `allow="camera"`.
     pub fn host_url(&self, h5_url: &str) -> Result<String> {
         let mut u = url::Url::parse(&format!("{}/host", self.base()))
@@ -103,15 +87,6 @@ impl Drop for BusinessSite {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-async fn photo_png(State(content): State<Arc<Content>>) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "image/png"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
-        content.photo.clone(),
-    )
-        .into_response()
 }
 
 async fn host(Query(embed): Query<Embed>) -> Html<String> {

@@ -8,19 +8,29 @@
 //! - [`browser`]: chromedriver plus one Chromium per test (fresh profile), the camera set-ups
 //!   (synthetic person, fake default camera, a y4m file, permission refused), CDP commands,
 //!   viewports and screenshots.
+//! - [`page`]: reading the page's screens from its DOM and pressing its buttons.
 //! - [`person`]: the synthetic person in front of the screen (an init script that replaces
 //!   `getUserMedia` with a canvas stream lit by the colour the page is showing).
 //! - [`replay`]: a y4m recording made from `faceid_core::sim` for the replay attack.
 //! - [`business`]: the business's website on a second origin (RedirectUrl target, iframe host page,
 //!   the test photo).
 //! - [`screens`]: screenshots under `docs/screens/`.
+//! - [`cloud`]: the business backend's signed (TC3-HMAC-SHA256) cloud API client.
+//! - [`link`]: a relay between browser and server that cuts the first uploads (network drop).
+//! - [`scenario`]: one scenario's stack and browser, screenshots, diagnosis, video probe.
+//! - [`stack`]: the server started in-process with a fresh data directory, plus the above.
 
 pub mod browser;
 pub mod business;
+pub mod cloud;
+pub mod link;
+pub mod page;
 pub mod person;
 pub mod process;
 pub mod replay;
+pub mod scenario;
 pub mod screens;
+pub mod stack;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,6 +67,17 @@ pub enum HarnessError {
 }
 
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+/// Returns `HarnessError::Unexpected` from the enclosing function unless `cond` holds, so a
+/// scenario that fails still cleans up its browser and server before the test reports it.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err($crate::HarnessError::Unexpected(format!($($arg)+)));
+        }
+    };
+}
 
 /// Scenarios run one at a time (two cores: one Chromium and one server at a time); every test
 /// holds this for its whole run.

@@ -2,6 +2,7 @@
 //! real face photo lit by the colour the page is showing (read from the page a little earlier, with
 //! noise), following the reflection model of `faceid_core::sim`.
 
+use base64::Engine;
 use serde::Serialize;
 
 use faceid_core::sim::ASTRONAUT_FACE;
@@ -22,7 +23,8 @@ pub struct PhotoFace {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Person {
-    /// Where the page can load the photo from (served with CORS so the canvas stays readable).
+    /// The photo as a `data:` URL: the page's Content-Security-Policy allows `img-src data:`, and
+    /// a data URL never taints the canvas.
     pub photo_url: String,
     /// The face in the photo.
     pub face: PhotoFace,
@@ -81,9 +83,20 @@ impl Person {
         }
     }
 
+    /// The astronaut from `shared/data/faces/`.
+    pub fn astronaut_from_shared() -> crate::Result<Person> {
+        let png = crate::read_file(&crate::astronaut_png())?;
+        Ok(Person::astronaut(photo_data_url(&png)))
+    }
+
     /// The init script for this person.
     pub fn script(&self) -> crate::Result<String> {
         let config = serde_json::to_string(self)?;
         Ok(SCRIPT.replacen(PLACEHOLDER, &config, 1))
     }
+}
+
+/// A PNG as a `data:` URL.
+pub fn photo_data_url(png: &[u8]) -> String {
+    format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png))
 }

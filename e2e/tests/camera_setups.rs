@@ -19,7 +19,7 @@ navigator.mediaDevices.getUserMedia({ video: true }).then(async (s) => {
 "#;
 
 async fn open_camera(camera: CameraSetup) -> Value {
-    let site = BusinessSite::start(Vec::new()).await.unwrap();
+    let site = BusinessSite::start().await.unwrap();
     let browser = Browser::start(&camera).await.unwrap();
     browser.client().goto(&site.return_url()).await.unwrap();
     let v = tokio::time::timeout(Duration::from_secs(30), browser.client().execute_async(OPEN_CAMERA, vec![]))

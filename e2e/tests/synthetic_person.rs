@@ -61,10 +61,9 @@ fn ratio(v: &Value, region: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_person_reflects_the_screen_colour_on_the_face() {
     let _serial = faceid_e2e::serial().await;
-    let photo = faceid_e2e::read_file(&faceid_e2e::astronaut_png()).unwrap();
-    let site = BusinessSite::start(photo).await.unwrap();
+    let site = BusinessSite::start().await.unwrap();
     let browser = Browser::start(&CameraSetup::SyntheticPerson).await.unwrap();
-    browser.add_init_script(&Person::astronaut(site.photo_url()).script().unwrap()).await.unwrap();
+    browser.add_init_script(&Person::astronaut_from_shared().unwrap().script().unwrap()).await.unwrap();
     browser.client().goto(&site.return_url()).await.unwrap();
 
     let measure = |colour: &'static str| {

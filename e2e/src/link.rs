@@ -1,0 +1,169 @@
+//! The network between the browser and the server: a loopback TCP relay that can cut the first
+//! video uploads mid-transfer, as a phone losing its connection would.
+//!
+//! The relay passes bytes through unchanged. It watches the browser-to-server direction for the
+//! upload's request line (`POST /api/h5/v1/attempts/<id>/video`); for the first `cut_uploads`
+//! uploads it forwards the request head and [`CUT_AFTER_BYTES`] of the body, then closes both
+//! sides: the browser sees a network error, the server a truncated body.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::{HarnessError, Result};
+
+/// Part of the upload that gets through before the cut: the head and some of the video, so the
+/// server has started reading the body when the connection dies.
+pub const CUT_AFTER_BYTES: usize = 32 * 1024;
+/// The upload's request line ends with this (the attempt id comes before it).
+const UPLOAD_MARKER: &[u8] = b"/video HTTP/1.1\r\n";
+const UPLOAD_METHOD: &[u8] = b"POST /api/h5/v1/attempts/";
+
+/// Counters the test reads afterwards.
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    pub uploads_seen: AtomicU32,
+    pub uploads_cut: AtomicU32,
+}
+
+/// A listening relay; bytes go to the upstream set by [`FlakyLink::connect_to`].
+pub struct FlakyLink {
+    addr: SocketAddr,
+    listener: Option<TcpListener>,
+    cut_uploads: u32,
+    stats: Arc<LinkStats>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl FlakyLink {
+    /// Binds a loopback port now (so the server can name it as its public URL before it starts).
+    pub async fn bind(cut_uploads: u32) -> Result<FlakyLink> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
+        let addr = listener.local_addr().map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
+        Ok(FlakyLink { addr, listener: Some(listener), cut_uploads, stats: Arc::default(), task: None })
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> Arc<LinkStats> {
+        self.stats.clone()
+    }
+
+    /// Starts relaying every accepted connection to `upstream`.
+    pub fn connect_to(&mut self, upstream: SocketAddr) {
+        let Some(listener) = self.listener.take() else { return };
+        let stats = self.stats.clone();
+        let budget = Arc::new(AtomicU32::new(self.cut_uploads));
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (stats, budget) = (stats.clone(), budget.clone());
+                tokio::spawn(async move {
+                    if let Ok(server) = TcpStream::connect(upstream).await {
+                        relay(client, server, stats, budget).await;
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for FlakyLink {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Whether `window` holds an upload request line (method and path prefix, then the marker).
+fn upload_starts(window: &[u8]) -> Option<usize> {
+    let end = find(window, UPLOAD_MARKER)?;
+    let line_start = window[..end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    window[line_start..].starts_with(UPLOAD_METHOD).then_some(end + UPLOAD_MARKER.len())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budget: Arc<AtomicU32>) {
+    let (mut client_rd, mut client_wr) = client.into_split();
+    let (mut server_rd, mut server_wr) = server.into_split();
+    let down = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut server_rd, &mut client_wr).await;
+        let _ = client_wr.shutdown().await;
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    // The last bytes seen, so a request line split across reads is still found.
+    let mut tail: Vec<u8> = Vec::with_capacity(256);
+    // Bytes of an upload to cut still allowed through.
+    let mut cutting: Option<usize> = None;
+    loop {
+        let n = match client_rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        if cutting.is_none() {
+            let mut window = tail.clone();
+            window.extend_from_slice(chunk);
+            if upload_starts(&window).is_some() {
+                window.clear();
+                stats.uploads_seen.fetch_add(1, Ordering::SeqCst);
+                let cut = budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_ok();
+                if cut {
+                    stats.uploads_cut.fetch_add(1, Ordering::SeqCst);
+                    cutting = Some(CUT_AFTER_BYTES);
+                }
+            }
+            let keep = window.len().saturating_sub(UPLOAD_MARKER.len() + 96);
+            tail = window.split_off(keep);
+        }
+        match cutting {
+            Some(left) if left <= n => {
+                let _ = server_wr.write_all(&chunk[..left]).await;
+                break;
+            }
+            Some(left) => {
+                if server_wr.write_all(chunk).await.is_err() {
+                    break;
+                }
+                cutting = Some(left - n);
+            }
+            None => {
+                if server_wr.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    if cutting.is_some() {
+        // The connection dies: neither side gets an orderly end.
+        down.abort();
+        drop(server_wr);
+        return;
+    }
+    let _ = server_wr.shutdown().await;
+    let _ = down.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_upload_request_line_only() {
+        assert!(upload_starts(b"xx\r\nPOST /api/h5/v1/attempts/ABC123/video HTTP/1.1\r\nHost: a\r\n").is_some());
+        assert!(upload_starts(b"POST /api/h5/v1/attempts/ABC/video HTTP/1.1\r\n").is_some());
+        assert!(upload_starts(b"POST /api/h5/v1/attempts HTTP/1.1\r\n").is_none());
+        assert!(upload_starts(b"GET /h5/pkg/video HTTP/1.1\r\n").is_none());
+    }
+}
