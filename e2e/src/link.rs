@@ -19,9 +19,12 @@ use crate::{HarnessError, Result};
 /// Part of the upload that gets through before the cut: the head and some of the video, so the
 /// server has started reading the body when the connection dies.
 pub const CUT_AFTER_BYTES: usize = 32 * 1024;
-/// The upload's request line ends with this (the attempt id comes before it).
-const UPLOAD_MARKER: &[u8] = b"/video HTTP/1.1\r\n";
+/// The upload's request line starts with this; its path ends in `/video` (a query may follow).
 const UPLOAD_METHOD: &[u8] = b"POST /api/h5/v1/attempts/";
+const UPLOAD_PATH_END: &[u8] = b"/video";
+/// Bytes kept between reads so a request line split across two reads is still found (an attempt
+/// id and a token query are well under this).
+const TAIL_BYTES: usize = 1024;
 
 /// Counters the test reads afterwards.
 #[derive(Debug, Default)]
@@ -83,11 +86,24 @@ impl Drop for FlakyLink {
     }
 }
 
-/// Whether `window` holds an upload request line (method and path prefix, then the marker).
-fn upload_starts(window: &[u8]) -> Option<usize> {
-    let end = find(window, UPLOAD_MARKER)?;
-    let line_start = window[..end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    window[line_start..].starts_with(UPLOAD_METHOD).then_some(end + UPLOAD_MARKER.len())
+/// Whether `window` holds a complete upload request line (`POST /api/h5/v1/attempts/<id>/video`,
+/// optionally with a query). On a kept-alive connection a request follows the previous body
+/// directly, so the line need not start after a newline.
+fn upload_starts(window: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = find(&window[from..], UPLOAD_METHOD) {
+        let start = from + i;
+        let rest = &window[start + 5..];
+        if let Some(line_end) = find(rest, b"\r\n") {
+            let target = rest[..line_end].split(|&b| b == b' ').next().unwrap_or_default();
+            let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+            if path.ends_with(UPLOAD_PATH_END) {
+                return true;
+            }
+        }
+        from = start + 1;
+    }
+    false
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -103,7 +119,7 @@ async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budg
     });
     let mut buf = vec![0u8; 16 * 1024];
     // The last bytes seen, so a request line split across reads is still found.
-    let mut tail: Vec<u8> = Vec::with_capacity(256);
+    let mut tail: Vec<u8> = Vec::with_capacity(TAIL_BYTES);
     // Bytes of an upload to cut still allowed through.
     let mut cutting: Option<usize> = None;
     loop {
@@ -115,7 +131,7 @@ async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budg
         if cutting.is_none() {
             let mut window = tail.clone();
             window.extend_from_slice(chunk);
-            if upload_starts(&window).is_some() {
+            if upload_starts(&window) {
                 window.clear();
                 stats.uploads_seen.fetch_add(1, Ordering::SeqCst);
                 let cut = budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_ok();
@@ -124,7 +140,7 @@ async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budg
                     cutting = Some(CUT_AFTER_BYTES);
                 }
             }
-            let keep = window.len().saturating_sub(UPLOAD_MARKER.len() + 96);
+            let keep = window.len().saturating_sub(TAIL_BYTES);
             tail = window.split_off(keep);
         }
         match cutting {
@@ -161,9 +177,13 @@ mod tests {
 
     #[test]
     fn finds_the_upload_request_line_only() {
-        assert!(upload_starts(b"xx\r\nPOST /api/h5/v1/attempts/ABC123/video HTTP/1.1\r\nHost: a\r\n").is_some());
-        assert!(upload_starts(b"POST /api/h5/v1/attempts/ABC/video HTTP/1.1\r\n").is_some());
-        assert!(upload_starts(b"POST /api/h5/v1/attempts HTTP/1.1\r\n").is_none());
-        assert!(upload_starts(b"GET /h5/pkg/video HTTP/1.1\r\n").is_none());
+        assert!(upload_starts(b"xx\r\nPOST /api/h5/v1/attempts/ABC123/video HTTP/1.1\r\nHost: a\r\n"));
+        assert!(upload_starts(b"POST /api/h5/v1/attempts/ABC/video?token=T-1 HTTP/1.1\r\n"));
+        // Not complete yet: the line end has not arrived.
+        assert!(!upload_starts(b"POST /api/h5/v1/attempts/ABC/video?tok"));
+        assert!(!upload_starts(b"POST /api/h5/v1/attempts HTTP/1.1\r\n"));
+        assert!(!upload_starts(b"GET /h5/pkg/video HTTP/1.1\r\n"));
+        // Right after the previous request's body on a kept-alive connection.
+        assert!(upload_starts(b"{\"token\":\"T\"}POST /api/h5/v1/attempts/A/video?token=T HTTP/1.1\r\n"));
     }
 }
