@@ -4,7 +4,8 @@
 //
 // Serves each <dir> under /<prefix>/ with the right MIME types (wasm needs application/wasm) and
 // cross-origin isolation headers, so that TF.js may use its threaded wasm backend (the anchor gets its
-// best configuration) and performance.now() has full resolution. Prints "listening <port>" when ready.
+// best configuration) and performance.now() has full resolution. Port 0 picks a free port; prints
+// "listening <port>" when ready.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -72,4 +73,4 @@ const server = http.createServer((req, res) => {
     });
   });
 });
-server.listen(port, '127.0.0.1', () => console.log(`listening ${port}`));
+server.listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
