@@ -1,4 +1,5 @@
 //! Liveness end to end: challenges, the simulator, FrameAnalyser and the reflection decoder.
+#![cfg(not(target_arch = "wasm32"))]
 
 use faceid_core::analysis::FrameAnalyser;
 use faceid_core::challenge::{is_red_dominant, limits, ChallengeError, ColourChallenge, ColourStep, DisplayedColour, PALETTE};
