@@ -314,6 +314,8 @@ impl FlowState {
                 FlowState { screen, locale, session: Some(session), ..self.clone() }
             }
             (S::Loading, Action::SessionFailed(error)) => match &error {
+                // The server answers an unknown token with 404 (and code 15): the link is invalid.
+                ApiError::Server { status: 404, .. } => self.with_screen(S::TokenProblem(TokenProblem::Invalid)),
                 ApiError::Server { error, .. } => self.with_screen(S::TokenProblem(
                     TokenProblem::from_code(error.err_code).unwrap_or(TokenProblem::Invalid),
                 )),
@@ -522,6 +524,10 @@ mod tests {
             let s = run(FlowState::new(Some("T".into()), None, None), [Action::SessionFailed(server_error(code))]);
             assert_eq!(s.screen, Screen::TokenProblem(problem), "{code:?}");
         }
+
+        let unknown = ApiError::Server { status: 404, error: H5Error::new(ResultCode::TokenExpired, Locale::En) };
+        let s = run(FlowState::new(Some("T".into()), None, None), [Action::SessionFailed(unknown)]);
+        assert_eq!(s.screen, Screen::TokenProblem(TokenProblem::Invalid));
 
         let s = run(FlowState::new(Some("T".into()), None, None), [Action::SessionFailed(ApiError::Network("x".into()))]);
         assert_eq!(s.screen, Screen::BootFailed);
