@@ -1,5 +1,7 @@
 //! Frame analysis on the real photos of `shared/data/faces`: detection, tracking and every quality
-//! hint the gate can give for a face placed into a 640×480 camera frame.
+//! hint the gate can give for a face placed into a 640×480 camera frame. Native only (it reads the
+//! photos from disk); tests/vision_wasm.rs runs a subset in the browser.
+#![cfg(not(target_arch = "wasm32"))]
 
 use faceid_core::analysis::{FrameAnalyser, FrameAnalysis, ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
 use faceid_core::face::{FaceDetector, FaceTracker, SeetaFaceDetector, SeetaSettings, REDETECT_EVERY};
