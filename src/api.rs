@@ -47,7 +47,10 @@ impl ApiError {
 }
 
 /// Turns an HTTP status and body into an answer or an [`ApiError`].
-pub fn parse_answer<T: serde::de::DeserializeOwned>(status: u16, body: &str) -> Result<T, ApiError> {
+pub fn parse_answer<T: serde::de::DeserializeOwned>(
+    status: u16,
+    body: &str,
+) -> Result<T, ApiError> {
     if (200..300).contains(&status) {
         return serde_json::from_str(body).map_err(|e| ApiError::BadAnswer(e.to_string()));
     }
@@ -160,7 +163,8 @@ mod tests {
 
     #[test]
     fn answers_and_errors_are_parsed() {
-        let e = parse_answer::<UploadAnswer>(413, r#"{"errCode":1107,"errMsg":"too large"}"#).unwrap_err();
+        let e = parse_answer::<UploadAnswer>(413, r#"{"errCode":1107,"errMsg":"too large"}"#)
+            .unwrap_err();
         assert_eq!(e.result_code(), ResultCode::VideoEmptyOrTooLarge);
         assert!(!e.is_transient());
         let e = parse_answer::<UploadAnswer>(502, "<html>bad gateway</html>").unwrap_err();
@@ -173,6 +177,9 @@ mod tests {
         )
         .unwrap();
         assert!(ok.passed);
-        assert!(matches!(parse_answer::<UploadAnswer>(200, "{"), Err(ApiError::BadAnswer(_))));
+        assert!(matches!(
+            parse_answer::<UploadAnswer>(200, "{"),
+            Err(ApiError::BadAnswer(_))
+        ));
     }
 }

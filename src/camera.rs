@@ -43,7 +43,9 @@ impl CameraError {
     /// Maps a DOMException name from getUserMedia.
     pub fn from_dom_name(name: &str) -> CameraError {
         match name {
-            "NotAllowedError" | "PermissionDeniedError" | "SecurityError" => CameraError::PermissionDenied,
+            "NotAllowedError" | "PermissionDeniedError" | "SecurityError" => {
+                CameraError::PermissionDenied
+            }
             "NotFoundError" | "DevicesNotFoundError" => CameraError::NotFound,
             "OverconstrainedError" | "ConstraintNotSatisfiedError" => CameraError::Overconstrained,
             "NotReadableError" | "TrackStartError" | "AbortError" => CameraError::Busy,
@@ -55,9 +57,10 @@ impl CameraError {
     /// The PROTOCOL.md §3 code the person sees.
     pub fn result_code(&self) -> ResultCode {
         match self {
-            CameraError::PermissionDenied | CameraError::NotFound | CameraError::Busy | CameraError::Other(_) => {
-                ResultCode::NoCameraPermission
-            }
+            CameraError::PermissionDenied
+            | CameraError::NotFound
+            | CameraError::Busy
+            | CameraError::Other(_) => ResultCode::NoCameraPermission,
             CameraError::Overconstrained => ResultCode::CannotRecord,
             CameraError::Unsupported => ResultCode::RealtimeUnsupported,
         }
@@ -96,8 +99,18 @@ pub fn request_ladder(chosen_device: Option<&str>) -> Vec<CameraRequest> {
         ladder.push(ideal(Some(id.to_string())));
     }
     ladder.push(ideal(None));
-    ladder.push(CameraRequest { device_id: None, facing_user: true, ideal_size: None, ideal_frame_rate: None });
-    ladder.push(CameraRequest { device_id: None, facing_user: false, ideal_size: None, ideal_frame_rate: None });
+    ladder.push(CameraRequest {
+        device_id: None,
+        facing_user: true,
+        ideal_size: None,
+        ideal_frame_rate: None,
+    });
+    ladder.push(CameraRequest {
+        device_id: None,
+        facing_user: false,
+        ideal_size: None,
+        ideal_frame_rate: None,
+    });
     ladder
 }
 
@@ -109,7 +122,10 @@ pub trait Camera {
 }
 
 /// Opens a camera, loosening the request while the refusal is one that looser constraints can fix.
-pub async fn open_with_fallback<C: Camera>(camera: &C, chosen_device: Option<&str>) -> Result<C::Stream, CameraError> {
+pub async fn open_with_fallback<C: Camera>(
+    camera: &C,
+    chosen_device: Option<&str>,
+) -> Result<C::Stream, CameraError> {
     let mut last = CameraError::NotFound;
     for request in request_ladder(chosen_device) {
         match camera.open(&request).await {
@@ -131,7 +147,10 @@ pub struct MemoryCamera {
 impl MemoryCamera {
     /// A camera that answers requests with `answers` in order (and NotFound once they run out).
     pub fn scripted(answers: impl IntoIterator<Item = Result<(), CameraError>>) -> Self {
-        MemoryCamera { answers: RefCell::new(answers.into_iter().collect()), requests: RefCell::default() }
+        MemoryCamera {
+            answers: RefCell::new(answers.into_iter().collect()),
+            requests: RefCell::default(),
+        }
     }
 
     pub fn requests(&self) -> Vec<CameraRequest> {
@@ -144,7 +163,10 @@ impl Camera for MemoryCamera {
 
     async fn open(&self, request: &CameraRequest) -> Result<(), CameraError> {
         self.requests.borrow_mut().push(request.clone());
-        self.answers.borrow_mut().pop_front().unwrap_or(Err(CameraError::NotFound))
+        self.answers
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(Err(CameraError::NotFound))
     }
 }
 
@@ -154,12 +176,30 @@ mod tests {
 
     #[test]
     fn dom_names_map_to_codes() {
-        assert_eq!(CameraError::from_dom_name("NotAllowedError").result_code(), ResultCode::NoCameraPermission);
-        assert_eq!(CameraError::from_dom_name("NotReadableError"), CameraError::Busy);
-        assert_eq!(CameraError::from_dom_name("OverconstrainedError").result_code(), ResultCode::CannotRecord);
-        assert_eq!(CameraError::from_dom_name("NotFoundError").result_code(), ResultCode::NoCameraPermission);
-        assert_eq!(CameraError::Unsupported.result_code(), ResultCode::RealtimeUnsupported);
-        assert_eq!(CameraError::from_dom_name("Weird"), CameraError::Other("Weird".into()));
+        assert_eq!(
+            CameraError::from_dom_name("NotAllowedError").result_code(),
+            ResultCode::NoCameraPermission
+        );
+        assert_eq!(
+            CameraError::from_dom_name("NotReadableError"),
+            CameraError::Busy
+        );
+        assert_eq!(
+            CameraError::from_dom_name("OverconstrainedError").result_code(),
+            ResultCode::CannotRecord
+        );
+        assert_eq!(
+            CameraError::from_dom_name("NotFoundError").result_code(),
+            ResultCode::NoCameraPermission
+        );
+        assert_eq!(
+            CameraError::Unsupported.result_code(),
+            ResultCode::RealtimeUnsupported
+        );
+        assert_eq!(
+            CameraError::from_dom_name("Weird"),
+            CameraError::Other("Weird".into())
+        );
     }
 
     #[test]
@@ -173,11 +213,17 @@ mod tests {
         assert!(asked[1].facing_user);
 
         let cam = MemoryCamera::scripted([Err(CameraError::PermissionDenied), Ok(())]);
-        assert_eq!(pollster::block_on(open_with_fallback(&cam, None)), Err(CameraError::PermissionDenied));
+        assert_eq!(
+            pollster::block_on(open_with_fallback(&cam, None)),
+            Err(CameraError::PermissionDenied)
+        );
         assert_eq!(cam.requests().len(), 1);
 
         let cam = MemoryCamera::scripted([]);
-        assert_eq!(pollster::block_on(open_with_fallback(&cam, Some("cam-2"))), Err(CameraError::NotFound));
+        assert_eq!(
+            pollster::block_on(open_with_fallback(&cam, Some("cam-2"))),
+            Err(CameraError::NotFound)
+        );
         let asked = cam.requests();
         assert_eq!(asked.len(), 4);
         assert_eq!(asked[0].device_id.as_deref(), Some("cam-2"));

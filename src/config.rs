@@ -34,7 +34,12 @@ impl PageConfig {
 
     /// The URL of an H5 API path such as `/session`.
     pub fn api_url(&self, path: &str) -> String {
-        format!("{}{}{}", self.api_base.trim_end_matches('/'), H5_API_PREFIX, path)
+        format!(
+            "{}{}{}",
+            self.api_base.trim_end_matches('/'),
+            H5_API_PREFIX,
+            path
+        )
     }
 }
 
@@ -47,7 +52,9 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -83,8 +90,17 @@ mod tests {
 
     #[test]
     fn api_urls() {
-        let c = PageConfig { api_base: "https://id.example/".into(), ..PageConfig::default() };
-        assert_eq!(c.api_url("/session"), "https://id.example/api/h5/v1/session");
-        assert_eq!(PageConfig::default().api_url("/attempts"), "/api/h5/v1/attempts");
+        let c = PageConfig {
+            api_base: "https://id.example/".into(),
+            ..PageConfig::default()
+        };
+        assert_eq!(
+            c.api_url("/session"),
+            "https://id.example/api/h5/v1/session"
+        );
+        assert_eq!(
+            PageConfig::default().api_url("/attempts"),
+            "/api/h5/v1/attempts"
+        );
     }
 }

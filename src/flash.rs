@@ -67,7 +67,10 @@ impl FlashRun {
         }
         self.current = Some(index);
         let colour = self.colours[index];
-        self.shown.push(DisplayedColour { colour, start_ms: frame_ms - self.recorder_start_ms });
+        self.shown.push(DisplayedColour {
+            colour,
+            start_ms: frame_ms - self.recorder_start_ms,
+        });
         FlashFrame::Paint(colour)
     }
 
@@ -97,8 +100,14 @@ mod tests {
             hold_colour: Rgb8::new(255, 255, 255),
             hold_ms: 1000,
             steps: vec![
-                ColourStep { colour: Rgb8::new(0, 0, 255), duration_ms: 400 },
-                ColourStep { colour: Rgb8::new(0, 255, 0), duration_ms: 400 },
+                ColourStep {
+                    colour: Rgb8::new(0, 0, 255),
+                    duration_ms: 400,
+                },
+                ColourStep {
+                    colour: Rgb8::new(0, 255, 0),
+                    duration_ms: 400,
+                },
             ],
         }
     }
@@ -106,13 +115,22 @@ mod tests {
     #[test]
     fn logs_first_frame_of_each_colour_on_the_recording_clock() {
         let mut run = FlashRun::new(&challenge(), 500.0);
-        assert_eq!(run.on_frame(600.0), FlashFrame::Paint(Rgb8::new(255, 255, 255)));
+        assert_eq!(
+            run.on_frame(600.0),
+            FlashFrame::Paint(Rgb8::new(255, 255, 255))
+        );
         assert_eq!(run.on_frame(616.0), FlashFrame::Keep);
         assert_eq!(run.on_frame(1_599.0), FlashFrame::Keep);
         // A late frame: the blue starts at 1 616 on screen although it was due at 1 600.
-        assert_eq!(run.on_frame(1_616.0), FlashFrame::Paint(Rgb8::new(0, 0, 255)));
+        assert_eq!(
+            run.on_frame(1_616.0),
+            FlashFrame::Paint(Rgb8::new(0, 0, 255))
+        );
         // Green is due at 2 000 from the hold start, not 400 ms after blue appeared.
-        assert_eq!(run.on_frame(2_000.0), FlashFrame::Paint(Rgb8::new(0, 255, 0)));
+        assert_eq!(
+            run.on_frame(2_000.0),
+            FlashFrame::Paint(Rgb8::new(0, 255, 0))
+        );
         assert_eq!(run.on_frame(2_399.0), FlashFrame::Keep);
         assert_eq!(run.on_frame(2_400.0), FlashFrame::Finished);
         let starts: Vec<f64> = run.shown().iter().map(|d| d.start_ms).collect();
@@ -126,7 +144,10 @@ mod tests {
         let mut run = FlashRun::new(&challenge(), 0.0);
         run.on_frame(0.0);
         // The page was stalled through the whole blue step.
-        assert_eq!(run.on_frame(1_500.0), FlashFrame::Paint(Rgb8::new(0, 255, 0)));
+        assert_eq!(
+            run.on_frame(1_500.0),
+            FlashFrame::Paint(Rgb8::new(0, 255, 0))
+        );
         assert_eq!(run.shown().len(), 2);
         assert_eq!(run.shown()[1].colour, Rgb8::new(0, 255, 0));
     }

@@ -4,7 +4,11 @@ use faceid_core::analysis::{ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
 
 /// Recorder MIME types in order of preference: H.264 MP4 first (Safari/iOS WeChat and the most
 /// compact for the server's ffmpeg), then VP8 WebM, then whatever WebM the browser picks.
-pub const RECORDER_MIME_PREFERENCE: [&str; 3] = ["video/mp4;codecs=avc1", "video/webm;codecs=vp8", "video/webm"];
+pub const RECORDER_MIME_PREFERENCE: [&str; 3] = [
+    "video/mp4;codecs=avc1",
+    "video/webm;codecs=vp8",
+    "video/webm",
+];
 /// PROTOCOL.md §5 recommends about 1 Mbit/s; 4 s of it is ~0.5 MB, far below the 8 MB cap.
 pub const RECORDER_BITS_PER_SECOND: u32 = 1_000_000;
 /// The largest recording we send (PROTOCOL.md §5 recommends 320–480 wide; 640x480 keeps detail for the server).
@@ -15,7 +19,10 @@ pub const RECORDING_FRAME_RATE: f64 = 30.0;
 
 /// The first MIME type of [`RECORDER_MIME_PREFERENCE`] the browser can record.
 pub fn choose_recorder_mime(is_supported: impl Fn(&str) -> bool) -> Option<&'static str> {
-    RECORDER_MIME_PREFERENCE.iter().copied().find(|m| is_supported(m))
+    RECORDER_MIME_PREFERENCE
+        .iter()
+        .copied()
+        .find(|m| is_supported(m))
 }
 
 /// The largest size with the aspect ratio of `width`x`height` that fits in `max_w`x`max_h`, never
@@ -29,7 +36,10 @@ pub fn fit_within(width: u32, height: u32, max_w: u32, max_h: u32) -> (u32, u32)
     }
     let scale = (max_w as f64 / width as f64).min(max_h as f64 / height as f64);
     let even = |v: f64| ((v.floor() as u32) & !1).max(2);
-    (even(width as f64 * scale).min(max_w), even(height as f64 * scale).min(max_h))
+    (
+        even(width as f64 * scale).min(max_w),
+        even(height as f64 * scale).min(max_h),
+    )
 }
 
 /// The size a camera frame is drawn at for `FrameAnalyser` (at or below ANALYSIS_WIDTH x ANALYSIS_HEIGHT).
@@ -49,9 +59,18 @@ mod tests {
 
     #[test]
     fn mime_preference_order() {
-        assert_eq!(choose_recorder_mime(|_| true), Some("video/mp4;codecs=avc1"));
-        assert_eq!(choose_recorder_mime(|m| m.starts_with("video/webm")), Some("video/webm;codecs=vp8"));
-        assert_eq!(choose_recorder_mime(|m| m == "video/webm"), Some("video/webm"));
+        assert_eq!(
+            choose_recorder_mime(|_| true),
+            Some("video/mp4;codecs=avc1")
+        );
+        assert_eq!(
+            choose_recorder_mime(|m| m.starts_with("video/webm")),
+            Some("video/webm;codecs=vp8")
+        );
+        assert_eq!(
+            choose_recorder_mime(|m| m == "video/webm"),
+            Some("video/webm")
+        );
         assert_eq!(choose_recorder_mime(|_| false), None);
     }
 

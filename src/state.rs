@@ -91,7 +91,10 @@ pub enum ChallengePhase {
     /// Waiting for `POST /attempts`.
     Requesting,
     /// Recording and showing the server's colours.
-    Running { attempt_id: String, challenge: ColourChallenge },
+    Running {
+        attempt_id: String,
+        challenge: ColourChallenge,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,13 +204,17 @@ pub enum Action {
     CameraOpened,
     CameraFailed(CameraError),
     FrameAnalysed(FrameFeedback),
-    OrientationChanged { landscape: bool },
+    OrientationChanged {
+        landscape: bool,
+    },
     AttemptCreated(AttemptCreated),
     AttemptFailed(ApiError),
     /// The challenge could not run (no recorder, unsafe challenge, recording too large …).
     ChallengeFailed(ResultCode),
     /// The recording of this attempt is complete and stored; upload it.
-    Recorded { attempt_id: String },
+    Recorded {
+        attempt_id: String,
+    },
     /// Page hidden or camera lost during capture.
     Interrupted,
     Upload(UploadEvent),
@@ -226,10 +233,20 @@ fn quantise(progress: f32) -> f32 {
 
 impl FlowState {
     /// The state at page load. Without a token the page can only say so.
-    pub fn new(token: Option<String>, forced_locale: Option<Locale>, chosen_camera: Option<String>) -> FlowState {
-        let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    pub fn new(
+        token: Option<String>,
+        forced_locale: Option<Locale>,
+        chosen_camera: Option<String>,
+    ) -> FlowState {
+        let token = token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
         FlowState {
-            screen: if token.is_some() { Screen::Loading } else { Screen::TokenProblem(TokenProblem::Invalid) },
+            screen: if token.is_some() {
+                Screen::Loading
+            } else {
+                Screen::TokenProblem(TokenProblem::Invalid)
+            },
             token,
             locale: forced_locale.unwrap_or_default(),
             locale_forced: forced_locale.is_some(),
@@ -245,7 +262,10 @@ impl FlowState {
     }
 
     pub fn mode(&self) -> LivenessMode {
-        self.session.as_ref().map(|s| s.mode).unwrap_or(LivenessMode::Light)
+        self.session
+            .as_ref()
+            .map(|s| s.mode)
+            .unwrap_or(LivenessMode::Light)
     }
 
     /// Some while the session must be fetched.
@@ -255,18 +275,26 @@ impl FlowState {
 
     /// Some while the camera must be open (its handle is dropped as soon as this changes).
     pub fn camera_key(&self) -> Option<u32> {
-        matches!(self.screen, Screen::CameraStarting | Screen::Guidance(_) | Screen::Challenge(_)).then_some(self.camera_run)
+        matches!(
+            self.screen,
+            Screen::CameraStarting | Screen::Guidance(_) | Screen::Challenge(_)
+        )
+        .then_some(self.camera_run)
     }
 
     /// Some while an attempt must be requested.
     pub fn attempt_key(&self) -> Option<u32> {
-        matches!(self.screen, Screen::Challenge(ChallengePhase::Requesting)).then_some(self.attempt_run)
+        matches!(self.screen, Screen::Challenge(ChallengePhase::Requesting))
+            .then_some(self.attempt_run)
     }
 
     /// The running attempt (recording and colours) while there is one.
     pub fn running_attempt(&self) -> Option<(&str, &ColourChallenge)> {
         match &self.screen {
-            Screen::Challenge(ChallengePhase::Running { attempt_id, challenge }) => Some((attempt_id, challenge)),
+            Screen::Challenge(ChallengePhase::Running {
+                attempt_id,
+                challenge,
+            }) => Some((attempt_id, challenge)),
             _ => None,
         }
     }
@@ -280,11 +308,18 @@ impl FlowState {
     }
 
     fn with_screen(&self, screen: Screen) -> FlowState {
-        FlowState { screen, ..self.clone() }
+        FlowState {
+            screen,
+            ..self.clone()
+        }
     }
 
     fn open_camera(&self) -> FlowState {
-        FlowState { screen: Screen::CameraStarting, camera_run: self.camera_run.wrapping_add(1), ..self.clone() }
+        FlowState {
+            screen: Screen::CameraStarting,
+            camera_run: self.camera_run.wrapping_add(1),
+            ..self.clone()
+        }
     }
 
     fn failure(&self, code: ResultCode) -> FlowState {
@@ -305,39 +340,70 @@ impl FlowState {
     fn next(&self, action: Action) -> Option<FlowState> {
         use Screen as S;
         let next = match (&self.screen, action) {
-            (S::BootFailed, Action::Boot) => {
-                FlowState { screen: S::Loading, boot_run: self.boot_run.wrapping_add(1), ..self.clone() }
-            }
+            (S::BootFailed, Action::Boot) => FlowState {
+                screen: S::Loading,
+                boot_run: self.boot_run.wrapping_add(1),
+                ..self.clone()
+            },
             (S::Loading, Action::SessionLoaded(session)) => {
-                let locale = if self.locale_forced { self.locale } else { session.locale };
-                let screen = if session.retries_left == 0 { S::TokenProblem(TokenProblem::Exhausted) } else { S::Intro };
-                FlowState { screen, locale, session: Some(session), ..self.clone() }
+                let locale = if self.locale_forced {
+                    self.locale
+                } else {
+                    session.locale
+                };
+                let screen = if session.retries_left == 0 {
+                    S::TokenProblem(TokenProblem::Exhausted)
+                } else {
+                    S::Intro
+                };
+                FlowState {
+                    screen,
+                    locale,
+                    session: Some(session),
+                    ..self.clone()
+                }
             }
             (S::Loading, Action::SessionFailed(error)) => match &error {
                 // The server answers an unknown token with 404 (and code 15): the link is invalid.
-                ApiError::Server { status: 404, .. } => self.with_screen(S::TokenProblem(TokenProblem::Invalid)),
+                ApiError::Server { status: 404, .. } => {
+                    self.with_screen(S::TokenProblem(TokenProblem::Invalid))
+                }
                 ApiError::Server { error, .. } => self.with_screen(S::TokenProblem(
                     TokenProblem::from_code(error.err_code).unwrap_or(TokenProblem::Invalid),
                 )),
-                ApiError::Network(_) | ApiError::Status(_) | ApiError::BadAnswer(_) => self.with_screen(S::BootFailed),
+                ApiError::Network(_) | ApiError::Status(_) | ApiError::BadAnswer(_) => {
+                    self.with_screen(S::BootFailed)
+                }
             },
             (S::Intro, Action::Start) => self.open_camera(),
-            (S::Intro, Action::DeclineFlash) if self.mode() == LivenessMode::Light => self.with_screen(S::Declined),
+            (S::Intro, Action::DeclineFlash) if self.mode() == LivenessMode::Light => {
+                self.with_screen(S::Declined)
+            }
             (S::Declined, Action::BackToIntro) => self.with_screen(S::Intro),
             (_, Action::CamerasListed(cameras)) => {
                 if cameras == self.cameras {
                     return None;
                 }
-                FlowState { cameras, ..self.clone() }
+                FlowState {
+                    cameras,
+                    ..self.clone()
+                }
             }
             (S::CameraStarting | S::Guidance(_), Action::ChooseCamera(id)) => {
                 if self.chosen_camera.as_deref() == Some(id.as_str()) {
                     return None;
                 }
-                FlowState { chosen_camera: Some(id), ..self.open_camera() }
+                FlowState {
+                    chosen_camera: Some(id),
+                    ..self.open_camera()
+                }
             }
-            (S::CameraStarting, Action::CameraOpened) => self.with_screen(S::Guidance(Guidance::default())),
-            (S::CameraStarting, Action::CameraFailed(e)) => self.with_screen(S::Problem(Problem::Camera(e))),
+            (S::CameraStarting, Action::CameraOpened) => {
+                self.with_screen(S::Guidance(Guidance::default()))
+            }
+            (S::CameraStarting, Action::CameraFailed(e)) => {
+                self.with_screen(S::Problem(Problem::Camera(e)))
+            }
             (S::Guidance(g), Action::FrameAnalysed(f)) => {
                 let started = g.started_ms.unwrap_or(f.t_ms);
                 if f.ready {
@@ -365,38 +431,63 @@ impl FlowState {
             (S::Challenge(_), Action::FrameAnalysed(f)) => {
                 if f.face {
                     self.face_missing_since?;
-                    FlowState { face_missing_since: None, ..self.clone() }
+                    FlowState {
+                        face_missing_since: None,
+                        ..self.clone()
+                    }
                 } else {
                     let since = self.face_missing_since.unwrap_or(f.t_ms);
                     if f.t_ms - since >= FACE_LOST_MS {
-                        let guidance = Guidance { face_lost: true, ..Guidance::default() };
-                        FlowState { screen: S::Guidance(guidance), face_missing_since: None, ..self.clone() }
+                        let guidance = Guidance {
+                            face_lost: true,
+                            ..Guidance::default()
+                        };
+                        FlowState {
+                            screen: S::Guidance(guidance),
+                            face_missing_since: None,
+                            ..self.clone()
+                        }
                     } else if self.face_missing_since.is_none() {
-                        FlowState { face_missing_since: Some(since), ..self.clone() }
+                        FlowState {
+                            face_missing_since: Some(since),
+                            ..self.clone()
+                        }
                     } else {
                         return None;
                     }
                 }
             }
-            (S::CameraStarting | S::Guidance(_) | S::Challenge(_), Action::OrientationChanged { landscape }) => {
+            (
+                S::CameraStarting | S::Guidance(_) | S::Challenge(_),
+                Action::OrientationChanged { landscape },
+            ) => {
                 if landscape == self.landscape {
                     return None;
                 }
-                FlowState { landscape, ..self.clone() }
+                FlowState {
+                    landscape,
+                    ..self.clone()
+                }
             }
-            (S::Challenge(ChallengePhase::Requesting), Action::AttemptCreated(created)) => {
-                self.with_screen(S::Challenge(ChallengePhase::Running {
+            (S::Challenge(ChallengePhase::Requesting), Action::AttemptCreated(created)) => self
+                .with_screen(S::Challenge(ChallengePhase::Running {
                     attempt_id: created.attempt_id,
                     challenge: created.challenge,
-                }))
+                })),
+            (S::Challenge(ChallengePhase::Requesting), Action::AttemptFailed(e)) => {
+                self.failure(e.result_code())
             }
-            (S::Challenge(ChallengePhase::Requesting), Action::AttemptFailed(e)) => self.failure(e.result_code()),
             (S::Challenge(_), Action::ChallengeFailed(code)) => self.failure(code),
-            (S::Challenge(ChallengePhase::Running { attempt_id, .. }), Action::Recorded { attempt_id: recorded })
-                if *attempt_id == recorded =>
-            {
-                self.with_screen(S::Uploading(Uploading { attempt_id: recorded, progress: 0.0, note: UploadNote::None }))
-            }
+            (
+                S::Challenge(ChallengePhase::Running { attempt_id, .. }),
+                Action::Recorded {
+                    attempt_id: recorded,
+                },
+            ) if *attempt_id == recorded => self.with_screen(S::Uploading(Uploading {
+                attempt_id: recorded,
+                progress: 0.0,
+                note: UploadNote::None,
+            })),
             (S::CameraStarting | S::Guidance(_) | S::Challenge(_), Action::Interrupted) => {
                 self.with_screen(S::Problem(Problem::Failure(ResultCode::Interrupted)))
             }
@@ -407,8 +498,15 @@ impl FlowState {
                         note: if p > 0.0 { UploadNote::None } else { u.note },
                         ..u.clone()
                     },
-                    UploadEvent::Retrying { .. } => Uploading { progress: 0.0, note: UploadNote::Retrying, ..u.clone() },
-                    UploadEvent::WaitingForNetwork => Uploading { note: UploadNote::Offline, ..u.clone() },
+                    UploadEvent::Retrying { .. } => Uploading {
+                        progress: 0.0,
+                        note: UploadNote::Retrying,
+                        ..u.clone()
+                    },
+                    UploadEvent::WaitingForNetwork => Uploading {
+                        note: UploadNote::Offline,
+                        ..u.clone()
+                    },
                 };
                 if updated == *u {
                     return None;
@@ -421,10 +519,21 @@ impl FlowState {
                     passed: answer.passed,
                     code: answer.err_code,
                     retries_left: answer.retries_left,
-                    redirect: if finished { self.redirect_target() } else { None },
+                    redirect: if finished {
+                        self.redirect_target()
+                    } else {
+                        None
+                    },
                 };
-                let session = self.session.clone().map(|s| SessionInfo { retries_left: answer.retries_left, ..s });
-                FlowState { screen: S::Outcome(outcome), session, ..self.clone() }
+                let session = self.session.clone().map(|s| SessionInfo {
+                    retries_left: answer.retries_left,
+                    ..s
+                });
+                FlowState {
+                    screen: S::Outcome(outcome),
+                    session,
+                    ..self.clone()
+                }
             }
             (S::Uploading(_), Action::UploadFailed(code)) => self.failure(code),
             (S::Outcome(o), Action::TryAgain) if o.can_try_again() => self.open_camera(),
@@ -477,7 +586,10 @@ mod tests {
         ColourChallenge {
             hold_colour: Rgb8::new(255, 255, 255),
             hold_ms: 1000,
-            steps: vec![ColourStep { colour: Rgb8::new(0, 0, 255), duration_ms: 400 }],
+            steps: vec![ColourStep {
+                colour: Rgb8::new(0, 0, 255),
+                duration_ms: 400,
+            }],
         }
     }
 
@@ -486,34 +598,65 @@ mod tests {
     }
 
     fn frame(t_ms: f64, hint: Option<QualityHint>, ready: bool, face: bool) -> Action {
-        Action::FrameAnalysed(FrameFeedback { t_ms, hint, ready, progress: if ready { 1.0 } else { 0.33 }, face })
+        Action::FrameAnalysed(FrameFeedback {
+            t_ms,
+            hint,
+            ready,
+            progress: if ready { 1.0 } else { 0.33 },
+            face,
+        })
     }
 
     fn server_error(code: ResultCode) -> ApiError {
-        ApiError::Server { status: 400, error: H5Error::new(code, Locale::En) }
+        ApiError::Server {
+            status: 400,
+            error: H5Error::new(code, Locale::En),
+        }
     }
 
     fn at_guidance() -> Rc<FlowState> {
         run(
             FlowState::new(Some("TOK".into()), None, None),
-            [Action::SessionLoaded(session(Locale::En, 3)), Action::Start, Action::CameraOpened],
+            [
+                Action::SessionLoaded(session(Locale::En, 3)),
+                Action::Start,
+                Action::CameraOpened,
+            ],
         )
     }
 
     #[test]
     fn boot_paths() {
-        assert_eq!(FlowState::new(None, None, None).screen, Screen::TokenProblem(TokenProblem::Invalid));
-        assert_eq!(FlowState::new(Some("  ".into()), None, None).screen, Screen::TokenProblem(TokenProblem::Invalid));
+        assert_eq!(
+            FlowState::new(None, None, None).screen,
+            Screen::TokenProblem(TokenProblem::Invalid)
+        );
+        assert_eq!(
+            FlowState::new(Some("  ".into()), None, None).screen,
+            Screen::TokenProblem(TokenProblem::Invalid)
+        );
 
-        let s = run(FlowState::new(Some("T".into()), None, None), [Action::SessionLoaded(session(Locale::En, 2))]);
+        let s = run(
+            FlowState::new(Some("T".into()), None, None),
+            [Action::SessionLoaded(session(Locale::En, 2))],
+        );
         assert_eq!(s.screen, Screen::Intro);
         assert_eq!(s.locale, Locale::En);
 
-        let forced = run(FlowState::new(Some("T".into()), Some(Locale::ZhCn), None), [Action::SessionLoaded(session(Locale::En, 2))]);
+        let forced = run(
+            FlowState::new(Some("T".into()), Some(Locale::ZhCn), None),
+            [Action::SessionLoaded(session(Locale::En, 2))],
+        );
         assert_eq!(forced.locale, Locale::ZhCn);
 
-        let exhausted = run(FlowState::new(Some("T".into()), None, None), [Action::SessionLoaded(session(Locale::En, 0))]);
-        assert_eq!(exhausted.screen, Screen::TokenProblem(TokenProblem::Exhausted));
+        let exhausted = run(
+            FlowState::new(Some("T".into()), None, None),
+            [Action::SessionLoaded(session(Locale::En, 0))],
+        );
+        assert_eq!(
+            exhausted.screen,
+            Screen::TokenProblem(TokenProblem::Exhausted)
+        );
 
         for (code, problem) in [
             (ResultCode::TokenFinished, TokenProblem::Finished),
@@ -521,15 +664,27 @@ mod tests {
             (ResultCode::RetryLimit, TokenProblem::Exhausted),
             (ResultCode::FlowNotFinished, TokenProblem::Invalid),
         ] {
-            let s = run(FlowState::new(Some("T".into()), None, None), [Action::SessionFailed(server_error(code))]);
+            let s = run(
+                FlowState::new(Some("T".into()), None, None),
+                [Action::SessionFailed(server_error(code))],
+            );
             assert_eq!(s.screen, Screen::TokenProblem(problem), "{code:?}");
         }
 
-        let unknown = ApiError::Server { status: 404, error: H5Error::new(ResultCode::TokenExpired, Locale::En) };
-        let s = run(FlowState::new(Some("T".into()), None, None), [Action::SessionFailed(unknown)]);
+        let unknown = ApiError::Server {
+            status: 404,
+            error: H5Error::new(ResultCode::TokenExpired, Locale::En),
+        };
+        let s = run(
+            FlowState::new(Some("T".into()), None, None),
+            [Action::SessionFailed(unknown)],
+        );
         assert_eq!(s.screen, Screen::TokenProblem(TokenProblem::Invalid));
 
-        let s = run(FlowState::new(Some("T".into()), None, None), [Action::SessionFailed(ApiError::Network("x".into()))]);
+        let s = run(
+            FlowState::new(Some("T".into()), None, None),
+            [Action::SessionFailed(ApiError::Network("x".into()))],
+        );
         assert_eq!(s.screen, Screen::BootFailed);
         let boot_run = s.boot_run;
         let s = s.reduce(Action::Boot);
@@ -539,7 +694,10 @@ mod tests {
 
     #[test]
     fn intro_decline_and_camera_failures() {
-        let intro = run(FlowState::new(Some("T".into()), None, None), [Action::SessionLoaded(session(Locale::ZhCn, 2))]);
+        let intro = run(
+            FlowState::new(Some("T".into()), None, None),
+            [Action::SessionLoaded(session(Locale::ZhCn, 2))],
+        );
         let declined = intro.clone().reduce(Action::DeclineFlash);
         assert_eq!(declined.screen, Screen::Declined);
         assert_eq!(declined.reduce(Action::BackToIntro).screen, Screen::Intro);
@@ -548,9 +706,18 @@ mod tests {
         assert_eq!(starting.screen, Screen::CameraStarting);
         assert_eq!(starting.camera_key(), Some(1));
         let denied = starting.reduce(Action::CameraFailed(CameraError::PermissionDenied));
-        assert_eq!(denied.screen, Screen::Problem(Problem::Camera(CameraError::PermissionDenied)));
-        assert_eq!(denied.camera_key(), None, "the camera is released on the error screen");
-        let Screen::Problem(p) = &denied.screen else { unreachable!() };
+        assert_eq!(
+            denied.screen,
+            Screen::Problem(Problem::Camera(CameraError::PermissionDenied))
+        );
+        assert_eq!(
+            denied.camera_key(),
+            None,
+            "the camera is released on the error screen"
+        );
+        let Screen::Problem(p) = &denied.screen else {
+            unreachable!()
+        };
         assert_eq!(p.result_code(), ResultCode::NoCameraPermission);
         let again = denied.reduce(Action::TryAgain);
         assert_eq!(again.camera_key(), Some(2));
@@ -559,16 +726,29 @@ mod tests {
     #[test]
     fn guidance_hints_progress_and_slow_advice() {
         let g = at_guidance();
-        let s = g.clone().reduce(frame(1_000.0, Some(QualityHint::NoFace), false, false));
-        let Screen::Guidance(guidance) = &s.screen else { panic!("{:?}", s.screen) };
+        let s = g
+            .clone()
+            .reduce(frame(1_000.0, Some(QualityHint::NoFace), false, false));
+        let Screen::Guidance(guidance) = &s.screen else {
+            panic!("{:?}", s.screen)
+        };
         assert_eq!(guidance.hint, Some(QualityHint::NoFace));
         assert_eq!(guidance.progress, 0.30);
         assert!(!guidance.slow);
         // The same feedback again changes nothing: the same Rc comes back (no re-render).
-        let same = s.clone().reduce(frame(1_033.0, Some(QualityHint::NoFace), false, false));
+        let same = s
+            .clone()
+            .reduce(frame(1_033.0, Some(QualityHint::NoFace), false, false));
         assert!(Rc::ptr_eq(&s, &same));
-        let slow = same.reduce(frame(1_000.0 + SLOW_GUIDANCE_MS, Some(QualityHint::TooDark), false, true));
-        let Screen::Guidance(guidance) = &slow.screen else { panic!() };
+        let slow = same.reduce(frame(
+            1_000.0 + SLOW_GUIDANCE_MS,
+            Some(QualityHint::TooDark),
+            false,
+            true,
+        ));
+        let Screen::Guidance(guidance) = &slow.screen else {
+            panic!()
+        };
         assert!(guidance.slow);
 
         let sideways = slow.reduce(Action::OrientationChanged { landscape: true });
@@ -576,21 +756,29 @@ mod tests {
         let ready = sideways.reduce(frame(40_000.0, None, true, true));
         assert_eq!(ready.screen, Screen::Challenge(ChallengePhase::Requesting));
         assert_eq!(ready.attempt_key(), Some(1));
-        assert!(ready.camera_key().is_some(), "the camera stays open into the challenge");
+        assert!(
+            ready.camera_key().is_some(),
+            "the camera stays open into the challenge"
+        );
     }
 
     fn running() -> Rc<FlowState> {
-        at_guidance().reduce(frame(10.0, None, true, true)).reduce(Action::AttemptCreated(AttemptCreated {
-            attempt_id: "A1".into(),
-            challenge: challenge(),
-            expires_at: 1,
-        }))
+        at_guidance()
+            .reduce(frame(10.0, None, true, true))
+            .reduce(Action::AttemptCreated(AttemptCreated {
+                attempt_id: "A1".into(),
+                challenge: challenge(),
+                expires_at: 1,
+            }))
     }
 
     #[test]
     fn challenge_face_lost_restarts_and_interruption_aborts() {
         let r = running();
-        assert_eq!(r.running_attempt().map(|(id, _)| id.to_string()), Some("A1".into()));
+        assert_eq!(
+            r.running_attempt().map(|(id, _)| id.to_string()),
+            Some("A1".into())
+        );
         assert_eq!(r.attempt_key(), None);
         let blink = r.reduce(frame(100.0, Some(QualityHint::NoFace), false, false));
         assert_eq!(blink.face_missing_since, Some(100.0));
@@ -599,39 +787,76 @@ mod tests {
         assert!(back.running_attempt().is_some());
         let gone = back
             .reduce(frame(300.0, Some(QualityHint::NoFace), false, false))
-            .reduce(frame(300.0 + FACE_LOST_MS, Some(QualityHint::NoFace), false, false));
-        let Screen::Guidance(g) = &gone.screen else { panic!("{:?}", gone.screen) };
+            .reduce(frame(
+                300.0 + FACE_LOST_MS,
+                Some(QualityHint::NoFace),
+                false,
+                false,
+            ));
+        let Screen::Guidance(g) = &gone.screen else {
+            panic!("{:?}", gone.screen)
+        };
         assert!(g.face_lost);
         // Ready again: a new attempt is requested.
         let again = gone.reduce(frame(2_000.0, None, true, true));
         assert_eq!(again.attempt_key(), Some(2));
 
         let hidden = running().reduce(Action::Interrupted);
-        assert_eq!(hidden.screen, Screen::Problem(Problem::Failure(ResultCode::Interrupted)));
+        assert_eq!(
+            hidden.screen,
+            Screen::Problem(Problem::Failure(ResultCode::Interrupted))
+        );
         assert_eq!(hidden.camera_key(), None);
-        assert_eq!(hidden.reduce(Action::TryAgain).screen, Screen::CameraStarting);
+        assert_eq!(
+            hidden.reduce(Action::TryAgain).screen,
+            Screen::CameraStarting
+        );
 
         let no_recorder = running().reduce(Action::ChallengeFailed(ResultCode::CannotRecord));
-        assert_eq!(no_recorder.screen, Screen::Problem(Problem::Failure(ResultCode::CannotRecord)));
+        assert_eq!(
+            no_recorder.screen,
+            Screen::Problem(Problem::Failure(ResultCode::CannotRecord))
+        );
         let exhausted = at_guidance()
             .reduce(frame(10.0, None, true, true))
             .reduce(Action::AttemptFailed(server_error(ResultCode::RetryLimit)));
-        assert_eq!(exhausted.screen, Screen::TokenProblem(TokenProblem::Exhausted));
+        assert_eq!(
+            exhausted.screen,
+            Screen::TokenProblem(TokenProblem::Exhausted)
+        );
     }
 
     #[test]
     fn upload_and_outcomes() {
         let r = running();
         // A recording from another attempt is ignored.
-        assert!(Rc::ptr_eq(&r, &r.clone().reduce(Action::Recorded { attempt_id: "OLD".into() })));
-        let up = r.reduce(Action::Recorded { attempt_id: "A1".into() });
+        assert!(Rc::ptr_eq(
+            &r,
+            &r.clone().reduce(Action::Recorded {
+                attempt_id: "OLD".into()
+            })
+        ));
+        let up = r.reduce(Action::Recorded {
+            attempt_id: "A1".into(),
+        });
         assert_eq!(up.upload_key(), Some("A1".into()));
-        assert_eq!(up.camera_key(), None, "the camera is released while uploading");
+        assert_eq!(
+            up.camera_key(),
+            None,
+            "the camera is released while uploading"
+        );
         let up = up.reduce(Action::Upload(UploadEvent::Progress(0.52)));
-        let Screen::Uploading(u) = &up.screen else { panic!() };
+        let Screen::Uploading(u) = &up.screen else {
+            panic!()
+        };
         assert_eq!(u.progress, 0.5);
-        let up = up.reduce(Action::Upload(UploadEvent::Retrying { send: 1, delay_ms: 1000 }));
-        let Screen::Uploading(u) = &up.screen else { panic!() };
+        let up = up.reduce(Action::Upload(UploadEvent::Retrying {
+            send: 1,
+            delay_ms: 1000,
+        }));
+        let Screen::Uploading(u) = &up.screen else {
+            panic!()
+        };
         assert_eq!((u.progress, u.note), (0.0, UploadNote::Retrying));
 
         let fail = up.clone().reduce(Action::UploadAnswered(UploadAnswer {
@@ -641,7 +866,9 @@ mod tests {
             retries_left: 1,
             redirect_url: None,
         }));
-        let Screen::Outcome(o) = &fail.screen else { panic!() };
+        let Screen::Outcome(o) = &fail.screen else {
+            panic!()
+        };
         assert!(o.can_try_again());
         assert_eq!(o.redirect, None);
         assert_eq!(fail.session.as_ref().map(|s| s.retries_left), Some(1));
@@ -654,13 +881,21 @@ mod tests {
             retries_left: 1,
             redirect_url: None,
         }));
-        let Screen::Outcome(o) = &pass.screen else { panic!() };
-        assert_eq!(o.redirect.as_deref(), Some("https://biz.example/done?from=h5&token=TOK&BizToken=TOK&Extra=order%207"));
+        let Screen::Outcome(o) = &pass.screen else {
+            panic!()
+        };
+        assert_eq!(
+            o.redirect.as_deref(),
+            Some("https://biz.example/done?from=h5&token=TOK&BizToken=TOK&Extra=order%207")
+        );
         assert!(!o.can_try_again());
         assert!(Rc::ptr_eq(&pass, &pass.clone().reduce(Action::TryAgain)));
 
         let net = up.reduce(Action::UploadFailed(ResultCode::NetworkUnstable));
-        assert_eq!(net.screen, Screen::Problem(Problem::Failure(ResultCode::NetworkUnstable)));
+        assert_eq!(
+            net.screen,
+            Screen::Problem(Problem::Failure(ResultCode::NetworkUnstable))
+        );
     }
 
     #[test]
@@ -676,8 +911,14 @@ mod tests {
     fn choosing_another_camera_reopens_it() {
         let g = at_guidance();
         let listed = g.reduce(Action::CamerasListed(vec![
-            CameraChoice { device_id: "a".into(), label: "Front".into() },
-            CameraChoice { device_id: "b".into(), label: "Back".into() },
+            CameraChoice {
+                device_id: "a".into(),
+                label: "Front".into(),
+            },
+            CameraChoice {
+                device_id: "b".into(),
+                label: "Back".into(),
+            },
         ]));
         assert_eq!(listed.cameras.len(), 2);
         let chosen = listed.reduce(Action::ChooseCamera("b".into()));

@@ -26,7 +26,11 @@ impl Default for RetryPolicy {
     /// Four sends over about 7 s of waiting (1 + 2 + 4 s): long enough for a phone to hand over
     /// between cells or to Wi-Fi, short enough to stay inside the 60 s attempt lifetime.
     fn default() -> Self {
-        RetryPolicy { max_sends: 4, first_delay_ms: 1_000, max_delay_ms: 8_000 }
+        RetryPolicy {
+            max_sends: 4,
+            first_delay_ms: 1_000,
+            max_delay_ms: 8_000,
+        }
     }
 }
 
@@ -34,7 +38,9 @@ impl RetryPolicy {
     /// The wait after failed send number `failed_send` (1-based).
     pub fn delay_after(&self, failed_send: u32) -> u32 {
         let doublings = failed_send.saturating_sub(1).min(16);
-        self.first_delay_ms.saturating_mul(1u32 << doublings).min(self.max_delay_ms)
+        self.first_delay_ms
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_delay_ms)
     }
 }
 
@@ -59,9 +65,15 @@ pub trait UploadEnvironment {
 }
 
 /// Checks the sizes before anything is sent: an empty recording or one over the limit is 1107.
-pub fn check_upload_size(video_bytes: u64, report_bytes: u64, limit: u64) -> Result<(), ResultCode> {
+pub fn check_upload_size(
+    video_bytes: u64,
+    report_bytes: u64,
+    limit: u64,
+) -> Result<(), ResultCode> {
     let limit = limit.min(MAX_UPLOAD_BYTES);
-    let total = video_bytes.saturating_add(report_bytes).saturating_add(MULTIPART_OVERHEAD_BYTES);
+    let total = video_bytes
+        .saturating_add(report_bytes)
+        .saturating_add(MULTIPART_OVERHEAD_BYTES);
     if video_bytes == 0 || total > limit {
         Err(ResultCode::VideoEmptyOrTooLarge)
     } else {
@@ -94,7 +106,10 @@ pub async fn upload_with_retries<A: H5Api, E: UploadEnvironment>(
         }
         send += 1;
         on_event(UploadEvent::Progress(0.0));
-        match api.upload_video(token, attempt_id, video, report, progress.clone()).await {
+        match api
+            .upload_video(token, attempt_id, video, report, progress.clone())
+            .await
+        {
             Ok(answer) => return Ok(answer),
             Err(e) if e.is_transient() => {
                 // A failure while offline is the network going away, not a reason to spend budget.
@@ -148,7 +163,11 @@ mod tests {
     }
 
     fn env(offline_checks: u32) -> FakeEnv {
-        FakeEnv { slept: RefCell::default(), offline_checks: Cell::new(offline_checks), waited_online: Cell::new(0) }
+        FakeEnv {
+            slept: RefCell::default(),
+            offline_checks: Cell::new(offline_checks),
+            waited_online: Cell::new(0),
+        }
     }
 
     fn report() -> UploadReport {
@@ -164,42 +183,95 @@ mod tests {
     }
 
     fn passed() -> UploadAnswer {
-        UploadAnswer { err_code: ResultCode::Passed, err_msg: "ok".into(), passed: true, retries_left: 2, redirect_url: None }
+        UploadAnswer {
+            err_code: ResultCode::Passed,
+            err_msg: "ok".into(),
+            passed: true,
+            retries_left: 2,
+            redirect_url: None,
+        }
     }
 
     fn api(answers: Vec<Result<UploadAnswer, ApiError>>) -> MemoryApi {
-        MemoryApi::new(Err(ApiError::Status(500)), Err(ApiError::Status(500)), answers)
+        MemoryApi::new(
+            Err(ApiError::Status(500)),
+            Err(ApiError::Status(500)),
+            answers,
+        )
     }
 
     #[test]
     fn retries_network_failures_with_the_same_attempt() {
-        let api = api(vec![Err(ApiError::Network("reset".into())), Err(ApiError::Status(503)), Ok(passed())]);
+        let api = api(vec![
+            Err(ApiError::Network("reset".into())),
+            Err(ApiError::Status(503)),
+            Ok(passed()),
+        ]);
         let env = env(0);
         let events = Rc::new(RefCell::new(vec![]));
         let sink = events.clone();
         let answer = pollster::block_on(upload_with_retries(
-            &api, &env, RetryPolicy::default(), "TOK", "ATT-1", &vec![1, 2, 3], &report(), Rc::new(move |e| sink.borrow_mut().push(e)),
+            &api,
+            &env,
+            RetryPolicy::default(),
+            "TOK",
+            "ATT-1",
+            &vec![1, 2, 3],
+            &report(),
+            Rc::new(move |e| sink.borrow_mut().push(e)),
         ));
         assert_eq!(answer, Ok(passed()));
         let ups = api.uploads();
         assert_eq!(ups.len(), 3);
-        assert!(ups.iter().all(|u| u.attempt_id == "ATT-1" && u.token == "TOK" && u.video_len == 3));
+        assert!(ups
+            .iter()
+            .all(|u| u.attempt_id == "ATT-1" && u.token == "TOK" && u.video_len == 3));
         assert_eq!(*env.slept.borrow(), vec![1_000, 2_000]);
-        assert!(events.borrow().contains(&UploadEvent::Retrying { send: 2, delay_ms: 2_000 }));
+        assert!(events.borrow().contains(&UploadEvent::Retrying {
+            send: 2,
+            delay_ms: 2_000
+        }));
         assert_eq!(events.borrow().last(), Some(&UploadEvent::Progress(1.0)));
     }
 
     #[test]
     fn gives_up_with_1008_and_stops_on_server_errors() {
-        let api1 = api((0..10).map(|_| Err(ApiError::Network("down".into()))).collect());
-        let policy = RetryPolicy { max_sends: 3, first_delay_ms: 10, max_delay_ms: 15 };
-        let r = pollster::block_on(upload_with_retries(&api1, &env(0), policy, "T", "A", &vec![1], &report(), Rc::new(|_| {})));
+        let api1 = api((0..10)
+            .map(|_| Err(ApiError::Network("down".into())))
+            .collect());
+        let policy = RetryPolicy {
+            max_sends: 3,
+            first_delay_ms: 10,
+            max_delay_ms: 15,
+        };
+        let r = pollster::block_on(upload_with_retries(
+            &api1,
+            &env(0),
+            policy,
+            "T",
+            "A",
+            &vec![1],
+            &report(),
+            Rc::new(|_| {}),
+        ));
         assert_eq!(r, Err(ResultCode::NetworkUnstable));
         assert_eq!(api1.uploads().len(), 3);
 
-        let too_large = ApiError::Server { status: 413, error: H5Error::new(ResultCode::VideoEmptyOrTooLarge, Locale::En) };
+        let too_large = ApiError::Server {
+            status: 413,
+            error: H5Error::new(ResultCode::VideoEmptyOrTooLarge, Locale::En),
+        };
         let api2 = api(vec![Err(too_large), Ok(passed())]);
-        let r = pollster::block_on(upload_with_retries(&api2, &env(0), policy, "T", "A", &vec![1], &report(), Rc::new(|_| {})));
+        let r = pollster::block_on(upload_with_retries(
+            &api2,
+            &env(0),
+            policy,
+            "T",
+            "A",
+            &vec![1],
+            &report(),
+            Rc::new(|_| {}),
+        ));
         assert_eq!(r, Err(ResultCode::VideoEmptyOrTooLarge));
         assert_eq!(api2.uploads().len(), 1);
     }
@@ -210,8 +282,20 @@ mod tests {
         let env = env(1);
         let events = Rc::new(RefCell::new(vec![]));
         let sink = events.clone();
-        let policy = RetryPolicy { max_sends: 1, ..RetryPolicy::default() };
-        let r = pollster::block_on(upload_with_retries(&api, &env, policy, "T", "A", &vec![1], &report(), Rc::new(move |e| sink.borrow_mut().push(e))));
+        let policy = RetryPolicy {
+            max_sends: 1,
+            ..RetryPolicy::default()
+        };
+        let r = pollster::block_on(upload_with_retries(
+            &api,
+            &env,
+            policy,
+            "T",
+            "A",
+            &vec![1],
+            &report(),
+            Rc::new(move |e| sink.borrow_mut().push(e)),
+        ));
         assert_eq!(r, Ok(passed()));
         assert_eq!(env.waited_online.get(), 1);
         assert_eq!(events.borrow()[0], UploadEvent::WaitingForNetwork);
@@ -220,17 +304,32 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let p = RetryPolicy::default();
-        assert_eq!((1..=6).map(|n| p.delay_after(n)).collect::<Vec<_>>(), vec![1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
+        assert_eq!(
+            (1..=6).map(|n| p.delay_after(n)).collect::<Vec<_>>(),
+            vec![1_000, 2_000, 4_000, 8_000, 8_000, 8_000]
+        );
         assert_eq!(p.delay_after(u32::MAX), 8_000);
     }
 
     #[test]
     fn size_limits() {
-        assert_eq!(check_upload_size(0, 10, MAX_UPLOAD_BYTES), Err(ResultCode::VideoEmptyOrTooLarge));
+        assert_eq!(
+            check_upload_size(0, 10, MAX_UPLOAD_BYTES),
+            Err(ResultCode::VideoEmptyOrTooLarge)
+        );
         assert_eq!(check_upload_size(1_000_000, 500, MAX_UPLOAD_BYTES), Ok(()));
-        assert_eq!(check_upload_size(MAX_UPLOAD_BYTES, 0, MAX_UPLOAD_BYTES), Err(ResultCode::VideoEmptyOrTooLarge));
+        assert_eq!(
+            check_upload_size(MAX_UPLOAD_BYTES, 0, MAX_UPLOAD_BYTES),
+            Err(ResultCode::VideoEmptyOrTooLarge)
+        );
         // A session limit above the protocol's 8 MB is capped at 8 MB.
-        assert_eq!(check_upload_size(MAX_UPLOAD_BYTES, 0, u64::MAX), Err(ResultCode::VideoEmptyOrTooLarge));
-        assert_eq!(check_upload_size(2_000, 0, 2_000), Err(ResultCode::VideoEmptyOrTooLarge));
+        assert_eq!(
+            check_upload_size(MAX_UPLOAD_BYTES, 0, u64::MAX),
+            Err(ResultCode::VideoEmptyOrTooLarge)
+        );
+        assert_eq!(
+            check_upload_size(2_000, 0, 2_000),
+            Err(ResultCode::VideoEmptyOrTooLarge)
+        );
     }
 }

@@ -14,15 +14,18 @@ use faceid_h5::state::{Action, FlowState, Problem, Screen};
 use faceid_h5::web::camera::camera_error_from_js;
 use faceid_h5::web::frame_loop::FrameLoop;
 use faceid_h5::web::frame_sampler::FrameSampler;
-use web_sys::{DomException, MediaStreamTrackState};
 use wasm_bindgen_test::*;
+use web_sys::{DomException, MediaStreamTrackState};
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+/// Per analysed frame: the hint, the number of faces, the analysis size.
+type FrameLog = Rc<RefCell<Vec<(Option<QualityHint>, usize, (u32, u32))>>>;
 
 #[wasm_bindgen_test]
 async fn frames_from_the_real_camera_reach_core_and_report_no_face() {
     let (camera, video) = common::open_camera().await;
-    let hints: Rc<RefCell<Vec<(Option<QualityHint>, usize, (u32, u32))>>> = Rc::default();
+    let hints: FrameLog = Rc::default();
     let sampler = Rc::new(RefCell::new(FrameSampler::new().expect("sampler")));
     let frames = {
         let (hints, sampler, video) = (hints.clone(), sampler.clone(), video.clone());
@@ -30,16 +33,28 @@ async fn frames_from_the_real_camera_reach_core_and_report_no_face() {
             let mut s = sampler.borrow_mut();
             if let Ok(Some(a)) = s.sample(&video, t_ms) {
                 let size = s.size();
-                hints.borrow_mut().push((a.quality.hint, a.face_count, size));
+                hints
+                    .borrow_mut()
+                    .push((a.quality.hint, a.face_count, size));
             }
         })
     };
-    assert!(common::wait_until(|| hints.borrow().len() >= 5, 100, 200).await, "frames were analysed");
+    assert!(
+        common::wait_until(|| hints.borrow().len() >= 5, 100, 200).await,
+        "frames were analysed"
+    );
     drop(frames);
     let hints = hints.borrow();
     // Chrome's fake camera shows a test pattern, not a face.
-    assert!(hints.iter().all(|(hint, faces, _)| *hint == Some(QualityHint::NoFace) && *faces == 0), "{hints:?}");
-    assert!(hints.iter().all(|(_, _, (w, h))| *w <= 320 && *h <= 240 && *w > 0 && *h > 0));
+    assert!(
+        hints
+            .iter()
+            .all(|(hint, faces, _)| *hint == Some(QualityHint::NoFace) && *faces == 0),
+        "{hints:?}"
+    );
+    assert!(hints
+        .iter()
+        .all(|(_, _, (w, h))| *w <= 320 && *h <= 240 && *w > 0 && *h > 0));
 
     // Dropping the handle stops the camera.
     let track = camera.video_track().expect("video track");
@@ -50,20 +65,32 @@ async fn frames_from_the_real_camera_reach_core_and_report_no_face() {
 
 #[wasm_bindgen_test]
 fn real_dom_exceptions_map_to_codes() {
-    let denied = DomException::new_with_message_and_name("Permission denied", "NotAllowedError").unwrap();
+    let denied =
+        DomException::new_with_message_and_name("Permission denied", "NotAllowedError").unwrap();
     let e = camera_error_from_js(&denied);
     assert_eq!(e, CameraError::PermissionDenied);
     assert_eq!(e.result_code(), ResultCode::NoCameraPermission);
-    let busy = DomException::new_with_message_and_name("Could not start video source", "NotReadableError").unwrap();
+    let busy =
+        DomException::new_with_message_and_name("Could not start video source", "NotReadableError")
+            .unwrap();
     assert_eq!(camera_error_from_js(&busy), CameraError::Busy);
     let over = DomException::new_with_message_and_name("", "OverconstrainedError").unwrap();
-    assert_eq!(camera_error_from_js(&over).result_code(), ResultCode::CannotRecord);
-    assert!(matches!(camera_error_from_js(&"odd".into()), CameraError::Other(_)));
+    assert_eq!(
+        camera_error_from_js(&over).result_code(),
+        ResultCode::CannotRecord
+    );
+    assert!(matches!(
+        camera_error_from_js(&"odd".into()),
+        CameraError::Other(_)
+    ));
 }
 
 #[wasm_bindgen_test]
 async fn a_denied_permission_shows_3004_in_both_locales() {
-    for (locale, expected_title) in [(Locale::ZhCn, "无法使用摄像头"), (Locale::En, "Camera access is blocked")] {
+    for (locale, expected_title) in [
+        (Locale::ZhCn, "无法使用摄像头"),
+        (Locale::En, "Camera access is blocked"),
+    ] {
         let camera = MemoryCamera::scripted([Err(CameraError::from_dom_name("NotAllowedError"))]);
         let error = open_with_fallback(&camera, None).await.unwrap_err();
         let state = std::rc::Rc::new(FlowState::new(Some("TOK".into()), Some(locale), None))
@@ -78,7 +105,10 @@ async fn a_denied_permission_shows_3004_in_both_locales() {
             }))
             .reduce(Action::Start)
             .reduce(Action::CameraFailed(error));
-        assert_eq!(state.screen, Screen::Problem(Problem::Camera(CameraError::PermissionDenied)));
+        assert_eq!(
+            state.screen,
+            Screen::Problem(Problem::Camera(CameraError::PermissionDenied))
+        );
         let root = common::fresh("div");
         let props = ScreenViewProps {
             state,
@@ -89,10 +119,16 @@ async fn a_denied_permission_shows_3004_in_both_locales() {
         };
         let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
         yew::scheduler::flush().await;
-        let dialog = root.query_selector("[role=alertdialog]").unwrap().expect("an alert dialog");
+        let dialog = root
+            .query_selector("[role=alertdialog]")
+            .unwrap()
+            .expect("an alert dialog");
         let text = dialog.text_content().unwrap_or_default();
         assert!(text.contains("3004"), "{text}");
-        assert_eq!(common::text_of(&root, "h1").as_deref(), Some(expected_title));
+        assert_eq!(
+            common::text_of(&root, "h1").as_deref(),
+            Some(expected_title)
+        );
         app.destroy();
     }
 }

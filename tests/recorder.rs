@@ -24,11 +24,19 @@ async fn records_a_non_empty_video_of_a_supported_type_under_the_cap() {
     let recording = recorder.finish().await.expect("a recording");
 
     assert!(recording.bytes > 0);
-    assert!(recording.bytes <= MAX_UPLOAD_BYTES, "{} bytes", recording.bytes);
+    assert!(
+        recording.bytes <= MAX_UPLOAD_BYTES,
+        "{} bytes",
+        recording.bytes
+    );
     assert_eq!(recording.blob.size() as u64, recording.bytes);
     assert_eq!(recording.mime, mime);
     let container = mime.split(';').next().unwrap();
-    assert!(recording.blob.type_().starts_with(container), "{} vs {mime}", recording.blob.type_());
+    assert!(
+        recording.blob.type_().starts_with(container),
+        "{} vs {mime}",
+        recording.blob.type_()
+    );
     assert!(recording.width <= MAX_RECORDING_WIDTH && recording.height <= MAX_RECORDING_HEIGHT);
     assert!(recording.width > 0 && recording.height > 0);
 }

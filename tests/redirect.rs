@@ -14,10 +14,21 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[wasm_bindgen_test]
 fn keeps_query_strings_and_refuses_javascript() {
     assert_eq!(
-        build_redirect_url("https://shop.example/back?order=42&x=a%20b#done", "TOK", Some("e=1")).unwrap(),
+        build_redirect_url(
+            "https://shop.example/back?order=42&x=a%20b#done",
+            "TOK",
+            Some("e=1")
+        )
+        .unwrap(),
         "https://shop.example/back?order=42&x=a%20b&token=TOK&BizToken=TOK&Extra=e%3D1#done"
     );
-    for bad in ["javascript:alert(1)", " javascript:alert(1)", "JavaScript:void(0)", "data:text/html,hi", "//evil.example"] {
+    for bad in [
+        "javascript:alert(1)",
+        " javascript:alert(1)",
+        "JavaScript:void(0)",
+        "data:text/html,hi",
+        "//evil.example",
+    ] {
         assert!(build_redirect_url(bad, "TOK", None).is_err(), "{bad}");
     }
 }
@@ -54,6 +65,9 @@ fn outcome_redirect(redirect_url: &str) -> Option<String> {
 
 #[wasm_bindgen_test]
 fn the_page_redirects_only_to_http() {
-    assert_eq!(outcome_redirect("https://b.example/r?a=1").as_deref(), Some("https://b.example/r?a=1&token=TOK&BizToken=TOK"));
+    assert_eq!(
+        outcome_redirect("https://b.example/r?a=1").as_deref(),
+        Some("https://b.example/r?a=1&token=TOK&BizToken=TOK")
+    );
     assert_eq!(outcome_redirect("javascript:alert(document.cookie)"), None);
 }

@@ -13,7 +13,8 @@ use faceid_core::{Locale, ResultCode, Rgb8};
 use faceid_h5::camera::CameraError;
 use faceid_h5::components::screen_view::{ScreenView, ScreenViewProps};
 use faceid_h5::state::{
-    ChallengePhase, FlowState, Guidance, Outcome, Problem, Screen, TokenProblem, UploadNote, Uploading,
+    ChallengePhase, FlowState, Guidance, Outcome, Problem, Screen, TokenProblem, UploadNote,
+    Uploading,
 };
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
@@ -25,7 +26,10 @@ fn every_screen() -> Vec<Screen> {
     let challenge = ColourChallenge {
         hold_colour: Rgb8::new(255, 255, 255),
         hold_ms: 1000,
-        steps: vec![ColourStep { colour: Rgb8::new(0, 0, 255), duration_ms: 350 }],
+        steps: vec![ColourStep {
+            colour: Rgb8::new(0, 0, 255),
+            duration_ms: 350,
+        }],
     };
     vec![
         Screen::Loading,
@@ -38,13 +42,42 @@ fn every_screen() -> Vec<Screen> {
         Screen::Declined,
         Screen::CameraStarting,
         Screen::Guidance(Guidance::default()),
-        Screen::Guidance(Guidance { hint: Some(QualityHint::MoveCloser), analysing: true, slow: true, face_lost: true, progress: 0.4, started_ms: Some(0.0) }),
+        Screen::Guidance(Guidance {
+            hint: Some(QualityHint::MoveCloser),
+            analysing: true,
+            slow: true,
+            face_lost: true,
+            progress: 0.4,
+            started_ms: Some(0.0),
+        }),
         Screen::Challenge(ChallengePhase::Requesting),
-        Screen::Challenge(ChallengePhase::Running { attempt_id: "A".into(), challenge }),
-        Screen::Uploading(Uploading { attempt_id: "A".into(), progress: 0.5, note: UploadNote::Retrying }),
-        Screen::Outcome(Outcome { passed: true, code: ResultCode::Passed, retries_left: 2, redirect: Some("https://b.example/?token=T".into()) }),
-        Screen::Outcome(Outcome { passed: false, code: ResultCode::SuspectedNonLive, retries_left: 2, redirect: None }),
-        Screen::Outcome(Outcome { passed: false, code: ResultCode::TooDark, retries_left: 0, redirect: None }),
+        Screen::Challenge(ChallengePhase::Running {
+            attempt_id: "A".into(),
+            challenge,
+        }),
+        Screen::Uploading(Uploading {
+            attempt_id: "A".into(),
+            progress: 0.5,
+            note: UploadNote::Retrying,
+        }),
+        Screen::Outcome(Outcome {
+            passed: true,
+            code: ResultCode::Passed,
+            retries_left: 2,
+            redirect: Some("https://b.example/?token=T".into()),
+        }),
+        Screen::Outcome(Outcome {
+            passed: false,
+            code: ResultCode::SuspectedNonLive,
+            retries_left: 2,
+            redirect: None,
+        }),
+        Screen::Outcome(Outcome {
+            passed: false,
+            code: ResultCode::TooDark,
+            retries_left: 0,
+            redirect: None,
+        }),
         Screen::Problem(Problem::Camera(CameraError::PermissionDenied)),
         Screen::Problem(Problem::Camera(CameraError::NotFound)),
         Screen::Problem(Problem::Camera(CameraError::Overconstrained)),
@@ -106,12 +139,38 @@ async fn every_screen_has_a_translated_heading() {
 #[wasm_bindgen_test]
 async fn screens_say_what_matters() {
     let (_, intro) = render(Screen::Intro, Locale::En).await;
-    assert!(intro.contains("Photosensitivity notice") && intro.contains("do not continue"), "{intro}");
-    let (_, hint) = render(Screen::Guidance(Guidance { hint: Some(QualityHint::MoveCloser), analysing: true, ..Guidance::default() }), Locale::En).await;
-    assert!(hint.contains(QualityHint::MoveCloser.message(Locale::En)), "{hint}");
+    assert!(
+        intro.contains("Photosensitivity notice") && intro.contains("do not continue"),
+        "{intro}"
+    );
+    let (_, hint) = render(
+        Screen::Guidance(Guidance {
+            hint: Some(QualityHint::MoveCloser),
+            analysing: true,
+            ..Guidance::default()
+        }),
+        Locale::En,
+    )
+    .await;
+    assert!(
+        hint.contains(QualityHint::MoveCloser.message(Locale::En)),
+        "{hint}"
+    );
     assert!(hint.contains("Turn your phone upright"));
-    let (_, failed) = render(Screen::Outcome(Outcome { passed: false, code: ResultCode::TooDark, retries_left: 1, redirect: None }), Locale::ZhCn).await;
-    assert!(failed.contains(ResultCode::TooDark.message(Locale::ZhCn)) && failed.contains("再试一次"), "{failed}");
+    let (_, failed) = render(
+        Screen::Outcome(Outcome {
+            passed: false,
+            code: ResultCode::TooDark,
+            retries_left: 1,
+            redirect: None,
+        }),
+        Locale::ZhCn,
+    )
+    .await;
+    assert!(
+        failed.contains(ResultCode::TooDark.message(Locale::ZhCn)) && failed.contains("再试一次"),
+        "{failed}"
+    );
     let (_, expired) = render(Screen::TokenProblem(TokenProblem::Expired), Locale::En).await;
     assert!(expired.contains("15"));
 }
@@ -130,18 +189,41 @@ async fn mount_renders_the_page_and_reports_a_network_failure() {
     let root = common::fresh("div");
     let mut handle = faceid_h5::mount(root.clone(), options(&[("locale", "en")])).unwrap();
     yew::scheduler::flush().await;
-    assert_eq!(common::text_of(&root, "h1").as_deref(), Some("This link is not valid"));
-    assert!(root.query_selector(".fid-root").unwrap().is_some(), "styles are scoped under .fid-root");
+    assert_eq!(
+        common::text_of(&root, "h1").as_deref(),
+        Some("This link is not valid")
+    );
+    assert!(
+        root.query_selector(".fid-root").unwrap().is_some(),
+        "styles are scoped under .fid-root"
+    );
     handle.unmount();
     yew::scheduler::flush().await;
     assert_eq!(root.child_element_count(), 0, "unmount removes the page");
 
     // A token and a server that cannot be reached: the retry screen.
     let root = common::fresh("div");
-    let mut handle =
-        faceid_h5::mount(root.clone(), options(&[("locale", "zh-CN"), ("token", "TOK"), ("apiBase", "http://127.0.0.1:9")])).unwrap();
-    let reached = common::wait_until(|| common::text_of(&root, "h1").as_deref() == Some("网络连接失败"), 50, 200).await;
+    let mut handle = faceid_h5::mount(
+        root.clone(),
+        options(&[
+            ("locale", "zh-CN"),
+            ("token", "TOK"),
+            ("apiBase", "http://127.0.0.1:9"),
+        ]),
+    )
+    .unwrap();
+    let reached = common::wait_until(
+        || common::text_of(&root, "h1").as_deref() == Some("网络连接失败"),
+        50,
+        200,
+    )
+    .await;
     assert!(reached, "{:?}", common::text_of(&root, "h1"));
-    assert!(root.query_selector("[role=alertdialog] button").unwrap().is_some(), "a retry button");
+    assert!(
+        root.query_selector("[role=alertdialog] button")
+            .unwrap()
+            .is_some(),
+        "a retry button"
+    );
     handle.unmount();
 }

@@ -34,7 +34,11 @@ fn report() -> UploadReport {
 }
 
 fn quick() -> RetryPolicy {
-    RetryPolicy { max_sends: 3, first_delay_ms: 20, max_delay_ms: 40 }
+    RetryPolicy {
+        max_sends: 3,
+        first_delay_ms: 20,
+        max_delay_ms: 40,
+    }
 }
 
 fn recording() -> Recording {
@@ -42,41 +46,103 @@ fn recording() -> Recording {
     let bag = BlobPropertyBag::new();
     bag.set_type("video/webm");
     let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag).unwrap();
-    Recording { bytes: blob.size() as u64, blob, mime: "video/webm".into(), width: 640, height: 480 }
+    Recording {
+        bytes: blob.size() as u64,
+        blob,
+        mime: "video/webm".into(),
+        width: 640,
+        height: 480,
+    }
 }
 
 #[wasm_bindgen_test]
 async fn retries_after_a_network_failure_with_the_same_attempt_id() {
-    let answer = UploadAnswer { err_code: ResultCode::Passed, err_msg: "ok".into(), passed: true, retries_left: 2, redirect_url: None };
+    let answer = UploadAnswer {
+        err_code: ResultCode::Passed,
+        err_msg: "ok".into(),
+        passed: true,
+        retries_left: 2,
+        redirect_url: None,
+    };
     let api = MemoryApi::new(
         Err(ApiError::Status(500)),
         Err(ApiError::Status(500)),
-        [Err(ApiError::Network("connection reset".into())), Ok(answer.clone())],
+        [
+            Err(ApiError::Network("connection reset".into())),
+            Ok(answer.clone()),
+        ],
     );
     let events: Rc<RefCell<Vec<UploadEvent>>> = Rc::default();
     let sink = events.clone();
-    let result = upload_with_retries(&api, &BrowserNetwork, quick(), "TOK", "ATT-9", &vec![7u8; 100], &report(), Rc::new(move |e| sink.borrow_mut().push(e))).await;
+    let result = upload_with_retries(
+        &api,
+        &BrowserNetwork,
+        quick(),
+        "TOK",
+        "ATT-9",
+        &vec![7u8; 100],
+        &report(),
+        Rc::new(move |e| sink.borrow_mut().push(e)),
+    )
+    .await;
     assert_eq!(result, Ok(answer));
     let uploads = api.uploads();
     assert_eq!(uploads.len(), 2);
-    assert!(uploads.iter().all(|u| u.attempt_id == "ATT-9" && u.video_len == 100 && u.report == report()));
-    assert!(events.borrow().iter().any(|e| matches!(e, UploadEvent::Retrying { send: 1, .. })));
+    assert!(uploads
+        .iter()
+        .all(|u| u.attempt_id == "ATT-9" && u.video_len == 100 && u.report == report()));
+    assert!(events
+        .borrow()
+        .iter()
+        .any(|e| matches!(e, UploadEvent::Retrying { send: 1, .. })));
 }
 
 #[wasm_bindgen_test]
 async fn the_real_xhr_path_reports_network_failures_and_gives_up_with_1008() {
-    let err = send("GET", &format!("{DEAD_BASE}/api/h5/v1/session?token=T"), Body::None, 5_000, None).await.unwrap_err();
+    let err = send(
+        "GET",
+        &format!("{DEAD_BASE}/api/h5/v1/session?token=T"),
+        Body::None,
+        5_000,
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ApiError::Network(_)), "{err:?}");
     assert!(err.is_transient());
 
-    let api = XhrApi::new(PageConfig { api_base: DEAD_BASE.into(), ..PageConfig::default() });
+    let api = XhrApi::new(PageConfig {
+        api_base: DEAD_BASE.into(),
+        ..PageConfig::default()
+    });
     let form = XhrApi::upload_form(&recording(), &report()).unwrap();
     assert!(form.has("video") && form.has("report"));
 
     let events: Rc<RefCell<Vec<UploadEvent>>> = Rc::default();
     let sink = events.clone();
-    let result = upload_with_retries(&api, &BrowserNetwork, quick(), "TOK", "ATT-9", &recording(), &report(), Rc::new(move |e| sink.borrow_mut().push(e))).await;
+    let result = upload_with_retries(
+        &api,
+        &BrowserNetwork,
+        quick(),
+        "TOK",
+        "ATT-9",
+        &recording(),
+        &report(),
+        Rc::new(move |e| sink.borrow_mut().push(e)),
+    )
+    .await;
     assert_eq!(result, Err(ResultCode::NetworkUnstable));
-    let retries: Vec<u32> = events.borrow().iter().filter_map(|e| match e { UploadEvent::Retrying { send, .. } => Some(*send), _ => None }).collect();
-    assert_eq!(retries, vec![1, 2], "three sends of the same upload, two waits between them");
+    let retries: Vec<u32> = events
+        .borrow()
+        .iter()
+        .filter_map(|e| match e {
+            UploadEvent::Retrying { send, .. } => Some(*send),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        retries,
+        vec![1, 2],
+        "three sends of the same upload, two waits between them"
+    );
 }

@@ -51,9 +51,17 @@ fn framed() -> Option<web_sys::Window> {
 
 /// Tells the embedder (callbacks) and a framing parent (postMessage) how the flow ended.
 fn notify(hooks: &EmbedHooks, message: &ParentMessage) {
-    let Ok(json) = serde_json::to_string(message) else { return };
-    let Ok(value) = js_sys::JSON::parse(&json) else { return };
-    let hook = if message.kind == "result" { &hooks.on_result } else { &hooks.on_error };
+    let Ok(json) = serde_json::to_string(message) else {
+        return;
+    };
+    let Ok(value) = js_sys::JSON::parse(&json) else {
+        return;
+    };
+    let hook = if message.kind == "result" {
+        &hooks.on_result
+    } else {
+        &hooks.on_error
+    };
     if let Some(f) = hook {
         if let Err(e) = f.call1(&JsValue::NULL, &value) {
             web_sys::console::error_2(&"faceid-h5: embedder callback threw".into(), &e);
@@ -69,7 +77,11 @@ fn notify(hooks: &EmbedHooks, message: &ParentMessage) {
 fn final_message(state: &FlowState) -> Option<ParentMessage> {
     let (kind, code, passed) = match &state.screen {
         Screen::Outcome(o) => ("result", o.code, o.passed),
-        Screen::TokenProblem(p) => ("error", p.result_code().unwrap_or(ResultCode::TokenExpired), false),
+        Screen::TokenProblem(p) => (
+            "error",
+            p.result_code().unwrap_or(ResultCode::TokenExpired),
+            false,
+        ),
         Screen::Problem(p) => ("error", p.result_code(), false),
         _ => return None,
     };
@@ -174,7 +186,12 @@ pub fn App(props: &AppProps) -> Html {
 
     // Upload: the recording is kept (owned by the task) until the server has answered.
     {
-        let (api, token, dispatch, prepared) = (XhrApi::new(config.clone()), token.clone(), dispatch.clone(), prepared.clone());
+        let (api, token, dispatch, prepared) = (
+            XhrApi::new(config.clone()),
+            token.clone(),
+            dispatch.clone(),
+            prepared.clone(),
+        );
         use_effect_with(state.upload_key(), move |key| {
             let upload = key.as_ref().and_then(|id| {
                 let p = prepared.borrow_mut().take()?;
@@ -183,7 +200,8 @@ pub fn App(props: &AppProps) -> Html {
             let task = match (key, upload) {
                 (Some(_), Some(upload)) => Some(Task::spawn(async move {
                     let events = dispatch.clone();
-                    let on_event: Rc<dyn Fn(UploadEvent)> = Rc::new(move |e| events.emit(Action::Upload(e)));
+                    let on_event: Rc<dyn Fn(UploadEvent)> =
+                        Rc::new(move |e| events.emit(Action::Upload(e)));
                     let result = upload_with_retries(
                         &api,
                         &BrowserNetwork,
@@ -223,7 +241,10 @@ pub fn App(props: &AppProps) -> Html {
                 notify(&hooks, message);
             }
             // Inside a frame the embedder decides where to go (it got the message).
-            let timer = redirect.clone().filter(|_| framed().is_none()).map(|url| Timeout::new(REDIRECT_DELAY_MS, move || go_to(&url)));
+            let timer = redirect
+                .clone()
+                .filter(|_| framed().is_none())
+                .map(|url| Timeout::new(REDIRECT_DELAY_MS, move || go_to(&url)));
             move || drop(timer)
         });
     }

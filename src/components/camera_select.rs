@@ -19,7 +19,9 @@ pub struct CameraSelectProps {
 pub fn CameraSelect(props: &CameraSelectProps) -> Html {
     let t = texts(props.locale);
     let on_change = props.on_choose.reform(|e: Event| {
-        e.target_dyn_into::<HtmlSelectElement>().map(|s| s.value()).unwrap_or_default()
+        e.target_dyn_into::<HtmlSelectElement>()
+            .map(|s| s.value())
+            .unwrap_or_default()
     });
     html! {
         <label class="fid-camera-select">

@@ -60,20 +60,32 @@ struct Shared {
 }
 
 fn landscape_phone() -> bool {
-    let Some(window) = web_sys::window() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
     let coarse = window
         .match_media("(pointer: coarse)")
         .ok()
         .flatten()
         .map(|m| m.matches())
         .unwrap_or(false);
-    let w = window.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let h = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let w = window
+        .inner_width()
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    let h = window
+        .inner_height()
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
     coarse && w > h
 }
 
 fn user_agent() -> String {
-    web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.navigator().user_agent().ok())
+        .unwrap_or_default()
 }
 
 /// Records one attempt: recorder, colours, tail, page decode, report, size check.
@@ -89,17 +101,31 @@ async fn run_challenge(
     max_bytes: u64,
 ) -> Result<PreparedUpload, ResultCode> {
     // The server's challenge is checked against the photosensitivity limits before it is shown.
-    challenge.validate().map_err(|_| ResultCode::LivenessFailed)?;
+    challenge
+        .validate()
+        .map_err(|_| ResultCode::LivenessFailed)?;
     let recorder = Recorder::start(&stream, &video).map_err(|e| e.result_code())?;
     let start_ms = recorder.started().await.map_err(|e| e.result_code())?;
     shared.borrow_mut().recording = Some((start_ms, Vec::with_capacity(SAMPLE_CAPACITY)));
-    let cutout = move || guide.cast::<Element>().map(|e| Cutout::from_rect(&e.get_bounding_client_rect()));
-    let mut flash =
-        FlashDisplay::start(overlay, &challenge, start_ms, cutout, |_| {}).map_err(|_| ResultCode::LivenessFailed)?;
-    let flashed = flash.finished().await.map_err(|_| ResultCode::Interrupted)?;
+    let cutout = move || {
+        guide
+            .cast::<Element>()
+            .map(|e| Cutout::from_rect(&e.get_bounding_client_rect()))
+    };
+    let mut flash = FlashDisplay::start(overlay, &challenge, start_ms, cutout, |_| {})
+        .map_err(|_| ResultCode::LivenessFailed)?;
+    let flashed = flash
+        .finished()
+        .await
+        .map_err(|_| ResultCode::Interrupted)?;
     TimeoutFuture::new(RECORDING_TAIL_MS).await;
     let recording = recorder.finish().await.map_err(|e| e.result_code())?;
-    let samples = shared.borrow_mut().recording.take().map(|(_, s)| s).unwrap_or_default();
+    let samples = shared
+        .borrow_mut()
+        .recording
+        .take()
+        .map(|(_, s)| s)
+        .unwrap_or_default();
     let verdict = ReflectionDecoder::default().decode(&samples, &flashed.shown);
     let report = UploadReport {
         shown: flashed.shown,
@@ -107,12 +133,22 @@ async fn run_challenge(
         recorder_mime: recording.mime.clone(),
         frame_width: recording.width,
         frame_height: recording.height,
-        page_decode: Some(PageDecode { code: verdict.code, score: verdict.score, delay_ms: verdict.delay_ms }),
+        page_decode: Some(PageDecode {
+            code: verdict.code,
+            score: verdict.score,
+            delay_ms: verdict.delay_ms,
+        }),
         user_agent: user_agent(),
     };
-    let report_bytes = serde_json::to_string(&report).map(|j| j.len() as u64).unwrap_or(0);
+    let report_bytes = serde_json::to_string(&report)
+        .map(|j| j.len() as u64)
+        .unwrap_or(0);
     check_upload_size(recording.bytes, report_bytes, max_bytes)?;
-    Ok(PreparedUpload { attempt_id, recording, report })
+    Ok(PreparedUpload {
+        attempt_id,
+        recording,
+        report,
+    })
 }
 
 #[function_component]
@@ -136,7 +172,8 @@ pub fn Capture(props: &CaptureProps) -> Html {
         let dispatch = props.dispatch.clone();
         let video_size = video_size.clone();
         use_effect_with(props.stream.clone(), move |stream| {
-            let mut handles: (Option<FrameLoop>, Vec<EventListener>, Option<Task>) = (None, Vec::new(), None);
+            let mut handles: (Option<FrameLoop>, Vec<EventListener>, Option<Task>) =
+                (None, Vec::new(), None);
             let video = video_ref.cast::<HtmlVideoElement>();
             if let (Some(stream), Some(video)) = (stream.clone(), video.clone()) {
                 video.set_muted(true);
@@ -155,8 +192,14 @@ pub fn Capture(props: &CaptureProps) -> Html {
                         }
                     }
                 };
-                handles.1.push(EventListener::new(&video, "loadedmetadata", on_size.clone()));
-                handles.1.push(EventListener::new(&video, "resize", on_size));
+                handles.1.push(EventListener::new(
+                    &video,
+                    "loadedmetadata",
+                    on_size.clone(),
+                ));
+                handles
+                    .1
+                    .push(EventListener::new(&video, "resize", on_size));
 
                 let frames = {
                     let shared = shared.clone();
@@ -168,17 +211,23 @@ pub fn Capture(props: &CaptureProps) -> Html {
                             match FrameSampler::new() {
                                 Ok(sampler) => s.sampler = Some(sampler),
                                 Err(e) => {
-                                    web_sys::console::error_1(&format!("faceid-h5: no frame sampler: {e}").into());
+                                    web_sys::console::error_1(
+                                        &format!("faceid-h5: no frame sampler: {e}").into(),
+                                    );
                                     s.sampler_failed = true;
                                 }
                             }
                         }
-                        let Some(sampler) = s.sampler.as_mut() else { return };
+                        let Some(sampler) = s.sampler.as_mut() else {
+                            return;
+                        };
                         let analysis = match sampler.sample(&video, t_ms) {
                             Ok(Some(a)) => a,
                             Ok(None) => return,
                             Err(e) => {
-                                web_sys::console::warn_1(&format!("faceid-h5: frame skipped: {e}").into());
+                                web_sys::console::warn_1(
+                                    &format!("faceid-h5: frame skipped: {e}").into(),
+                                );
                                 return;
                             }
                         };
@@ -204,17 +253,25 @@ pub fn Capture(props: &CaptureProps) -> Html {
                 for track in stream.get_video_tracks().iter() {
                     if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
                         let dispatch = dispatch.clone();
-                        handles.1.push(EventListener::new(&track, "ended", move |_| dispatch.emit(Action::Interrupted)));
+                        handles
+                            .1
+                            .push(EventListener::new(&track, "ended", move |_| {
+                                dispatch.emit(Action::Interrupted)
+                            }));
                     }
                 }
                 if let Some(document) = web_sys::window().and_then(|w| w.document()) {
                     let dispatch = dispatch.clone();
                     let doc = document.clone();
-                    handles.1.push(EventListener::new(&document, "visibilitychange", move |_| {
-                        if doc.hidden() {
-                            dispatch.emit(Action::Interrupted);
-                        }
-                    }));
+                    handles.1.push(EventListener::new(
+                        &document,
+                        "visibilitychange",
+                        move |_| {
+                            if doc.hidden() {
+                                dispatch.emit(Action::Interrupted);
+                            }
+                        },
+                    ));
                 }
                 let dispatch_list = dispatch.clone();
                 handles.2 = Some(Task::spawn(async move {
@@ -222,11 +279,15 @@ pub fn Capture(props: &CaptureProps) -> Html {
                 }));
             }
             if let Some(window) = web_sys::window() {
-                dispatch.emit(Action::OrientationChanged { landscape: landscape_phone() });
+                dispatch.emit(Action::OrientationChanged {
+                    landscape: landscape_phone(),
+                });
                 for name in ["resize", "orientationchange"] {
                     let dispatch = dispatch.clone();
                     handles.1.push(EventListener::new(&window, name, move |_| {
-                        dispatch.emit(Action::OrientationChanged { landscape: landscape_phone() })
+                        dispatch.emit(Action::OrientationChanged {
+                            landscape: landscape_phone(),
+                        })
                     }));
                 }
             }
@@ -242,8 +303,14 @@ pub fn Capture(props: &CaptureProps) -> Html {
     // The challenge: runs while an attempt is running, and is dropped (recorder stopped, colours
     // gone) the moment the state leaves it: face lost, page hidden, camera lost.
     {
-        let running = state.running_attempt().map(|(id, c)| (id.to_string(), c.clone()));
-        let max_bytes = state.session.as_ref().map(|s| s.max_video_bytes).unwrap_or(MAX_UPLOAD_BYTES);
+        let running = state
+            .running_attempt()
+            .map(|(id, c)| (id.to_string(), c.clone()));
+        let max_bytes = state
+            .session
+            .as_ref()
+            .map(|s| s.max_video_bytes)
+            .unwrap_or(MAX_UPLOAD_BYTES);
         let stream = props.stream.clone();
         let video_ref = video_ref.clone();
         let overlay_ref = overlay_ref.clone();
@@ -253,20 +320,36 @@ pub fn Capture(props: &CaptureProps) -> Html {
         let on_recorded = props.on_recorded.clone();
         use_effect_with((running, stream), move |(running, stream)| {
             let mut task = None;
-            let parts = (running.clone(), stream.clone(), video_ref.cast::<HtmlVideoElement>(), overlay_ref.cast::<HtmlCanvasElement>());
+            let parts = (
+                running.clone(),
+                stream.clone(),
+                video_ref.cast::<HtmlVideoElement>(),
+                overlay_ref.cast::<HtmlCanvasElement>(),
+            );
             match parts {
                 (Some((attempt_id, challenge)), Some(stream), Some(video), Some(overlay)) => {
                     let shared_task = shared.clone();
                     task = Some(Task::spawn(async move {
-                        let result =
-                            run_challenge(attempt_id, challenge, stream, video, overlay, guide_ref, shared_task, max_bytes).await;
+                        let result = run_challenge(
+                            attempt_id,
+                            challenge,
+                            stream,
+                            video,
+                            overlay,
+                            guide_ref,
+                            shared_task,
+                            max_bytes,
+                        )
+                        .await;
                         match result {
                             Ok(prepared) => on_recorded.emit(prepared),
                             Err(code) => dispatch.emit(Action::ChallengeFailed(code)),
                         }
                     }));
                 }
-                (Some(_), _, _, _) => dispatch.emit(Action::ChallengeFailed(ResultCode::Interrupted)),
+                (Some(_), _, _, _) => {
+                    dispatch.emit(Action::ChallengeFailed(ResultCode::Interrupted))
+                }
                 _ => {}
             }
             move || {
@@ -299,7 +382,10 @@ pub fn Capture(props: &CaptureProps) -> Html {
                 </div>
             },
         ),
-        _ => (t.camera_starting_title, html! { <p class="fid-body">{ t.camera_starting_body }</p> }),
+        _ => (
+            t.camera_starting_title,
+            html! { <p class="fid-body">{ t.camera_starting_body }</p> },
+        ),
     };
     let flashing = state.running_attempt().is_some();
     let (cx, cy) = (guide.cx * vw as f32, guide.cy * vh as f32);

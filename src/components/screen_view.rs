@@ -72,7 +72,9 @@ pub fn ScreenView(props: &ScreenViewProps) -> Html {
             <Capture state={state.clone()} stream={props.stream.clone()} dispatch={props.dispatch.clone()}
                 on_recorded={props.on_recorded.clone()} />
         },
-        Screen::Uploading(uploading) => html! { <UploadProgress {locale} uploading={uploading.clone()} /> },
+        Screen::Uploading(uploading) => {
+            html! { <UploadProgress {locale} uploading={uploading.clone()} /> }
+        }
         Screen::Outcome(outcome) => html! {
             <OutcomeScreen {locale} outcome={outcome.clone()} on_try_again={send(Action::TryAgain)}
                 on_continue={props.on_continue.clone()} />
@@ -84,9 +86,11 @@ pub fn ScreenView(props: &ScreenViewProps) -> Html {
                     let (title, body) = camera_error_text(t, e);
                     (title, body, t.retry)
                 }
-                Problem::Failure(faceid_core::ResultCode::Interrupted) => {
-                    (t.interrupted_title, faceid_core::ResultCode::Interrupted.message(locale), t.start_again)
-                }
+                Problem::Failure(faceid_core::ResultCode::Interrupted) => (
+                    t.interrupted_title,
+                    faceid_core::ResultCode::Interrupted.message(locale),
+                    t.start_again,
+                ),
                 Problem::Failure(c) => (t.problem_title, c.message(locale), t.try_again),
             };
             html! {

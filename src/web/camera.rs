@@ -11,7 +11,10 @@ use crate::state::CameraChoice;
 
 /// Maps whatever getUserMedia rejected with (normally a DOMException) to a [`CameraError`].
 pub fn camera_error_from_js(error: &JsValue) -> CameraError {
-    match Reflect::get(error, &"name".into()).ok().and_then(|n| n.as_string()) {
+    match Reflect::get(error, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+    {
         Some(name) => CameraError::from_dom_name(&name),
         None => CameraError::Other(super::describe(error)),
     }
@@ -21,15 +24,20 @@ pub fn camera_error_from_js(error: &JsValue) -> CameraError {
 /// (no API, or an insecure context where browsers hide it).
 pub fn media_devices() -> Result<MediaDevices, CameraError> {
     let window = web_sys::window().ok_or(CameraError::Unsupported)?;
-    let secure = Reflect::get(&window, &"isSecureContext".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
+    let secure = Reflect::get(&window, &"isSecureContext".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
     if !secure {
         return Err(CameraError::Unsupported);
     }
-    let devices = Reflect::get(&window.navigator(), &"mediaDevices".into()).map_err(|_| CameraError::Unsupported)?;
+    let devices = Reflect::get(&window.navigator(), &"mediaDevices".into())
+        .map_err(|_| CameraError::Unsupported)?;
     if devices.is_undefined() || devices.is_null() {
         return Err(CameraError::Unsupported);
     }
-    let get_user_media = Reflect::get(&devices, &"getUserMedia".into()).map_err(|_| CameraError::Unsupported)?;
+    let get_user_media =
+        Reflect::get(&devices, &"getUserMedia".into()).map_err(|_| CameraError::Unsupported)?;
     if !get_user_media.is_function() {
         return Err(CameraError::Unsupported);
     }
@@ -66,7 +74,11 @@ pub fn constraints(request: &CameraRequest) -> Object {
         set(&video, "frameRate", &ideal(fps));
     }
     let all = Object::new();
-    let video_value: JsValue = if Object::keys(&video).length() == 0 { JsValue::TRUE } else { video.into() };
+    let video_value: JsValue = if Object::keys(&video).length() == 0 {
+        JsValue::TRUE
+    } else {
+        video.into()
+    };
     set(&all, "video", &video_value);
     set(&all, "audio", &JsValue::FALSE);
     all
@@ -85,12 +97,17 @@ impl CameraStream {
 
     /// The first video track.
     pub fn video_track(&self) -> Option<MediaStreamTrack> {
-        self.stream.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().ok()
+        self.stream
+            .get_video_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .ok()
     }
 
     /// The device id of the camera actually delivering frames.
     pub fn device_id(&self) -> Option<String> {
-        self.video_track().and_then(|t| t.get_settings().get_device_id())
+        self.video_track()
+            .and_then(|t| t.get_settings().get_device_id())
     }
 }
 
@@ -127,22 +144,35 @@ impl Camera for WebCamera {
             .map_err(|e| camera_error_from_js(&e))?
             .dyn_into()
             .map_err(|_| CameraError::Unsupported)?;
-        let stream = JsFuture::from(promise).await.map_err(|e| camera_error_from_js(&e))?;
-        let stream: MediaStream = stream.dyn_into().map_err(|_| CameraError::Other("not a MediaStream".into()))?;
+        let stream = JsFuture::from(promise)
+            .await
+            .map_err(|e| camera_error_from_js(&e))?;
+        let stream: MediaStream = stream
+            .dyn_into()
+            .map_err(|_| CameraError::Other("not a MediaStream".into()))?;
         Ok(CameraStream { stream })
     }
 }
 
 /// The video inputs the browser lists (labels are only filled in once permission is granted).
 pub async fn list_cameras() -> Vec<CameraChoice> {
-    let Ok(devices) = media_devices() else { return Vec::new() };
-    let Ok(promise) = devices.enumerate_devices() else { return Vec::new() };
-    let Ok(list) = JsFuture::from(promise).await else { return Vec::new() };
+    let Ok(devices) = media_devices() else {
+        return Vec::new();
+    };
+    let Ok(promise) = devices.enumerate_devices() else {
+        return Vec::new();
+    };
+    let Ok(list) = JsFuture::from(promise).await else {
+        return Vec::new();
+    };
     let list: js_sys::Array = list.unchecked_into();
     list.iter()
         .filter_map(|d| d.dyn_into::<MediaDeviceInfo>().ok())
         .filter(|d| d.kind() == MediaDeviceKind::Videoinput && !d.device_id().is_empty())
-        .map(|d| CameraChoice { device_id: d.device_id(), label: d.label() })
+        .map(|d| CameraChoice {
+            device_id: d.device_id(),
+            label: d.label(),
+        })
         .collect()
 }
 
@@ -153,7 +183,11 @@ fn local_storage() -> Option<web_sys::Storage> {
 
 /// The camera chosen last time, if remembered.
 pub fn stored_camera() -> Option<String> {
-    local_storage()?.get_item(CAMERA_CHOICE_KEY).ok().flatten().filter(|id| !id.is_empty())
+    local_storage()?
+        .get_item(CAMERA_CHOICE_KEY)
+        .ok()
+        .flatten()
+        .filter(|id| !id.is_empty())
 }
 
 /// Remembers the chosen camera (best effort).

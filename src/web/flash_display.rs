@@ -49,10 +49,25 @@ pub enum FlashError {
     Stopped,
 }
 
-fn paint(canvas: &HtmlCanvasElement, context: &CanvasRenderingContext2d, colour: Rgb8, cutout: Option<Cutout>) {
+fn paint(
+    canvas: &HtmlCanvasElement,
+    context: &CanvasRenderingContext2d,
+    colour: Rgb8,
+    cutout: Option<Cutout>,
+) {
     let window = web_sys::window();
-    let width = window.as_ref().and_then(|w| w.inner_width().ok()).and_then(|v| v.as_f64()).unwrap_or(1.0).max(1.0);
-    let height = window.as_ref().and_then(|w| w.inner_height().ok()).and_then(|v| v.as_f64()).unwrap_or(1.0).max(1.0);
+    let width = window
+        .as_ref()
+        .and_then(|w| w.inner_width().ok())
+        .and_then(|v| v.as_f64())
+        .unwrap_or(1.0)
+        .max(1.0);
+    let height = window
+        .as_ref()
+        .and_then(|w| w.inner_height().ok())
+        .and_then(|v| v.as_f64())
+        .unwrap_or(1.0)
+        .max(1.0);
     if canvas.width() != width as u32 || canvas.height() != height as u32 {
         canvas.set_width(width as u32);
         canvas.set_height(height as u32);
@@ -62,11 +77,24 @@ fn paint(canvas: &HtmlCanvasElement, context: &CanvasRenderingContext2d, colour:
     context.fill_rect(0.0, 0.0, width, height);
     if let Some(c) = cutout {
         // Scale from CSS pixels of the viewport to canvas pixels (equal unless resized mid-frame).
-        let (sx, sy) = (f64::from(canvas.width()) / width, f64::from(canvas.height()) / height);
-        context.set_global_composite_operation("destination-out").ok();
+        let (sx, sy) = (
+            f64::from(canvas.width()) / width,
+            f64::from(canvas.height()) / height,
+        );
+        context
+            .set_global_composite_operation("destination-out")
+            .ok();
         context.begin_path();
         if context
-            .ellipse(c.cx * sx, c.cy * sy, c.rx * sx, c.ry * sy, 0.0, 0.0, std::f64::consts::TAU)
+            .ellipse(
+                c.cx * sx,
+                c.cy * sy,
+                c.rx * sx,
+                c.ry * sy,
+                0.0,
+                0.0,
+                std::f64::consts::TAU,
+            )
             .is_ok()
         {
             context.set_fill_style_str("#000");
@@ -106,8 +134,14 @@ impl FlashDisplay {
             .flatten()
             .and_then(|c| wasm_bindgen::JsCast::dyn_into(c).ok())
             .ok_or(FlashError::NoContext)?;
-        let shared = Rc::new(RefCell::new(Shared { run: FlashRun::new(challenge, recorder_start_ms), result: None, resolve: None }));
-        let done = js_sys::Promise::new(&mut |resolve, _reject| shared.borrow_mut().resolve = Some(resolve));
+        let shared = Rc::new(RefCell::new(Shared {
+            run: FlashRun::new(challenge, recorder_start_ms),
+            result: None,
+            resolve: None,
+        }));
+        let done = js_sys::Promise::new(&mut |resolve, _reject| {
+            shared.borrow_mut().resolve = Some(resolve)
+        });
         let weak = Rc::downgrade(&shared);
         let frames = FrameLoop::animation_frames(move |t| {
             let Some(shared) = weak.upgrade() else { return };
@@ -124,7 +158,10 @@ impl FlashDisplay {
                 FlashFrame::Finished => {
                     let mut s = shared.borrow_mut();
                     if s.result.is_none() {
-                        s.result = Some(FlashResult { shown: s.run.shown().to_vec(), hold_start_ms: s.run.hold_start_ms() });
+                        s.result = Some(FlashResult {
+                            shown: s.run.shown().to_vec(),
+                            hold_start_ms: s.run.hold_start_ms(),
+                        });
                         if let Some(resolve) = s.resolve.take() {
                             let _ = resolve.call0(&JsValue::NULL);
                         }
@@ -132,13 +169,23 @@ impl FlashDisplay {
                 }
             }
         });
-        Ok(FlashDisplay { shared, done, frames: Some(frames) })
+        Ok(FlashDisplay {
+            shared,
+            done,
+            frames: Some(frames),
+        })
     }
 
     /// Resolves when the last colour's time is over.
     pub async fn finished(&mut self) -> Result<FlashResult, FlashError> {
-        JsFuture::from(self.done.clone()).await.map_err(|_| FlashError::Stopped)?;
+        JsFuture::from(self.done.clone())
+            .await
+            .map_err(|_| FlashError::Stopped)?;
         self.frames.take();
-        self.shared.borrow().result.clone().ok_or(FlashError::Stopped)
+        self.shared
+            .borrow()
+            .result
+            .clone()
+            .ok_or(FlashError::Stopped)
     }
 }

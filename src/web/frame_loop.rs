@@ -32,14 +32,18 @@ impl Inner {
             return;
         }
         let closure = self.closure.borrow();
-        let Some(closure) = closure.as_ref() else { return };
+        let Some(closure) = closure.as_ref() else {
+            return;
+        };
         let callback: &Function = closure.as_ref().unchecked_ref();
         let id = match (self.pacing, &self.video) {
-            (Pacing::VideoFrames, Some(video)) => Reflect::get(video, &"requestVideoFrameCallback".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok())
-                .and_then(|f| f.call1(video, callback).ok())
-                .and_then(|id| id.as_f64()),
+            (Pacing::VideoFrames, Some(video)) => {
+                Reflect::get(video, &"requestVideoFrameCallback".into())
+                    .ok()
+                    .and_then(|f| f.dyn_into::<Function>().ok())
+                    .and_then(|f| f.call1(video, callback).ok())
+                    .and_then(|id| id.as_f64())
+            }
             _ => web_sys::window()
                 .and_then(|w| w.request_animation_frame(callback).ok())
                 .map(f64::from),
@@ -48,7 +52,9 @@ impl Inner {
     }
 
     fn cancel(&self) {
-        let Some(id) = self.pending.take() else { return };
+        let Some(id) = self.pending.take() else {
+            return;
+        };
         match (self.pacing, &self.video) {
             (Pacing::VideoFrames, Some(video)) => {
                 if let Some(cancel) = Reflect::get(video, &"cancelVideoFrameCallback".into())
@@ -75,13 +81,22 @@ pub struct FrameLoop {
 
 /// Whether `video` supports requestVideoFrameCallback.
 pub fn has_video_frame_callback(video: &HtmlVideoElement) -> bool {
-    Reflect::get(video, &"requestVideoFrameCallback".into()).map(|f| f.is_function()).unwrap_or(false)
+    Reflect::get(video, &"requestVideoFrameCallback".into())
+        .map(|f| f.is_function())
+        .unwrap_or(false)
 }
 
 impl FrameLoop {
     /// Calls `on_frame` once per new frame of `video`.
-    pub fn video_frames(video: &HtmlVideoElement, on_frame: impl FnMut(f64) + 'static) -> FrameLoop {
-        let pacing = if has_video_frame_callback(video) { Pacing::VideoFrames } else { Pacing::AnimationFrames };
+    pub fn video_frames(
+        video: &HtmlVideoElement,
+        on_frame: impl FnMut(f64) + 'static,
+    ) -> FrameLoop {
+        let pacing = if has_video_frame_callback(video) {
+            Pacing::VideoFrames
+        } else {
+            Pacing::AnimationFrames
+        };
         FrameLoop::start(Some(video.clone()), pacing, on_frame)
     }
 
@@ -90,7 +105,11 @@ impl FrameLoop {
         FrameLoop::start(None, Pacing::AnimationFrames, on_frame)
     }
 
-    fn start(video: Option<HtmlVideoElement>, pacing: Pacing, mut on_frame: impl FnMut(f64) + 'static) -> FrameLoop {
+    fn start(
+        video: Option<HtmlVideoElement>,
+        pacing: Pacing,
+        mut on_frame: impl FnMut(f64) + 'static,
+    ) -> FrameLoop {
         let inner = Rc::new(Inner {
             video,
             pacing,
@@ -108,7 +127,10 @@ impl FrameLoop {
             }
             // requestVideoFrameCallback metadata: captureTime is when the camera took the frame.
             let t = if metadata.is_object() {
-                Reflect::get(&metadata, &"captureTime".into()).ok().and_then(|v| v.as_f64()).unwrap_or(now)
+                Reflect::get(&metadata, &"captureTime".into())
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(now)
             } else {
                 now
             };
@@ -132,7 +154,12 @@ impl FrameLoop {
 impl Drop for FrameLoop {
     fn drop(&mut self) {
         self.stop();
-        let closure = self.inner.closure.try_borrow_mut().ok().and_then(|mut c| c.take());
+        let closure = self
+            .inner
+            .closure
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.take());
         if self.inner.in_callback.get() {
             // Dropped from inside its own callback (e.g. the flash ended the loop): free the
             // closure after the callback has returned.

@@ -36,7 +36,9 @@ impl FrameSampler {
     }
 
     pub fn with_analyser(analyser: FrameAnalyser) -> Result<FrameSampler, SamplerError> {
-        let document = web_sys::window().and_then(|w| w.document()).ok_or(SamplerError::NoCanvas)?;
+        let document = web_sys::window()
+            .and_then(|w| w.document())
+            .ok_or(SamplerError::NoCanvas)?;
         let canvas: HtmlCanvasElement = document
             .create_element("canvas")
             .map_err(|_| SamplerError::NoCanvas)?
@@ -51,7 +53,13 @@ impl FrameSampler {
             .flatten()
             .and_then(|c| c.dyn_into().ok())
             .ok_or(SamplerError::NoCanvas)?;
-        Ok(FrameSampler { canvas, context, pixels: Vec::new(), size: (0, 0), analyser })
+        Ok(FrameSampler {
+            canvas,
+            context,
+            pixels: Vec::new(),
+            size: (0, 0),
+            analyser,
+        })
     }
 
     pub fn analyser_mut(&mut self) -> &mut FrameAnalyser {
@@ -65,8 +73,15 @@ impl FrameSampler {
 
     /// Draws the current frame of `video` at analysis size and analyses it. None while the video
     /// has no frame yet.
-    pub fn sample(&mut self, video: &HtmlVideoElement, t_ms: f64) -> Result<Option<FrameAnalysis>, SamplerError> {
-        if video.ready_state() < HAVE_CURRENT_DATA || video.video_width() == 0 || video.video_height() == 0 {
+    pub fn sample(
+        &mut self,
+        video: &HtmlVideoElement,
+        t_ms: f64,
+    ) -> Result<Option<FrameAnalysis>, SamplerError> {
+        if video.ready_state() < HAVE_CURRENT_DATA
+            || video.video_width() == 0
+            || video.video_height() == 0
+        {
             return Ok(None);
         }
         let (w, h) = analysis_size(video.video_width(), video.video_height());
@@ -77,7 +92,13 @@ impl FrameSampler {
             self.size = (w, h);
         }
         self.context
-            .draw_image_with_html_video_element_and_dw_and_dh(video, 0.0, 0.0, f64::from(w), f64::from(h))
+            .draw_image_with_html_video_element_and_dw_and_dh(
+                video,
+                0.0,
+                0.0,
+                f64::from(w),
+                f64::from(h),
+            )
             .map_err(|e| SamplerError::Draw(super::describe(&e)))?;
         let image = self
             .context

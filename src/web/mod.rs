@@ -16,13 +16,22 @@ use wasm_bindgen::JsValue;
 
 /// `performance.now()`: the one clock of the page (frame timestamps, recorder start, colour log).
 pub fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
 }
 
 /// A short description of a thrown JS value, for logs and error variants.
 pub fn describe(value: &JsValue) -> String {
-    if let Some(name) = js_sys::Reflect::get(value, &"name".into()).ok().and_then(|n| n.as_string()) {
-        let message = js_sys::Reflect::get(value, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
+    if let Some(name) = js_sys::Reflect::get(value, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+    {
+        let message = js_sys::Reflect::get(value, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string())
+            .unwrap_or_default();
         return format!("{name}: {message}");
     }
     value.as_string().unwrap_or_else(|| format!("{value:?}"))

@@ -30,18 +30,30 @@ impl MountHandle {
 }
 
 fn string_option(options: &JsValue, key: &str) -> Option<String> {
-    Reflect::get(options, &key.into()).ok()?.as_string().filter(|s| !s.trim().is_empty())
+    Reflect::get(options, &key.into())
+        .ok()?
+        .as_string()
+        .filter(|s| !s.trim().is_empty())
 }
 
 fn function_option(options: &JsValue, key: &str) -> Option<Function> {
-    Reflect::get(options, &key.into()).ok()?.dyn_into::<Function>().ok()
+    Reflect::get(options, &key.into())
+        .ok()?
+        .dyn_into::<Function>()
+        .ok()
 }
 
 /// The page's configuration: `options` first, then the page URL's query.
 pub fn config_from(options: &JsValue) -> (PageConfig, EmbedHooks) {
-    let query = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    let query = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
     let mut config = PageConfig::from_query(&query);
-    let options = if options.is_object() { options.clone() } else { JsValue::UNDEFINED };
+    let options = if options.is_object() {
+        options.clone()
+    } else {
+        JsValue::UNDEFINED
+    };
     if let Some(base) = string_option(&options, "apiBase") {
         config.api_base = base;
     }
@@ -63,6 +75,7 @@ pub fn config_from(options: &JsValue) -> (PageConfig, EmbedHooks) {
 #[wasm_bindgen]
 pub fn mount(element: Element, options: JsValue) -> Result<MountHandle, JsValue> {
     let (config, hooks) = config_from(&options);
-    let app = yew::Renderer::<App>::with_root_and_props(element, AppProps { config, hooks }).render();
+    let app =
+        yew::Renderer::<App>::with_root_and_props(element, AppProps { config, hooks }).render();
     Ok(MountHandle { app: Some(app) })
 }

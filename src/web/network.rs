@@ -16,11 +16,15 @@ impl UploadEnvironment for BrowserNetwork {
 
     fn is_online(&self) -> bool {
         // Browsers without the flag are treated as online: a failed send still counts as a retry.
-        web_sys::window().map(|w| w.navigator().on_line()).unwrap_or(true)
+        web_sys::window()
+            .map(|w| w.navigator().on_line())
+            .unwrap_or(true)
     }
 
     async fn until_online(&self) {
-        let Some(window) = web_sys::window() else { return };
+        let Some(window) = web_sys::window() else {
+            return;
+        };
         if window.navigator().on_line() {
             return;
         }

@@ -3,7 +3,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use faceid_core::protocol::{AttemptCreated, AttemptRequest, SessionInfo, UploadAnswer, UploadReport};
+use faceid_core::protocol::{
+    AttemptCreated, AttemptRequest, SessionInfo, UploadAnswer, UploadReport,
+};
 use faceid_core::redirect::percent_encode;
 use gloo::events::EventListener;
 use js_sys::{Array, Promise};
@@ -43,13 +45,15 @@ pub async fn send(
     xhr.set_timeout(timeout_ms);
     let listeners: Rc<RefCell<Vec<EventListener>>> = Rc::default();
     if let (Some(progress), Ok(upload)) = (progress, xhr.upload()) {
-        listeners.borrow_mut().push(EventListener::new(&upload, "progress", move |event| {
-            if let Some(p) = event.dyn_ref::<ProgressEvent>() {
-                if p.length_computable() && p.total() > 0.0 {
-                    progress((p.loaded() / p.total()) as f32);
+        listeners
+            .borrow_mut()
+            .push(EventListener::new(&upload, "progress", move |event| {
+                if let Some(p) = event.dyn_ref::<ProgressEvent>() {
+                    if p.length_computable() && p.total() > 0.0 {
+                        progress((p.loaded() / p.total()) as f32);
+                    }
                 }
-            }
-        }));
+            }));
     }
     let settled = Promise::new(&mut |resolve, reject| {
         let mut l = listeners.borrow_mut();
@@ -66,7 +70,8 @@ pub async fn send(
     let sent = match body {
         Body::None => xhr.send(),
         Body::Json(json) => {
-            xhr.set_request_header("Content-Type", "application/json").map_err(network)?;
+            xhr.set_request_header("Content-Type", "application/json")
+                .map_err(network)?;
             xhr.send_with_opt_str(Some(&json))
         }
         Body::Form(form) => xhr.send_with_opt_form_data(Some(form)),
@@ -116,11 +121,19 @@ impl XhrApi {
         let json = serde_json::to_string(report).map_err(|e| ApiError::BadAnswer(e.to_string()))?;
         let bag = BlobPropertyBag::new();
         bag.set_type("application/json");
-        let report_blob = Blob::new_with_str_sequence_and_options(&Array::of1(&JsValue::from_str(&json)), &bag).map_err(bad)?;
+        let report_blob =
+            Blob::new_with_str_sequence_and_options(&Array::of1(&JsValue::from_str(&json)), &bag)
+                .map_err(bad)?;
         let form = FormData::new().map_err(bad)?;
-        let extension = if video.mime.starts_with("video/mp4") { "mp4" } else { "webm" };
-        form.append_with_blob_and_filename("video", &video.blob, &format!("attempt.{extension}")).map_err(bad)?;
-        form.append_with_blob_and_filename("report", &report_blob, "report.json").map_err(bad)?;
+        let extension = if video.mime.starts_with("video/mp4") {
+            "mp4"
+        } else {
+            "webm"
+        };
+        form.append_with_blob_and_filename("video", &video.blob, &format!("attempt.{extension}"))
+            .map_err(bad)?;
+        form.append_with_blob_and_filename("report", &report_blob, "report.json")
+            .map_err(bad)?;
         Ok(form)
     }
 }
@@ -129,15 +142,26 @@ impl H5Api for XhrApi {
     type Video = Recording;
 
     async fn session(&self, token: &str) -> Result<SessionInfo, ApiError> {
-        let url = self.config.api_url(&format!("/session?token={}", percent_encode(token)));
+        let url = self
+            .config
+            .api_url(&format!("/session?token={}", percent_encode(token)));
         let (status, text) = send("GET", &url, Body::None, JSON_TIMEOUT_MS, None).await?;
         parse_answer(status, &text)
     }
 
     async fn create_attempt(&self, token: &str) -> Result<AttemptCreated, ApiError> {
-        let body = serde_json::to_string(&AttemptRequest { token: token.to_string() })
-            .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
-        let (status, text) = send("POST", &self.config.api_url("/attempts"), Body::Json(body), JSON_TIMEOUT_MS, None).await?;
+        let body = serde_json::to_string(&AttemptRequest {
+            token: token.to_string(),
+        })
+        .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
+        let (status, text) = send(
+            "POST",
+            &self.config.api_url("/attempts"),
+            Body::Json(body),
+            JSON_TIMEOUT_MS,
+            None,
+        )
+        .await?;
         parse_answer(status, &text)
     }
 
@@ -155,7 +179,14 @@ impl H5Api for XhrApi {
             percent_encode(attempt_id),
             percent_encode(token)
         ));
-        let (status, text) = send("POST", &url, Body::Form(&form), UPLOAD_TIMEOUT_MS, Some(progress)).await?;
+        let (status, text) = send(
+            "POST",
+            &url,
+            Body::Form(&form),
+            UPLOAD_TIMEOUT_MS,
+            Some(progress),
+        )
+        .await?;
         parse_answer(status, &text)
     }
 }

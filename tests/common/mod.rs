@@ -31,16 +31,29 @@ pub async fn wait_until(mut done: impl FnMut() -> bool, step_ms: u32, tries: u32
 
 /// Opens Chrome's fake camera and plays it in a muted inline video element.
 pub async fn open_camera() -> (CameraStream, HtmlVideoElement) {
-    let camera = open_with_fallback(&WebCamera, None).await.expect("fake camera opens");
+    let camera = open_with_fallback(&WebCamera, None)
+        .await
+        .expect("fake camera opens");
     let video: HtmlVideoElement = fresh("video").dyn_into().unwrap();
     video.set_muted(true);
     video.set_attribute("playsinline", "").unwrap();
     video.set_src_object(Some(camera.media_stream()));
     let _ = wasm_bindgen_futures::JsFuture::from(video.play().unwrap()).await;
-    assert!(wait_until(|| video.video_width() > 0 && video.ready_state() >= 2, 50, 100).await, "video plays");
+    assert!(
+        wait_until(
+            || video.video_width() > 0 && video.ready_state() >= 2,
+            50,
+            100
+        )
+        .await,
+        "video plays"
+    );
     (camera, video)
 }
 
 pub fn text_of(root: &Element, selector: &str) -> Option<String> {
-    root.query_selector(selector).ok().flatten().and_then(|e| e.text_content())
+    root.query_selector(selector)
+        .ok()
+        .flatten()
+        .and_then(|e| e.text_content())
 }
