@@ -15,6 +15,9 @@ enum Pacing {
     AnimationFrames,
 }
 
+/// A camera frame is presented well within this long of its capture (pipelines add 1–3 frames).
+const MAX_CAPTURE_LAG_MS: f64 = 1_000.0;
+
 type FrameClosure = Closure<dyn FnMut(f64, JsValue)>;
 
 struct Inner {
@@ -126,10 +129,12 @@ impl FrameLoop {
                 return;
             }
             // requestVideoFrameCallback metadata: captureTime is when the camera took the frame.
+            // A value far from `now` is on some other clock (seen in older browsers): not used.
             let t = if metadata.is_object() {
                 Reflect::get(&metadata, &"captureTime".into())
                     .ok()
                     .and_then(|v| v.as_f64())
+                    .filter(|c| (now - c).abs() <= MAX_CAPTURE_LAG_MS)
                     .unwrap_or(now)
             } else {
                 now
