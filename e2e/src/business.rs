@@ -36,11 +36,11 @@ fn host_page(src: &str) -> String {
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Business: verify your identity</title>
 <style>body{{font-family:sans-serif;margin:0;background:#eef1f5;color:#1d2129}}header{{padding:12px 20px;background:#1d2129;color:#fff}}
-main{{display:flex;justify-content:center;padding:16px}}iframe{{border:0;width:min(100%,420px);height:720px;background:#fff;border-radius:12px;box-shadow:0 2px 12px #0002}}
-#result{{padding:0 20px}}</style></head>
+main{{display:flex;justify-content:center;padding:16px}}iframe{{border:0;width:min(100%,420px);height:640px;background:#fff;border-radius:12px;box-shadow:0 2px 12px #0002}}
+#result{{margin:12px 20px 0;font-family:monospace;font-size:13px;word-break:break-all}}</style></head>
 <body><header>Business portal: verify your identity</header>
+<p id="result">Waiting for the verification frame…</p>
 <main><iframe id="faceid" src="{src}" allow="camera" title="FaceID verification"></iframe></main>
-<p id="result"></p>
 <script>
 window.__faceidMessages = [];
 window.addEventListener("message", (e) => {{

@@ -3,8 +3,13 @@
 //!
 //! The relay passes bytes through unchanged. It watches the browser-to-server direction for the
 //! upload's request line (`POST /api/h5/v1/attempts/<id>/video`); for the first `cut_uploads`
-//! uploads it forwards the request head and [`CUT_AFTER_BYTES`] of the body, then closes both
-//! sides: the browser sees a network error, the server a truncated body.
+//! uploads it forwards the request head and [`CUT_AFTER_BYTES`] of the body, closes the server's
+//! side (a truncated body), and gives the browser the start of an answer that never finishes
+//! ([`BROKEN_ANSWER`]) before closing its side too.
+//!
+//! Why an answer that breaks off rather than a bare close: Chromium silently re-sends a request
+//! whose kept-alive connection closed before any answer byte arrived, so the page would never
+//! see the failure and its own retry would go untested.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,6 +24,13 @@ use crate::{HarnessError, Result};
 /// Part of the upload that gets through before the cut: the head and some of the video, so the
 /// server has started reading the body when the connection dies.
 pub const CUT_AFTER_BYTES: usize = 32 * 1024;
+/// The head of an answer whose body never arrives (the connection dies after 12 of 4096 bytes).
+pub const BROKEN_ANSWER: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n{\"errCode\":";
+
+/// How long the relay keeps draining a cut upload's remaining bytes before it closes anyway.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The upload's request line starts with this; its path ends in `/video` (a query may follow).
 const UPLOAD_METHOD: &[u8] = b"POST /api/h5/v1/attempts/";
 const UPLOAD_PATH_END: &[u8] = b"/video";
@@ -113,10 +125,19 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budget: Arc<AtomicU32>) {
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut server_rd, mut server_wr) = server.into_split();
+    let (cut_tx, cut_rx) = tokio::sync::oneshot::channel::<()>();
     let down = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut server_rd, &mut client_wr).await;
+        tokio::select! {
+            biased;
+            Ok(()) = cut_rx => {
+                let _ = client_wr.write_all(BROKEN_ANSWER).await;
+            }
+            _ = tokio::io::copy(&mut server_rd, &mut client_wr) => {}
+        }
         let _ = client_wr.shutdown().await;
+        server_rd
     });
+    let mut cut_tx = Some(cut_tx);
     let mut buf = vec![0u8; 16 * 1024];
     // The last bytes seen, so a request line split across reads is still found.
     let mut tail: Vec<u8> = Vec::with_capacity(TAIL_BYTES);
@@ -146,6 +167,9 @@ async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budg
         match cutting {
             Some(left) if left <= n => {
                 let _ = server_wr.write_all(&chunk[..left]).await;
+                if let Some(tx) = cut_tx.take() {
+                    let _ = tx.send(());
+                }
                 break;
             }
             Some(left) => {
@@ -161,13 +185,31 @@ async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budg
             }
         }
     }
-    if cutting.is_some() {
-        // The connection dies: neither side gets an orderly end.
-        down.abort();
+    // Both directions end. After a cut the browser gets its broken answer first, while the server
+    // still waits for the rest of the body (so its own answer cannot reach the browser); only then
+    // does the server see its side close. Otherwise the browser closed and the server's last
+    // answer drains.
+    let cut = cut_tx.is_none();
+    drop(cut_tx);
+    if cut {
+        let server_rd = down.await;
         drop(server_wr);
+        drop(server_rd);
+        // Keep reading (and discarding) what the browser still sends until it gives up: closing a
+        // socket with unread data sends a reset, which can destroy the broken answer before the
+        // browser reads it (and a reset with no answer on a kept-alive connection is re-sent).
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while let Ok(n) = client_rd.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
         return;
     }
     let _ = server_wr.shutdown().await;
+    drop(server_wr);
     let _ = down.await;
 }
 

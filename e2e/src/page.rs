@@ -45,6 +45,8 @@ pub struct PageView {
     pub flashing: bool,
     /// Texts of the visible buttons.
     pub buttons: Vec<String>,
+    /// The screen's live status line (`[role=status]`), e.g. the upload's retry notice.
+    pub status: Option<String>,
     pub body: String,
     pub url: String,
 }
@@ -71,6 +73,7 @@ return {
   progress: bar ? Number(bar.value) : null,
   flashing: !!(s && s.classList.contains("fid-flashing")),
   buttons: s ? Array.from(s.querySelectorAll("button")).map((b) => b.textContent.trim()) : [],
+  status: text("[role=status]"),
   body: s ? s.innerText.slice(0, 400) : "",
   url: location.href,
 };
@@ -92,7 +95,12 @@ impl Journey {
     /// Records `v` if it differs from the last view in kind, hint, code or flashing.
     pub fn record(&mut self, v: &PageView) {
         let changed = self.views.last().is_none_or(|l| {
-            l.kind != v.kind || l.hint != v.hint || l.code != v.code || l.flashing != v.flashing || l.title != v.title
+            l.kind != v.kind
+                || l.hint != v.hint
+                || l.code != v.code
+                || l.flashing != v.flashing
+                || l.title != v.title
+                || (v.kind == ScreenKind::Upload && l.status != v.status)
         });
         if changed {
             self.views.push(v.clone());
@@ -118,12 +126,13 @@ impl Journey {
             .iter()
             .map(|v| {
                 format!(
-                    "{:?}{}{} '{}' hint={:?} code={:?} progress={:?}",
+                    "{:?}{}{} '{}' hint={:?} status={:?} code={:?} progress={:?}",
                     v.kind,
                     if v.flashing { " flashing" } else { "" },
                     if v.buttons.is_empty() { String::new() } else { format!(" buttons={:?}", v.buttons) },
                     v.title,
                     v.hint,
+                    v.status,
                     v.code,
                     v.progress
                 )

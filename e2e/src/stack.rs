@@ -72,8 +72,13 @@ pub fn page_build() -> Result<(PathBuf, PathBuf)> {
 }
 
 impl Stack {
+    /// Starts everything. With `FACEID_E2E_SERVER_LOG` set, the server logs one line per request
+    /// (and its verification notes) to stderr, filtered by `RUST_LOG`.
     pub async fn start(options: StackOptions) -> Result<Stack> {
         let (www, pkg) = page_build()?;
+        if std::env::var_os("FACEID_E2E_SERVER_LOG").is_some() {
+            faceid_server::logging::init();
+        }
         let data = tempfile::Builder::new()
             .prefix("faceid-e2e-data-")
             .tempdir()

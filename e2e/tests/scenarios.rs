@@ -54,9 +54,19 @@ async fn new_verification(sc: &Scenario, with_redirect: bool) -> Result<(String,
 
 /// Intro → Start → guidance → the light challenge → an end screen. Screenshots on the way.
 async fn go_through_flow(sc: &mut Scenario, shots: bool) -> Result<PageView> {
+    if let Some(early) = reach_challenge(sc, shots).await? {
+        return Ok(early);
+    }
+    watch_until(&sc.browser, &mut sc.journey, "the verdict", VERDICT, ended).await
+}
+
+/// Intro → Start → guidance → the light challenge; returns the end screen if the flow ended
+/// before the challenge (a camera problem).
+async fn reach_challenge(sc: &mut Scenario, shots: bool) -> Result<Option<PageView>> {
     watch_until(&sc.browser, &mut sc.journey, "the intro screen", LOAD, |p| p.kind == ScreenKind::Intro).await?;
     if shots {
-        sc.shot("intro", &[DESKTOP]).await?;
+        let other = if sc.viewport == MOBILE { DESKTOP } else { MOBILE };
+        sc.shot("intro", &[other]).await?;
     }
     click(&sc.browser, "fid-primary").await?;
     let guided = watch_until(&sc.browser, &mut sc.journey, "guidance", GUIDANCE, |p| {
@@ -64,7 +74,7 @@ async fn go_through_flow(sc: &mut Scenario, shots: bool) -> Result<PageView> {
     })
     .await?;
     if ended(&guided) {
-        return Ok(guided);
+        return Ok(Some(guided));
     }
     if shots {
         sc.shot("guidance", &[]).await?;
@@ -75,7 +85,7 @@ async fn go_through_flow(sc: &mut Scenario, shots: bool) -> Result<PageView> {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         sc.shot("challenge", &[]).await?;
     }
-    watch_until(&sc.browser, &mut sc.journey, "the verdict", VERDICT, ended).await
+    Ok(ended(&flash).then_some(flash))
 }
 
 fn text_of(info: &Value) -> &Value {
@@ -316,7 +326,17 @@ async fn dropped_upload_is_retried_into_a_single_attempt() {
 async fn network_drop(sc: &mut Scenario) -> Result<()> {
     let (url, token) = new_verification(sc, true).await?;
     sc.browser.client().goto(&url).await?;
-    let end = go_through_flow(sc, false).await?;
+    if let Some(early) = reach_challenge(sc, false).await? {
+        return Err(HarnessError::Unexpected(format!("the flow ended before the challenge: {early:?}")));
+    }
+    let retrying = texts(LOCALE).uploading_retrying;
+    let notice = watch_until(&sc.browser, &mut sc.journey, "the upload's retry notice", VERDICT, |p| {
+        (p.kind == ScreenKind::Upload && p.status.as_deref() == Some(retrying)) || ended(p)
+    })
+    .await?;
+    ensure!(!ended(&notice), "the page never said it was retrying the upload: {notice:?}");
+    sc.shot("retrying", &[]).await?;
+    let end = watch_until(&sc.browser, &mut sc.journey, "the verdict", VERDICT, ended).await?;
     let stats = sc.stack.link.as_ref().map(|l| l.stats());
     let (seen, cut) = stats
         .map(|s| {
@@ -347,7 +367,7 @@ async fn iframe(sc: &mut Scenario) -> Result<()> {
     let host = sc.stack.business.host_url(&url)?;
     sc.browser.client().goto(&host).await?;
     sc.browser.client().enter_frame(0).await?;
-    let end = go_through_flow(sc, false).await?;
+    let end = go_through_flow(sc, true).await?;
     ensure!(end.kind == ScreenKind::Passed, "the framed verification did not pass: {end:?}");
     sc.browser.client().enter_parent_frame().await?;
     let messages = sc
