@@ -50,6 +50,7 @@ texts! {
     declined_title: "已停止验证", "Verification stopped";
     declined_body: "您选择了不进行闪光验证。请返回业务页面选择其他验证方式，或联系客服。", "You chose not to take the light check. Go back to the service to choose another way to verify, or contact its support.";
     back: "返回", "Back";
+    back_to_service: "返回业务页面", "Back to the service";
     camera_starting_title: "正在打开摄像头…", "Opening the camera…";
     camera_starting_body: "如浏览器询问，请选择“允许”使用摄像头。", "If your browser asks, choose Allow to let this page use the camera.";
     camera_select_label: "摄像头", "Camera";

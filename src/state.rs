@@ -329,7 +329,8 @@ impl FlowState {
         }
     }
 
-    fn redirect_target(&self) -> Option<String> {
+    /// The business's RedirectUrl with our parameters (None without one, or if it is not http(s)).
+    pub fn redirect_target(&self) -> Option<String> {
         let session = self.session.as_ref()?;
         let base = session.redirect_url.as_deref()?;
         let token = self.token.as_deref()?;

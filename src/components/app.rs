@@ -83,6 +83,8 @@ fn final_message(state: &FlowState) -> Option<ParentMessage> {
             false,
         ),
         Screen::Problem(p) => ("error", p.result_code(), false),
+        // Declining the light challenge leaves the flow unfinished (17); the business decides what next.
+        Screen::Declined => ("error", ResultCode::FlowNotFinished, false),
         _ => return None,
     };
     Some(ParentMessage {

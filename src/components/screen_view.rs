@@ -67,7 +67,10 @@ pub fn ScreenView(props: &ScreenViewProps) -> Html {
         Screen::Intro => html! {
             <Intro {locale} mode={state.mode()} on_start={send(Action::Start)} on_decline={send(Action::DeclineFlash)} />
         },
-        Screen::Declined => html! { <Declined {locale} on_back={send(Action::BackToIntro)} /> },
+        Screen::Declined => html! {
+            <Declined {locale} on_back={send(Action::BackToIntro)} redirect={state.redirect_target()}
+                on_leave={props.on_continue.clone()} />
+        },
         Screen::CameraStarting | Screen::Guidance(_) | Screen::Challenge(_) => html! {
             <Capture state={state.clone()} stream={props.stream.clone()} dispatch={props.dispatch.clone()}
                 on_recorded={props.on_recorded.clone()} />
