@@ -57,3 +57,16 @@ pub fn text_of(root: &Element, selector: &str) -> Option<String> {
         .flatten()
         .and_then(|e| e.text_content())
 }
+
+/// Loads a recorded blob into a video element and returns its decoded frame size.
+pub async fn decoded_size(blob: &web_sys::Blob) -> (u32, u32) {
+    let url = web_sys::Url::create_object_url_with_blob(blob).unwrap();
+    let video: HtmlVideoElement = fresh("video").dyn_into().unwrap();
+    video.set_muted(true);
+    video.set_src(&url);
+    assert!(wait_until(|| video.video_width() > 0, 50, 100).await, "the recording decodes");
+    let size = (video.video_width(), video.video_height());
+    video.remove();
+    web_sys::Url::revoke_object_url(&url).unwrap();
+    size
+}
