@@ -12,6 +12,17 @@ use crate::person::Person;
 use crate::stack::{Stack, StackOptions};
 use crate::{screens, HarnessError, Result};
 
+/// A scenario's own waits are bounded; this bounds the whole (a WebDriver call that never answers).
+/// The slowest scenario takes about 40 s; the brief allows about two minutes.
+pub const SCENARIO_LIMIT: Duration = Duration::from_secs(150);
+
+/// Runs a scenario body under [`SCENARIO_LIMIT`].
+pub async fn bounded<F: std::future::Future<Output = Result<()>>>(body: F) -> Result<()> {
+    tokio::time::timeout(SCENARIO_LIMIT, body)
+        .await
+        .unwrap_or_else(|_| Err(HarnessError::Timeout { what: "the whole scenario".into(), after: SCENARIO_LIMIT }))
+}
+
 /// ffprobe reads a few seconds of video in well under this.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
