@@ -54,9 +54,13 @@ pub struct Stack {
     data: TempDir,
 }
 
-/// Where the page build must be, with a clear error when it is not.
+/// Where the page build must be (`www/` and `pkg/` of the repository), with a clear error when it
+/// is not there.
 pub fn page_build() -> Result<(PathBuf, PathBuf)> {
-    let root = crate::repo_root();
+    page_build_in(&crate::repo_root())
+}
+
+fn page_build_in(root: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
     let pkg = root.join("pkg");
     for file in [PKG_ENTRY, PKG_WASM] {
         let path = pkg.join(file);
@@ -123,5 +127,22 @@ impl Stack {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server.shutdown()).await;
         drop(business);
         drop(data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_page_build_names_the_command_that_makes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = page_build_in(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("faceid_h5.js") && err.contains("wasm-pack build --target web --release"), "{err}");
+        std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
+        std::fs::write(dir.path().join("pkg").join(PKG_ENTRY), "").unwrap();
+        std::fs::write(dir.path().join("pkg").join(PKG_WASM), "").unwrap();
+        let (www, pkg) = page_build_in(dir.path()).unwrap();
+        assert_eq!((www, pkg), (dir.path().join("www"), dir.path().join("pkg")));
     }
 }
