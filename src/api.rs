@@ -81,26 +81,40 @@ pub trait H5Api {
     ) -> Result<UploadAnswer, ApiError>;
 }
 
+/// A recording as a client sends it; the in-memory API only needs its size.
+pub trait VideoPayload {
+    fn byte_len(&self) -> u64;
+}
+
+impl VideoPayload for Vec<u8> {
+    fn byte_len(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
 /// One upload as the in-memory server saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedUpload {
     pub token: String,
     pub attempt_id: String,
-    pub video_len: usize,
+    pub video_len: u64,
     pub report: UploadReport,
 }
 
 /// An in-memory H5 API: fixed session and attempt answers, a script of upload answers, and a log
-/// of every upload it received.
+/// of every upload it received. `V` is the recording type it accepts (bytes in native tests, the
+/// browser's recording in browser tests).
 #[derive(Debug)]
-pub struct MemoryApi {
+pub struct MemoryApi<V = Vec<u8>> {
     pub session: Result<SessionInfo, ApiError>,
     pub attempt: Result<AttemptCreated, ApiError>,
     upload_answers: RefCell<VecDeque<Result<UploadAnswer, ApiError>>>,
     uploads: RefCell<Vec<RecordedUpload>>,
+    attempts_created: std::cell::Cell<u32>,
+    video: std::marker::PhantomData<V>,
 }
 
-impl MemoryApi {
+impl<V> MemoryApi<V> {
     pub fn new(
         session: Result<SessionInfo, ApiError>,
         attempt: Result<AttemptCreated, ApiError>,
@@ -111,7 +125,14 @@ impl MemoryApi {
             attempt,
             upload_answers: RefCell::new(upload_answers.into_iter().collect()),
             uploads: RefCell::default(),
+            attempts_created: std::cell::Cell::new(0),
+            video: std::marker::PhantomData,
         }
+    }
+
+    /// How many attempts were requested.
+    pub fn attempts_created(&self) -> u32 {
+        self.attempts_created.get()
     }
 
     /// Every upload received so far, in order.
@@ -120,14 +141,15 @@ impl MemoryApi {
     }
 }
 
-impl H5Api for MemoryApi {
-    type Video = Vec<u8>;
+impl<V: VideoPayload> H5Api for MemoryApi<V> {
+    type Video = V;
 
     async fn session(&self, _token: &str) -> Result<SessionInfo, ApiError> {
         self.session.clone()
     }
 
     async fn create_attempt(&self, _token: &str) -> Result<AttemptCreated, ApiError> {
+        self.attempts_created.set(self.attempts_created.get() + 1);
         self.attempt.clone()
     }
 
@@ -135,14 +157,14 @@ impl H5Api for MemoryApi {
         &self,
         token: &str,
         attempt_id: &str,
-        video: &Vec<u8>,
+        video: &V,
         report: &UploadReport,
         progress: Rc<dyn Fn(f32)>,
     ) -> Result<UploadAnswer, ApiError> {
         self.uploads.borrow_mut().push(RecordedUpload {
             token: token.to_string(),
             attempt_id: attempt_id.to_string(),
-            video_len: video.len(),
+            video_len: video.byte_len(),
             report: report.clone(),
         });
         let answer = self

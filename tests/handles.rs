@@ -20,7 +20,10 @@ async fn a_dropped_animation_loop_stops_calling_back() {
         let frames = frames.clone();
         FrameLoop::animation_frames(move |_| frames.set(frames.get() + 1))
     };
-    assert!(common::wait_until(|| frames.get() >= 3, 20, 200).await, "rAF fallback runs");
+    assert!(
+        common::wait_until(|| frames.get() >= 3, 20, 200).await,
+        "rAF fallback runs"
+    );
     drop(frame_loop);
     let at_drop = frames.get();
     TimeoutFuture::new(200).await;

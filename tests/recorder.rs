@@ -39,7 +39,10 @@ async fn records_a_non_empty_video_of_a_supported_type_under_the_cap() {
     );
     assert!(recording.width <= MAX_RECORDING_WIDTH && recording.height <= MAX_RECORDING_HEIGHT);
     assert!(recording.width > 0 && recording.height > 0);
-    assert_eq!(common::decoded_size(&recording.blob).await, (recording.width, recording.height));
+    assert_eq!(
+        common::decoded_size(&recording.blob).await,
+        (recording.width, recording.height)
+    );
 }
 
 #[wasm_bindgen_test]
@@ -59,10 +62,22 @@ async fn a_larger_camera_is_recorded_at_most_640x480() {
     use faceid_h5::web::camera::WebCamera;
     use wasm_bindgen::JsCast;
 
-    let request = CameraRequest { device_id: None, facing_user: false, ideal_size: Some((1280, 720)), ideal_frame_rate: Some(30.0) };
-    let camera = WebCamera.open(&request).await.expect("fake camera at 1280x720");
+    let request = CameraRequest {
+        device_id: None,
+        facing_user: false,
+        ideal_size: Some((1280, 720)),
+        ideal_frame_rate: Some(30.0),
+    };
+    let camera = WebCamera
+        .open(&request)
+        .await
+        .expect("fake camera at 1280x720");
     let settings = camera.video_track().unwrap().get_settings();
-    assert_eq!((settings.get_width(), settings.get_height()), (Some(1280), Some(720)), "precondition: a camera larger than 640x480");
+    assert_eq!(
+        (settings.get_width(), settings.get_height()),
+        (Some(1280), Some(720)),
+        "precondition: a camera larger than 640x480"
+    );
     let video: web_sys::HtmlVideoElement = common::fresh("video").dyn_into().unwrap();
     video.set_muted(true);
     video.set_src_object(Some(camera.media_stream()));
@@ -70,11 +85,19 @@ async fn a_larger_camera_is_recorded_at_most_640x480() {
     assert!(common::wait_until(|| video.video_width() == 1280, 50, 100).await);
 
     let recorder = Recorder::start(camera.media_stream(), &video).expect("recorder starts");
-    assert_eq!(recorder.size(), (640, 360), "downscaled through a canvas, aspect kept");
+    assert_eq!(
+        recorder.size(),
+        (640, 360),
+        "downscaled through a canvas, aspect kept"
+    );
     recorder.started().await.expect("start event");
     TimeoutFuture::new(1_000).await;
     let recording = recorder.finish().await.expect("a recording");
     assert!(recording.bytes > 0);
     assert_eq!((recording.width, recording.height), (640, 360));
-    assert_eq!(common::decoded_size(&recording.blob).await, (640, 360), "the video itself is 640x360");
+    assert_eq!(
+        common::decoded_size(&recording.blob).await,
+        (640, 360),
+        "the video itself is 640x360"
+    );
 }

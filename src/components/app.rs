@@ -14,12 +14,13 @@ use yew::prelude::*;
 use super::capture::PreparedUpload;
 use super::screen_view::ScreenView;
 use crate::api::H5Api;
-use crate::camera::open_with_fallback;
+use crate::camera::{open_with_fallback, Camera};
 use crate::config::PageConfig;
 use crate::state::{Action, FlowState, Screen};
 use crate::upload::{upload_with_retries, RetryPolicy, UploadEvent};
 use crate::web::camera::{store_camera, stored_camera, CameraStream, WebCamera};
 use crate::web::network::BrowserNetwork;
+use crate::web::recorder::Recording;
 use crate::web::task::Task;
 use crate::web::xhr::XhrApi;
 
@@ -35,12 +36,28 @@ pub struct EmbedHooks {
     pub parent_origin: Option<String>,
 }
 
-#[derive(Properties, PartialEq)]
-pub struct AppProps {
+/// The page's inputs. `api` and `camera` are the real browser implementations in production
+/// (see [`Page`]) and in-memory or synthetic ones in tests.
+#[derive(Properties)]
+pub struct AppProps<A: 'static, C: 'static> {
     pub config: PageConfig,
     #[prop_or_default]
     pub hooks: EmbedHooks,
+    pub api: Rc<A>,
+    pub camera: Rc<C>,
 }
+
+impl<A, C> PartialEq for AppProps<A, C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.hooks == other.hooks
+            && Rc::ptr_eq(&self.api, &other.api)
+            && Rc::ptr_eq(&self.camera, &other.camera)
+    }
+}
+
+/// The page as deployed: the H5 API over XHR and getUserMedia.
+pub type Page = App<XhrApi, WebCamera>;
 
 /// Whether the page runs inside a frame.
 fn framed() -> Option<web_sys::Window> {
@@ -106,7 +123,11 @@ fn go_to(url: &str) {
 }
 
 #[function_component]
-pub fn App(props: &AppProps) -> Html {
+pub fn App<A, C>(props: &AppProps<A, C>) -> Html
+where
+    A: H5Api<Video = Recording> + 'static,
+    C: Camera<Stream = CameraStream> + 'static,
+{
     let config = props.config.clone();
     let state = {
         let config = config.clone();
@@ -123,7 +144,7 @@ pub fn App(props: &AppProps) -> Html {
 
     // Session.
     {
-        let (api, token, dispatch) = (XhrApi::new(config.clone()), token.clone(), dispatch.clone());
+        let (api, token, dispatch) = (props.api.clone(), token.clone(), dispatch.clone());
         use_effect_with(state.boot_key(), move |key| {
             let task = key.map(|_| {
                 Task::spawn(async move {
@@ -140,6 +161,7 @@ pub fn App(props: &AppProps) -> Html {
     // Camera: open while the key is Some; tracks stop as soon as it changes.
     {
         let (camera, stream, dispatch) = (camera.clone(), stream.clone(), dispatch.clone());
+        let source = props.camera.clone();
         let chosen = state.chosen_camera.clone();
         use_effect_with(state.camera_key(), move |key| {
             let alive = Rc::new(Cell::new(true));
@@ -148,7 +170,7 @@ pub fn App(props: &AppProps) -> Html {
                 // Not a Task: getUserMedia must run to completion so a stream that arrives after
                 // the page moved on is still stopped (by dropping it) rather than leaked.
                 wasm_bindgen_futures::spawn_local(async move {
-                    let opened = open_with_fallback(&WebCamera, chosen.as_deref()).await;
+                    let opened = open_with_fallback(&*source, chosen.as_deref()).await;
                     if !alive.get() {
                         return;
                     }
@@ -172,7 +194,7 @@ pub fn App(props: &AppProps) -> Html {
 
     // Attempt.
     {
-        let (api, token, dispatch) = (XhrApi::new(config.clone()), token.clone(), dispatch.clone());
+        let (api, token, dispatch) = (props.api.clone(), token.clone(), dispatch.clone());
         use_effect_with(state.attempt_key(), move |key| {
             let task = key.map(|_| {
                 Task::spawn(async move {
@@ -189,7 +211,7 @@ pub fn App(props: &AppProps) -> Html {
     // Upload: the recording is kept (owned by the task) until the server has answered.
     {
         let (api, token, dispatch, prepared) = (
-            XhrApi::new(config.clone()),
+            props.api.clone(),
             token.clone(),
             dispatch.clone(),
             prepared.clone(),
@@ -205,7 +227,7 @@ pub fn App(props: &AppProps) -> Html {
                     let on_event: Rc<dyn Fn(UploadEvent)> =
                         Rc::new(move |e| events.emit(Action::Upload(e)));
                     let result = upload_with_retries(
-                        &api,
+                        &*api,
                         &BrowserNetwork,
                         RetryPolicy::default(),
                         &token,

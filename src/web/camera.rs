@@ -91,6 +91,11 @@ pub struct CameraStream {
 }
 
 impl CameraStream {
+    /// Takes ownership of `stream`: its tracks stop when the handle is dropped.
+    pub fn new(stream: MediaStream) -> CameraStream {
+        CameraStream { stream }
+    }
+
     pub fn media_stream(&self) -> &MediaStream {
         &self.stream
     }
@@ -127,7 +132,7 @@ impl Drop for CameraStream {
 }
 
 /// getUserMedia.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WebCamera;
 
 impl Camera for WebCamera {

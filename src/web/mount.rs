@@ -10,14 +10,18 @@ use wasm_bindgen::prelude::*;
 use web_sys::Element;
 use yew::AppHandle;
 
-use crate::components::app::{App, AppProps, EmbedHooks};
+use std::rc::Rc;
+
+use crate::components::app::{AppProps, EmbedHooks, Page};
 use crate::config::PageConfig;
+use crate::web::camera::WebCamera;
+use crate::web::xhr::XhrApi;
 use faceid_core::Locale;
 
 /// A mounted page; `unmount()` removes it and releases the camera.
 #[wasm_bindgen]
 pub struct MountHandle {
-    app: Option<AppHandle<App>>,
+    app: Option<AppHandle<Page>>,
 }
 
 #[wasm_bindgen]
@@ -75,7 +79,12 @@ pub fn config_from(options: &JsValue) -> (PageConfig, EmbedHooks) {
 #[wasm_bindgen]
 pub fn mount(element: Element, options: JsValue) -> Result<MountHandle, JsValue> {
     let (config, hooks) = config_from(&options);
-    let app =
-        yew::Renderer::<App>::with_root_and_props(element, AppProps { config, hooks }).render();
+    let props = AppProps {
+        api: Rc::new(XhrApi::new(config.clone())),
+        camera: Rc::new(WebCamera),
+        config,
+        hooks,
+    };
+    let app = yew::Renderer::<Page>::with_root_and_props(element, props).render();
     Ok(MountHandle { app: Some(app) })
 }

@@ -58,6 +58,12 @@ pub struct Recording {
     pub height: u32,
 }
 
+impl crate::api::VideoPayload for Recording {
+    fn byte_len(&self) -> u64 {
+        self.bytes
+    }
+}
+
 /// Whether MediaRecorder exists here.
 pub fn has_media_recorder() -> bool {
     web_sys::window()

@@ -64,7 +64,10 @@ pub async fn decoded_size(blob: &web_sys::Blob) -> (u32, u32) {
     let video: HtmlVideoElement = fresh("video").dyn_into().unwrap();
     video.set_muted(true);
     video.set_src(&url);
-    assert!(wait_until(|| video.video_width() > 0, 50, 100).await, "the recording decodes");
+    assert!(
+        wait_until(|| video.video_width() > 0, 50, 100).await,
+        "the recording decodes"
+    );
     let size = (video.video_width(), video.video_height());
     video.remove();
     web_sys::Url::revoke_object_url(&url).unwrap();
