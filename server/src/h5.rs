@@ -421,18 +421,22 @@ async fn upload_inner(
             return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
         }
     };
-    // From here on the attempt is ours: give it back if we stop before a verdict.
-    let outcome = verify_claimed(app, &attempt, query_token, headers, body, locale).await;
-    match outcome {
-        Ok(json) => Ok(json),
-        Err(f) => {
+    // From here on the attempt is ours. The rest runs as its own task, so a client that goes away
+    // mid-verification cannot cancel it halfway (the attempt would stay claimed); a body that
+    // breaks off ends in an error, and the claim is given back.
+    let me = app.clone();
+    let headers = headers.clone();
+    let task = tokio::spawn(async move {
+        let outcome = verify_claimed(&me, &attempt, query_token, &headers, body, locale).await;
+        if outcome.is_err() {
             let id = attempt.attempt_id.clone();
-            if let Ok(Err(e)) = app.blocking(move |s| s.store.release_attempt(&id)).await {
+            if let Ok(Err(e)) = me.blocking(move |s| s.store.release_attempt(&id)).await {
                 tracing::error!(error = %e, "releasing an attempt");
             }
-            Err(f)
         }
-    }
+        outcome
+    });
+    task.await.map_err(|e| H5Failure::internal(e, locale))?
 }
 
 async fn drain(body: Body) {

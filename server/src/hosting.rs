@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::Shared;
 
-/// The page's Content-Security-Policy: scripts only from our origin (no inline script), wasm
-/// compilation allowed, network only to our origin. Inline *styles* stay allowed because the page
-/// positions the oval cut-out and paints the challenge colours through `style` attributes.
-pub const H5_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+/// The page's Content-Security-Policy: scripts and styles only from our origin (no inline script,
+/// no inline style), wasm compilation allowed, network only to our origin, camera frames and
+/// recordings as blob:/mediastream: URLs.
+pub const H5_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
      img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; worker-src 'self' blob:; \
      object-src 'none'; base-uri 'none'; form-action 'self'";
 /// The camera is for this origin only.

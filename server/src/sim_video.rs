@@ -54,19 +54,45 @@ pub enum SimVideoError {
     Encode(String),
 }
 
+/// How simulated sessions are encoded.
+#[derive(Clone, Debug)]
+pub struct SimEncoder {
+    pub tools: MediaTools,
+    pub format: VideoFormat,
+    /// Target bitrate (MediaRecorder's usual is about 1 Mbit/s).
+    pub bitrate_kbps: u32,
+}
+
+impl SimEncoder {
+    pub fn new(format: VideoFormat, bitrate_kbps: u32) -> SimEncoder {
+        SimEncoder { tools: MediaTools::default(), format, bitrate_kbps }
+    }
+
+    /// See [`record`].
+    pub fn record(
+        &self,
+        photo: &Photo,
+        challenge: &ColourChallenge,
+        conditions: SimConditions,
+        attack: Attack,
+        seed: u64,
+    ) -> Result<SimRecording, SimVideoError> {
+        record(self, photo, challenge, conditions, attack, seed)
+    }
+}
+
 /// Renders a session of `challenge` into a constant-frame-rate video at `conditions.fps`: every
 /// output frame shows the latest simulated frame captured at or before its time, so dropped and
 /// jittered camera frames keep their place on the recording clock.
 pub fn record(
-    tools: &MediaTools,
+    encoder: &SimEncoder,
     photo: &Photo,
     challenge: &ColourChallenge,
     conditions: SimConditions,
     attack: Attack,
     seed: u64,
-    format: VideoFormat,
-    bitrate_kbps: u32,
 ) -> Result<SimRecording, SimVideoError> {
+    let (tools, format, bitrate_kbps) = (&encoder.tools, encoder.format, encoder.bitrate_kbps);
     let (width, height, fps) = (conditions.width, conditions.height, conditions.fps);
     let mut session = SimSession::new(photo, challenge, conditions, attack, seed);
     let shown = session.shown().to_vec();

@@ -108,17 +108,9 @@ async fn no_face_garbage_and_tiny_videos_get_their_codes() {
     assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1104)), "{answer}");
 
     let c = t.attempt(&token).await;
-    let small = faceid_server::sim_video::record(
-        &Default::default(),
-        &common::astronaut(),
-        &c.challenge,
-        faceid_core::sim::SimConditions::default().with_size(200, 150),
-        Attack::None,
-        6,
-        VideoFormat::Webm,
-        500,
-    )
-    .unwrap();
+    let small = faceid_server::sim_video::SimEncoder::new(VideoFormat::Webm, 500)
+        .record(&common::astronaut(), &c.challenge, faceid_core::sim::SimConditions::default().with_size(200, 150), Attack::None, 6)
+        .unwrap();
     let (status, answer) = t.upload(&c.attempt_id, small.video.clone(), "video/webm", &report_for(&small, "video/webm")).await;
     assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1108)), "{answer}");
 

@@ -374,7 +374,7 @@ async fn detect_info(app: &Shared, req: DetectInfoRequest) -> Result<Map<String,
     let video_key = deciding.and_then(|a| a.result.as_ref()).and_then(|r| r.video_key.clone());
     let (want_frames, want_video) = (parts.best_frame, parts.video);
     let media = app
-        .blocking(move |s| -> Result<(Option<Vec<u8>>, Vec<Vec<u8>>, Option<Vec<u8>>), crate::media::MediaError> {
+        .blocking(move |s| -> Result<LoadedMedia, crate::media::MediaError> {
             let mut main = None;
             let mut others: Vec<(f32, Vec<u8>)> = Vec::new();
             if want_frames {
@@ -419,6 +419,9 @@ async fn detect_info(app: &Shared, req: DetectInfoRequest) -> Result<Map<String,
     out.insert("Encryption".into(), Value::Null);
     Ok(out)
 }
+
+/// The deciding attempt's best frame, the other attempts' best frames (best first), the video.
+type LoadedMedia = (Option<Vec<u8>>, Vec<Vec<u8>>, Option<Vec<u8>>);
 
 fn text_part(token: &TokenRecord, attempts: &[AttemptRecord], code: Option<u32>) -> Value {
     let mode = token.mode.digit();

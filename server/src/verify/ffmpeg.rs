@@ -200,7 +200,9 @@ pub fn decode_rgba(
 ) -> Result<DecodeSummary, DecodeError> {
     let filter = format!("scale={width}:{height}:flags=area,showinfo");
     let mut cmd = Command::new(&tools.ffmpeg);
-    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "info", "-i"])
+    // One decoding thread: a verification holds one core (the verification semaphore is sized to
+    // the cores), so concurrent verifications do not oversubscribe the machine.
+    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "info", "-threads", "1", "-filter_threads", "1", "-i"])
         .arg(path)
         .args(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", &filter])
         .args(["-fps_mode", "passthrough", "-pix_fmt", "rgba", "-f", "rawvideo", "pipe:1"])

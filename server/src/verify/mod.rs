@@ -153,7 +153,8 @@ impl Verifier {
 
         let first = samples.iter().map(|s| s.t_ms).fold(f64::INFINITY, f64::min);
         let last = samples.iter().map(|s| s.t_ms).fold(f64::NEG_INFINITY, f64::max);
-        if !(last - first >= MIN_RECORDING_MS) {
+        let span = last - first;
+        if span.is_nan() || span < MIN_RECORDING_MS {
             outcome.code = ResultCode::RecordingTooShort;
             outcome.detail = Some(format!("{} frames over {:.0} ms", samples.len(), (last - first).max(0.0)));
             return outcome;

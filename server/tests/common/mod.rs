@@ -11,7 +11,6 @@ use faceid_core::sim::{Attack, Photo, SimConditions, ASTRONAUT_FACE};
 use faceid_server::clock::{Clock, ManualClock};
 use faceid_server::cloud::sign::{sign, SigningKey};
 use faceid_server::sim_video::{self, SimRecording, VideoFormat};
-use faceid_server::verify::MediaTools;
 use faceid_server::{RunningServer, ServerConfig};
 use serde_json::{json, Value};
 
@@ -172,5 +171,5 @@ pub fn astronaut() -> Photo {
 /// A simulated recording of `challenge` (640×480, 30 fps) encoded by ffmpeg.
 pub fn sim_recording(challenge: &ColourChallenge, attack: Attack, seed: u64, format: VideoFormat) -> SimRecording {
     let conditions = SimConditions::default().with_size(640, 480);
-    sim_video::record(&MediaTools::default(), &astronaut(), challenge, conditions, attack, seed, format, 2_000).unwrap()
+    sim_video::SimEncoder::new(format, 2_000).record(&astronaut(), challenge, conditions, attack, seed).unwrap()
 }
