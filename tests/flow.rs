@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use faceid_core::challenge::{ColourChallenge, ColourStep};
@@ -36,9 +36,11 @@ const ASTRONAUT: &[u8] = include_bytes!(concat!(
 ));
 
 /// A camera that films a photo: the astronaut's face, cropped so it sits in the oval guide.
+/// `face_visible` switched off paints a blank grey frame instead (the person left the picture).
 struct PhotoCamera {
     image: HtmlImageElement,
     painters: RefCell<Vec<FrameLoop>>,
+    face_visible: Rc<Cell<bool>>,
 }
 
 impl PhotoCamera {
@@ -53,6 +55,7 @@ impl PhotoCamera {
         PhotoCamera {
             image,
             painters: RefCell::default(),
+            face_visible: Rc::new(Cell::new(true)),
         }
     }
 }
@@ -75,12 +78,18 @@ impl Camera for PhotoCamera {
             .dyn_into()
             .unwrap();
         let image = self.image.clone();
+        let visible = self.face_visible.clone();
         let paint = move |_| {
-            context
-                .draw_image_with_html_image_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
-                    &image, 50.0, 0.0, 360.0, 270.0, 0.0, 0.0, 640.0, 480.0,
-                )
-                .unwrap();
+            if visible.get() {
+                context
+                    .draw_image_with_html_image_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+                        &image, 50.0, 0.0, 360.0, 270.0, 0.0, 0.0, 640.0, 480.0,
+                    )
+                    .unwrap();
+            } else {
+                context.set_fill_style_str("#808080");
+                context.fill_rect(0.0, 0.0, 640.0, 480.0);
+            }
         };
         paint(0.0);
         self.painters
@@ -276,5 +285,101 @@ async fn a_person_goes_from_intro_to_a_passed_result() {
         "{message}"
     );
 
+    app.destroy();
+}
+
+fn phase_of(root: &web_sys::Element) -> &'static str {
+    let class = section_class(root);
+    if class.contains("fid-flashing") {
+        "flashing"
+    } else if class.contains("fid-capture") {
+        "capture"
+    } else if class.contains("fid-upload") {
+        "upload"
+    } else if class.contains("fid-outcome") {
+        "outcome"
+    } else {
+        "other"
+    }
+}
+
+#[wasm_bindgen_test]
+async fn losing_the_face_during_the_challenge_restarts_the_attempt() {
+    let session = SessionInfo {
+        mode: LivenessMode::Light,
+        locale: Locale::En,
+        retries_left: 3,
+        expires_at: 0,
+        max_video_bytes: MAX_UPLOAD_BYTES,
+        redirect_url: None,
+        extra: None,
+    };
+    let attempt = AttemptCreated {
+        attempt_id: "ATT-2".into(),
+        challenge: challenge(),
+        expires_at: 0,
+    };
+    let passed = UploadAnswer {
+        err_code: ResultCode::Passed,
+        err_msg: "ok".into(),
+        passed: true,
+        retries_left: 2,
+        redirect_url: None,
+    };
+    let api: Rc<MemoryApi<Recording>> =
+        Rc::new(MemoryApi::new(Ok(session), Ok(attempt), [Ok(passed)]));
+    let camera = Rc::new(PhotoCamera::load().await);
+    let face_visible = camera.face_visible.clone();
+    let config = PageConfig {
+        api_base: String::new(),
+        token: Some("TOK".into()),
+        locale: None,
+    };
+    let root = common::fresh("div");
+    let app = yew::Renderer::<App<MemoryApi<Recording>, PhotoCamera>>::with_root_and_props(
+        root.clone(),
+        AppProps {
+            config,
+            hooks: EmbedHooks::default(),
+            api: api.clone(),
+            camera,
+        },
+    )
+    .render();
+    assert!(common::wait_until(|| section_class(&root).contains("fid-intro"), 50, 100).await);
+    let start: HtmlElement = root
+        .query_selector(".fid-intro .fid-primary")
+        .unwrap()
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    start.click();
+
+    assert!(
+        common::wait_until(|| phase_of(&root) == "flashing", 50, 300).await,
+        "the first attempt starts"
+    );
+    assert_eq!(api.attempts_created(), 1);
+    face_visible.set(false);
+    assert!(
+        common::wait_until(|| phase_of(&root) == "capture", 50, 200).await,
+        "back to guidance"
+    );
+    let text = root.text_content().unwrap_or_default();
+    assert!(text.contains("We lost sight of your face"), "{text}");
+    assert!(
+        api.uploads().is_empty(),
+        "the broken attempt is not uploaded"
+    );
+
+    face_visible.set(true);
+    assert!(
+        common::wait_until(|| phase_of(&root) == "outcome", 50, 600).await,
+        "ends, now {}",
+        section_class(&root)
+    );
+    assert!(section_class(&root).contains("fid-passed"));
+    assert_eq!(api.attempts_created(), 2, "a new attempt after the restart");
+    assert_eq!(api.uploads().len(), 1);
     app.destroy();
 }

@@ -227,3 +227,33 @@ async fn mount_renders_the_page_and_reports_a_network_failure() {
     );
     handle.unmount();
 }
+
+#[wasm_bindgen_test]
+async fn the_preview_plays_inline_and_muted() {
+    let root = common::fresh("div");
+    let props = ScreenViewProps {
+        state: state(Screen::CameraStarting, Locale::En),
+        dispatch: yew::Callback::noop(),
+        stream: None,
+        on_recorded: yew::Callback::noop(),
+        on_continue: yew::Callback::noop(),
+    };
+    let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
+    yew::scheduler::flush().await;
+    let video = root
+        .query_selector("video")
+        .unwrap()
+        .expect("a preview video");
+    assert!(
+        video.has_attribute("playsinline"),
+        "iOS WeChat plays inline only with playsinline"
+    );
+    assert!(video.has_attribute("muted") && video.has_attribute("autoplay"));
+    assert!(
+        root.query_selector("svg ellipse.fid-oval")
+            .unwrap()
+            .is_some(),
+        "the oval guide"
+    );
+    app.destroy();
+}
