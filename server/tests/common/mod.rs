@@ -168,8 +168,13 @@ pub fn astronaut() -> Photo {
     Photo::from_png(&std::fs::read(path).unwrap()).unwrap().with_face(ASTRONAUT_FACE)
 }
 
-/// A simulated recording of `challenge` (640×480, 30 fps) encoded by ffmpeg.
+/// A simulated recording of `challenge` at 320×240 (the smallest accepted size; rendering is the
+/// slow part of these tests), 30 fps, encoded by ffmpeg.
 pub fn sim_recording(challenge: &ColourChallenge, attack: Attack, seed: u64, format: VideoFormat) -> SimRecording {
-    let conditions = SimConditions::default().with_size(640, 480);
+    sim_recording_sized(challenge, attack, seed, format, 320, 240)
+}
+
+pub fn sim_recording_sized(challenge: &ColourChallenge, attack: Attack, seed: u64, format: VideoFormat, width: u32, height: u32) -> SimRecording {
+    let conditions = SimConditions::default().with_size(width, height);
     sim_video::SimEncoder::new(format, 2_000).record(&astronaut(), challenge, conditions, attack, seed).unwrap()
 }
