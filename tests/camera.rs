@@ -26,12 +26,17 @@ type FrameLog = Rc<RefCell<Vec<(Option<QualityHint>, usize, (u32, u32))>>>;
 async fn frames_from_the_real_camera_reach_core_and_report_no_face() {
     let (camera, video) = common::open_camera().await;
     let hints: FrameLog = Rc::default();
+    let costs: Rc<RefCell<Vec<f64>>> = Rc::default();
     let sampler = Rc::new(RefCell::new(FrameSampler::new().expect("sampler")));
     let frames = {
-        let (hints, sampler, video) = (hints.clone(), sampler.clone(), video.clone());
+        let (hints, sampler, video, costs) =
+            (hints.clone(), sampler.clone(), video.clone(), costs.clone());
         FrameLoop::video_frames(&video.clone(), move |t_ms| {
             let mut s = sampler.borrow_mut();
-            if let Ok(Some(a)) = s.sample(&video, t_ms) {
+            let before = faceid_h5::web::now_ms();
+            let analysed = s.sample(&video, t_ms);
+            costs.borrow_mut().push(faceid_h5::web::now_ms() - before);
+            if let Ok(Some(a)) = analysed {
                 let size = s.size();
                 hints
                     .borrow_mut()
@@ -44,6 +49,15 @@ async fn frames_from_the_real_camera_reach_core_and_report_no_face() {
         "frames were analysed"
     );
     drop(frames);
+    // A measurement, not an assertion: the page's whole per-frame path (draw at analysis size,
+    // getImageData, copy, FrameAnalyser::analyse) on this machine.
+    let costs = costs.borrow();
+    let mean = costs.iter().sum::<f64>() / costs.len().max(1) as f64;
+    let max = costs.iter().copied().fold(0.0, f64::max);
+    wasm_bindgen_test::console_log!(
+        "frame path: {} frames, mean {mean:.2} ms, max {max:.2} ms",
+        costs.len()
+    );
     let hints = hints.borrow();
     // Chrome's fake camera shows a test pattern, not a face.
     assert!(

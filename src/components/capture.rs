@@ -55,6 +55,7 @@ pub struct CaptureProps {
 struct Shared {
     sampler: Option<FrameSampler>,
     sampler_failed: bool,
+    frame_error_logged: bool,
     /// Set while recording: the recorder's start and the samples on its clock.
     recording: Option<(f64, Vec<ReflectionSample>)>,
 }
@@ -225,9 +226,13 @@ pub fn Capture(props: &CaptureProps) -> Html {
                             Ok(Some(a)) => a,
                             Ok(None) => return,
                             Err(e) => {
-                                web_sys::console::warn_1(
-                                    &format!("faceid-h5: frame skipped: {e}").into(),
-                                );
+                                // Once is enough: the same failure would repeat every frame.
+                                if !s.frame_error_logged {
+                                    web_sys::console::warn_1(
+                                        &format!("faceid-h5: frame skipped: {e}").into(),
+                                    );
+                                    s.frame_error_logged = true;
+                                }
                                 return;
                             }
                         };
