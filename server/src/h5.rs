@@ -43,6 +43,9 @@ const OVERSIZE_DRAIN_BYTES: u64 = MAX_UPLOAD_BYTES;
 /// A repeated upload that arrives while the first is still being verified waits for its answer,
 /// polling this often.
 const BUSY_POLL: Duration = Duration::from_millis(100);
+/// An upload must arrive within this: 8 MB at 1 Mbit/s takes about 67 s, and a sender slower than
+/// that would only hold a connection open (the attempt itself expires after 60 s).
+const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
 /// Upload chunks in flight between the body reader and the multipart parser.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
 const DAY_MS: i64 = 86_400_000;
@@ -263,7 +266,8 @@ fn limited_body(
         let mut stream = body.into_data_stream();
         let mut total: u64 = 0;
         let mut over = false;
-        while let Some(chunk) = stream.next().await {
+        let deadline = tokio::time::Instant::now() + UPLOAD_TIME_LIMIT;
+        while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, stream.next()).await {
             match chunk {
                 Ok(bytes) => {
                     total = total.saturating_add(bytes.len() as u64);
@@ -278,9 +282,9 @@ fn limited_body(
                         let _ = tx.send(Err(std::io::Error::other("upload over the size limit"))).await;
                         continue;
                     }
-                    // The parser stopped listening (e.g. it failed): keep draining quietly.
+                    // The parser stopped listening (it failed, or the upload timed out): stop.
                     if tx.send(Ok(bytes)).await.is_err() {
-                        over = true;
+                        break;
                     }
                 }
                 Err(e) => {
@@ -520,7 +524,10 @@ async fn verify_claimed(
     }
 
     let scratch = ScratchFile(app.scratch_dir.join(format!("{}.upload", attempt.attempt_id)));
-    let (_, report, part_token) = match receive_upload(headers, body, &scratch.0).await {
+    let received = tokio::time::timeout(UPLOAD_TIME_LIMIT, receive_upload(headers, body, &scratch.0))
+        .await
+        .unwrap_or_else(|_| Err(UploadStop::Broken("the upload took too long".into())));
+    let (_, report, part_token) = match received {
         Ok(r) => r,
         Err(UploadStop::TooLarge) => {
             return Err(H5Failure::new(ResultCode::VideoEmptyOrTooLarge, StatusCode::PAYLOAD_TOO_LARGE, locale))
