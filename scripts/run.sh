@@ -30,7 +30,11 @@ for ((i = 1; i <= $#; i++)); do
     --listen=*) listen="${!i#--listen=}" ;;
   esac
 done
-base="${FACEID_PUBLIC_URL:-http://$listen}"
+case "$listen" in
+  0.0.0.0:*) shown="localhost:${listen#0.0.0.0:}" ;;
+  *) shown="$listen" ;;
+esac
+base="${FACEID_PUBLIC_URL:-http://$shown}"
 echo
 echo "faceid-h5 is starting. Open the demo: ${base%/}/demo"
 [ "$page_ok" = 1 ] || echo "(the page build failed: see above)"

@@ -554,6 +554,7 @@ async fn verify_claimed(
     let me = app.clone();
     let path = scratch.0.clone();
     let challenge = attempt.challenge.clone();
+    let page_code = report.as_ref().and_then(|r| r.page_decode.as_ref()).map(|d| d.code.code());
     let started = std::time::Instant::now();
     let outcome = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -570,6 +571,7 @@ async fn verify_claimed(
         log_problem = outcome.log_problem.as_deref().unwrap_or("-"),
         detail = outcome.detail.as_deref().unwrap_or("-"),
         verify_ms = started.elapsed().as_millis() as u64,
+        page_code = page_code.map_or(-1, i64::from),
         "verified"
     );
     record(app, attempt, outcome, Some(scratch), locale).await

@@ -167,7 +167,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .await
         .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
     let bound = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+    let public_url = config.public_url.clone().unwrap_or_else(|| {
+        if bound.ip().is_unspecified() {
+            // 0.0.0.0 is no address a browser can open; localhost is (and counts as a secure
+            // context, so the camera works). Other devices need --public-url (HTTPS).
+            format!("http://localhost:{}", bound.port())
+        } else {
+            format!("http://{bound}")
+        }
+    });
     let state: Shared = Arc::new(AppState {
         verifier: Verifier::new(config.tools.clone(), config.verify_timeout),
         verify_slots: Arc::new(Semaphore::new(config.verify_concurrency.max(1))),
