@@ -83,6 +83,14 @@ impl Person {
         }
     }
 
+    /// The same photo printed on paper and held up to the camera: face and background are one flat
+    /// sheet at one distance from the screen, so both respond to it equally (LIVENESS.md: a print
+    /// responds uniformly).
+    pub fn as_flat_print(mut self) -> Person {
+        self.background_gain = self.face_gain;
+        self
+    }
+
     /// The astronaut from `shared/data/faces/`.
     pub fn astronaut_from_shared() -> crate::Result<Person> {
         let png = crate::read_file(&crate::astronaut_png())?;

@@ -38,10 +38,25 @@ impl Scenario {
     /// Starts the stack and a browser with `camera` at `viewport`; for a synthetic person, installs
     /// the astronaut before any page loads.
     pub async fn start(name: &'static str, camera: CameraSetup, options: StackOptions, viewport: Viewport) -> Result<Scenario> {
+        let person = match camera {
+            CameraSetup::SyntheticPerson => Some(Person::astronaut_from_shared()?),
+            _ => None,
+        };
+        Scenario::start_with(name, camera, person, options, viewport).await
+    }
+
+    /// Like [`Scenario::start`] with a given synthetic person in front of the camera.
+    pub async fn start_with(
+        name: &'static str,
+        camera: CameraSetup,
+        person: Option<Person>,
+        options: StackOptions,
+        viewport: Viewport,
+    ) -> Result<Scenario> {
         let stack = Stack::start(options).await?;
         let browser = Browser::start(&camera).await?;
-        if matches!(camera, CameraSetup::SyntheticPerson) {
-            browser.add_init_script(&Person::astronaut_from_shared()?.script()?).await?;
+        if let Some(p) = person {
+            browser.add_init_script(&p.script()?).await?;
         }
         browser.set_viewport(viewport).await?;
         Ok(Scenario { name, stack, browser, journey: Journey::default(), viewport })

@@ -12,6 +12,7 @@ use faceid_core::Locale;
 use faceid_e2e::browser::{CameraSetup, DESKTOP, MOBILE};
 use faceid_e2e::ensure;
 use faceid_e2e::page::{click, view, watch_until, PageView, ScreenKind};
+use faceid_e2e::person::Person;
 use faceid_e2e::process::wait_until;
 use faceid_e2e::scenario::{base64_field, bounded, probe_video, Scenario};
 use faceid_e2e::stack::StackOptions;
@@ -396,4 +397,31 @@ async fn iframe(sc: &mut Scenario) -> Result<()> {
     ensure!(top.as_str().starts_with(&format!("{}/host", sc.stack.business.base())), "the parent navigated to {top}");
     sc.shot("host-passed", &[MOBILE]).await?;
     check_passed_result(sc, &token).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// A control for scenario 1: the same photo as a flat print held up to the camera. Everything but
+// the 3D response (face brighter than the background under the screen's light) is as in the
+// genuine scenario, so a pass there is the reflection check working, not the flow waving through.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flat_print_of_the_same_face_is_refused() {
+    let _serial = faceid_e2e::serial().await;
+    let print = Person::astronaut_from_shared().unwrap().as_flat_print();
+    let mut sc = Scenario::start_with("flat-print", CameraSetup::SyntheticPerson, Some(print), StackOptions::default(), MOBILE)
+        .await
+        .unwrap();
+    let result = bounded(flat_print(&mut sc)).await;
+    sc.conclude(result).await.unwrap();
+}
+
+async fn flat_print(sc: &mut Scenario) -> Result<()> {
+    let (url, token) = new_verification(sc, true).await?;
+    sc.browser.client().goto(&url).await?;
+    let end = go_through_flow(sc, false).await?;
+    ensure!(end.kind == ScreenKind::Failed && end.code == Some(1002), "expected 1002 for a flat print: {end:?}");
+    let info = sc.stack.cloud.detect_info(RULE, &token).await?;
+    let detail = &text_of(&info)["LivenessDetail"];
+    ensure!(detail[0]["Errcode"].as_i64() == Some(1002), "attempt not recorded as 1002: {detail}");
+    Ok(())
 }
