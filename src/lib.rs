@@ -7,7 +7,22 @@
 //!
 //! Browser glue (wasm32 only): `web` (camera, frame loop, recorder, flash display, XHR client,
 //! listeners: each a handle that cleans up on drop), `components` (one Yew component a file) and
-//! [`mount`], the JS entry point.
+//! `mount`, the JS entry point.
+//!
+//! # Hosting and embedding
+//! `www/index.html` + `www/boot.js` load `pkg/faceid_h5.js` (from `wasm-pack build --target web
+//! --release`) and mount the page on `#app`; the token comes from `?token=`, the locale from
+//! `?lang=` (else the session's). A PC page embeds the H5 page in a frame that may use the camera:
+//!
+//! ```html
+//! <iframe src="https://faceid.example/h5/?token=BIZTOKEN" allow="camera" width="480" height="800"></iframe>
+//! <script type="module" src="/host.js"></script>
+//! ```
+//! and hears how it ended through `message` events whose data is a
+//! `faceid_core::protocol::ParentMessage` (`{source: "faceid-h5", kind: "result" | "error",
+//! bizToken, errCode, errMsg, passed}`). Inside a frame the page does not redirect itself.
+//! A page on the same origin can instead call `mount(element, {token, apiBase, locale, onResult,
+//! onError, parentOrigin})` itself; every style is scoped under `.fid-root` (`www/faceid.css`).
 
 pub mod api;
 pub mod camera;
