@@ -257,3 +257,35 @@ async fn the_preview_plays_inline_and_muted() {
     );
     app.destroy();
 }
+
+#[wasm_bindgen_test]
+async fn focus_moves_to_each_screens_heading() {
+    for screen in [
+        Screen::Intro,
+        Screen::Problem(Problem::Camera(CameraError::Busy)),
+        Screen::Outcome(Outcome {
+            passed: true,
+            code: ResultCode::Passed,
+            retries_left: 1,
+            redirect: None,
+        }),
+    ] {
+        let root = common::fresh("div");
+        let props = ScreenViewProps {
+            state: state(screen.clone(), Locale::En),
+            dispatch: yew::Callback::noop(),
+            stream: None,
+            on_recorded: yew::Callback::noop(),
+            on_continue: yew::Callback::noop(),
+        };
+        let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
+        yew::scheduler::flush().await;
+        let heading = root.query_selector("h1").unwrap().expect("a heading");
+        let focused = common::document()
+            .active_element()
+            .expect("something has focus");
+        assert_eq!(focused, heading, "{screen:?}");
+        app.destroy();
+        root.remove();
+    }
+}
