@@ -314,9 +314,24 @@ async fn losing_the_face_during_the_challenge_restarts_the_attempt() {
         redirect_url: None,
         extra: None,
     };
+    // The longest safe sequence (1 s hold + 8 x 350 ms), so the face is surely lost before it ends
+    // even on a slow machine.
+    let long = ColourChallenge {
+        steps: [(0, 0, 255), (0, 255, 0), (0, 255, 255), (255, 255, 0)]
+            .iter()
+            .cycle()
+            .take(8)
+            .map(|&(r, g, b)| ColourStep {
+                colour: Rgb8::new(r, g, b),
+                duration_ms: 350,
+            })
+            .collect(),
+        ..challenge()
+    };
+    long.validate().expect("a safe challenge");
     let attempt = AttemptCreated {
         attempt_id: "ATT-2".into(),
-        challenge: challenge(),
+        challenge: long,
         expires_at: 0,
     };
     let passed = UploadAnswer {
