@@ -255,7 +255,7 @@ else
       # What ffprobe says about each uploaded recording (codec, size, duration).
       for v in "$RUN"/page/page-video-*; do
         [ -f "$v" ] || continue
-        ffprobe -v error -select_streams v:0 -show_entries stream=codec_name,width,height:format=duration \
+        ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=codec_name,width,height,nb_read_frames:format=duration \
           -of compact=p=0:nk=0 "$v" > "$v.probe" 2>&1 || true
       done
     else

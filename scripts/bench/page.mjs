@@ -60,6 +60,24 @@ const observer = (mime) => `(() => {
     const orig = MediaRecorder.isTypeSupported.bind(MediaRecorder);
     MediaRecorder.isTypeSupported = (t) => t === forced && orig(t);
   }
+  // The upload, read where the page hands it to XHR: the video part (size, type, bytes as base64 for
+  // ffprobe) and the report part, and the server's answer.
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    if (body instanceof FormData && body.get('video') instanceof Blob) {
+      const video = body.get('video');
+      const report = body.get('report');
+      const up = { videoBytes: video.size, videoType: video.type, report: null, answer: null, base64: null };
+      bench.upload = up;
+      (typeof report === 'string' ? Promise.resolve(report) : report ? report.text() : Promise.resolve(null))
+        .then((t) => { up.report = t; });
+      const fr = new FileReader();
+      fr.onload = () => { up.base64 = String(fr.result).replace(/^data:[^,]*,/, ''); };
+      fr.readAsDataURL(video);
+      this.addEventListener('load', () => { up.answer = this.responseText; });
+    }
+    return send.call(this, body);
+  };
   let last = null;
   const hooked = new WeakSet();
   const tick = (ts) => {
@@ -88,31 +106,6 @@ const observer = (mime) => `(() => {
   };
   requestAnimationFrame(tick);
 })();`;
-
-/** Splits a multipart/form-data body into {name, type, body} parts. */
-function multipart(buf, contentType) {
-  const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType ?? '');
-  if (!m) return [];
-  const boundary = Buffer.from(`--${m[1] ?? m[2]}`);
-  const parts = [];
-  let at = buf.indexOf(boundary);
-  while (at >= 0) {
-    const next = buf.indexOf(boundary, at + boundary.length);
-    if (next < 0) break;
-    const chunk = buf.subarray(at + boundary.length + 2, next - 2); // skip CRLF after boundary and before next
-    const headEnd = chunk.indexOf('\r\n\r\n');
-    if (headEnd >= 0) {
-      const head = chunk.subarray(0, headEnd).toString('utf8');
-      parts.push({
-        name: /name="([^"]*)"/i.exec(head)?.[1] ?? '',
-        type: /content-type:\s*([^\r\n]+)/i.exec(head)?.[1]?.trim() ?? '',
-        body: chunk.subarray(headEnd + 4),
-      });
-    }
-    at = next;
-  }
-  return parts;
-}
 
 const hexOf = (c) => (typeof c === 'string' ? c.toLowerCase() : '#' + c.map((v) => v.toString(16).padStart(2, '0')).join(''));
 const close = (a, b) => {
@@ -152,21 +145,11 @@ async function oneRun(browser, mime, index) {
   page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
 
   let challenge = null;
-  let upload = null;
-  let answer = null;
   page.on('response', async (res) => {
-    const url = res.url();
     try {
-      if (res.request().method() === 'POST' && /\/api\/h5\/v1\/attempts$/.test(url)) challenge = (await res.json()).challenge;
-      if (/\/api\/h5\/v1\/attempts\/[^/]+\/video$/.test(url)) answer = await res.json();
+      if (res.request().method() === 'POST' && /\/api\/h5\/v1\/attempts$/.test(res.url())) challenge = (await res.json()).challenge;
     } catch (e) {
-      process.stderr.write(`response ${url}: ${e.message}\n`);
-    }
-  });
-  page.on('request', (req) => {
-    if (req.method() === 'POST' && /\/video$/.test(req.url())) {
-      const buf = req.postDataBuffer();
-      if (buf) upload = multipart(buf, req.headers()['content-type']);
+      process.stderr.write(`response ${res.url()}: ${e.message}\n`);
     }
   });
 
@@ -183,23 +166,35 @@ async function oneRun(browser, mime, index) {
       timeout: RUN_TIMEOUT_MS,
     })
     .then(() => true, () => false);
+  // The upload's answer and the video bytes arrive asynchronously; wait for them briefly.
+  for (let i = 0; i < 30; i++) {
+    const done = await page
+      .evaluate(() => !window.__bench?.upload || (window.__bench.upload.answer !== null && window.__bench.upload.base64 !== null))
+      .catch(() => true);
+    if (done) break;
+    await page.waitForTimeout(100);
+  }
   const bench = await page.evaluate(() => window.__bench);
   const outcome = await page.evaluate(() => {
     const s = document.querySelector('section.fid-screen');
     return s ? `${[...s.classList].filter((c) => c !== 'fid-screen').join(' ')}: ${s.innerText.replace(/\s+/g, ' ').slice(0, 160)}` : 'no screen';
   });
-  // Give the upload's answer a moment to arrive if the screen changed first.
-  for (let i = 0; i < 20 && upload && !answer; i++) await page.waitForTimeout(100);
   await context.close();
 
-  const video = upload?.find((p) => p.name === 'video');
-  const reportPart = upload?.find((p) => p.name === 'report');
-  const report = reportPart ? JSON.parse(reportPart.body.toString('utf8')) : null;
+  const up = bench.upload ?? null;
+  let report = null;
+  let answer = null;
+  try {
+    report = up?.report ? JSON.parse(up.report) : null;
+    answer = up?.answer ? JSON.parse(up.answer) : null;
+  } catch (e) {
+    process.stderr.write(`unreadable report or answer: ${e.message}\n`);
+  }
   let videoFile = null;
-  if (video) {
-    const ext = /mp4/.test(video.type) ? 'mp4' : 'webm';
+  if (up?.base64) {
+    const ext = /mp4/.test(up.videoType) ? 'mp4' : 'webm';
     videoFile = path.join(outDir, `page-video-${index}.${ext}`);
-    fs.writeFileSync(videoFile, video.body);
+    fs.writeFileSync(videoFile, Buffer.from(up.base64, 'base64'));
   }
   const challengeSeconds = challenge
     ? (challenge.holdMs + challenge.steps.reduce((a, s) => a + s.durationMs, 0)) / 1000
@@ -217,13 +212,16 @@ async function oneRun(browser, mime, index) {
     readyMs: bench.readyMs,
     flashOnMs: bench.flashOnMs,
     challengeSeconds,
-    recorderMime: report?.recorderMime ?? video?.type ?? null,
+    recorderMime: report?.recorderMime ?? up?.videoType ?? null,
     frame: report ? [report.frameWidth, report.frameHeight] : null,
-    videoBytes: video ? video.body.length : null,
+    videoBytes: up?.videoBytes ?? null,
     videoFile,
     answer,
     flashObserved: observed,
     flashLogged: logged,
+    challenge,
+    observedTimeline: bench.colours,
+    loggedTimeline: report?.shown ?? null,
   };
 }
 

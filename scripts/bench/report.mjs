@@ -368,7 +368,9 @@ line();
     for (const r of p.recordings ?? []) {
       const good = r.bytesPerSecond <= GOAL_VIDEO_KBPS * 1024 && r.bytes <= CAP_VIDEO_BYTES;
       const probe = readText(`page/${path.basename(r.file ?? '')}.probe`);
-      rows.push([`recording ${r.mimeType}: bytes per second of challenge (${kb(r.bytes)} over the ${r.seconds.toFixed(2)} s challenge${probe ? `; ffprobe: ${probe.trim().replace(/\n/g, ', ')}` : ''})`,
+      const dur = Number(/duration=([\d.]+)/.exec(probe ?? '')?.[1]);
+      const perRecorded = Number.isFinite(dur) && dur > 0 ? `; ${kb(r.bytes / dur)}/s over the ${dur.toFixed(2)} s recorded` : '';
+      rows.push([`recording ${r.mimeType}: bytes per second of challenge (${kb(r.bytes)} over the ${r.seconds.toFixed(2)} s challenge${perRecorded}${probe ? `; ffprobe: ${probe.trim().replace(/\n/g, ', ')}` : ''})`,
         `${kb(r.bytesPerSecond)}/s`, `≤ ${GOAL_VIDEO_KBPS} KB/s, cap 8 MB`, verdict(good)]);
       if (!good) miss('Recording', `${r.mimeType} ${kb(r.bytesPerSecond)}/s`, 'the recording is larger than the goal per second of challenge.', 'lower MediaRecorder videoBitsPerSecond or the recording size.');
     }
