@@ -38,7 +38,7 @@ T0=$(date +%s)
 if [ "$QUICK" = 1 ]; then
   BROWSER_BUDGET_MS=3000; CRIT_ARGS=(--warm-up-time 1 --measurement-time 1); EVAL_SESSIONS=2; LOAD_UPLOADS=4
 else
-  BROWSER_BUDGET_MS=12000; CRIT_ARGS=(--warm-up-time 1 --measurement-time 4); EVAL_SESSIONS=16; LOAD_UPLOADS=16
+  BROWSER_BUDGET_MS=12000; CRIT_ARGS=(--warm-up-time 1 --measurement-time 4); EVAL_SESSIONS=12; LOAD_UPLOADS=12
 fi
 EVAL_SESSIONS=${FACEID_BENCH_EVAL_SESSIONS:-$EVAL_SESSIONS}
 # Recorder MIME types to measure: the page's preference list (src/media.rs); unsupported ones are skipped.
@@ -162,6 +162,11 @@ if [ -d "$PAGE_PKG" ]; then
 else
   not_measured size-ours "the page did not build: $(first_error "$LOGS/page-build.log")"
 fi
+# The SeetaFace model the wasm embeds (core/build.rs takes it from the rustface package).
+SEETA_MODEL=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*rustface-0.1.7/model/seeta_fd_frontal_v1.0.bin' 2>/dev/null | head -1)
+if [ -n "$SEETA_MODEL" ]; then
+  node "$BENCH/sizes.mjs" "model=$SEETA_MODEL" > "$RUN/size-model.json"
+fi
 if [ -d "$OURS_PKG" ]; then
   node "$BENCH/sizes.mjs" "wasm=$OURS_PKG/faceid_bench_bg.wasm" "js=$OURS_PKG/faceid_bench.js" > "$RUN/size-core-wasm.json"
 fi
@@ -253,7 +258,8 @@ else
       cp "$RUN/page/page.json" "$RUN/page.json"
       cp "$RUN/page/flash.json" "$RUN/flash.json"
       # What ffprobe says about each uploaded recording (codec, size, duration).
-      for v in "$RUN"/page/page-video-*; do
+      for v in "$RUN"/page/page-video-* "$RUN"/page/blank-video-*; do
+        case "$v" in *.probe) continue ;; esac
         [ -f "$v" ] || continue
         ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=codec_name,width,height,nb_read_frames:format=duration \
           -of compact=p=0:nk=0 "$v" > "$v.probe" 2>&1 || true

@@ -14,7 +14,9 @@
 //     canvas in an animation frame (an observer registered before the page's own callbacks), against
 //     its scheduled start (hold start + the challenge's durations); also the page's own log (report);
 //   - the uploaded video's size and type, and the seconds of challenge it covers.
-// Writes <out-dir>/page.json, <out-dir>/flash.json and the uploaded videos.
+// Also records 4 s of an animated canvas with each MIME type on a blank page (same bitrate), to tell
+// the browser's encoder apart from the page. Writes <out-dir>/page.json, <out-dir>/flash.json and
+// the videos.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -244,6 +246,50 @@ const runs = [];
 // Only the MIME types this browser can record (the page would never pick the others).
 const probe = await browser.newPage();
 const supported = await probe.evaluate((ms) => ms.filter((m) => window.MediaRecorder && MediaRecorder.isTypeSupported(m)), mimes);
+// The same recorder settings on a blank page (an animated 640x480 canvas, 30 fps, the page's
+// 1 Mbit/s), to tell the browser's encoder apart from the page when a recording comes out short.
+const blank = [];
+for (const mime of supported) {
+  const b64 = await probe.evaluate(async (mime) => {
+    const c = document.createElement('canvas');
+    c.width = 640;
+    c.height = 480;
+    document.body.appendChild(c);
+    const x = c.getContext('2d');
+    let k = 0;
+    const paint = setInterval(() => {
+      const d = x.createImageData(640, 480);
+      for (let i = 0; i < d.data.length; i += 4) {
+        const v = (i * 7 + k * 13) & 255;
+        d.data[i] = v;
+        d.data[i + 1] = 255 - v;
+        d.data[i + 2] = (v * 3) & 255;
+        d.data[i + 3] = 255;
+      }
+      x.putImageData(d, 0, 0);
+      k++;
+    }, 33);
+    const r = new MediaRecorder(c.captureStream(30), { mimeType: mime, videoBitsPerSecond: 1000000 });
+    const chunks = [];
+    r.ondataavailable = (e) => chunks.push(e.data);
+    r.start();
+    await new Promise((res) => setTimeout(res, 4000));
+    const stopped = new Promise((res) => (r.onstop = res));
+    r.stop();
+    await stopped;
+    clearInterval(paint);
+    c.remove();
+    const blob = new Blob(chunks, { type: mime });
+    return new Promise((res) => {
+      const fr = new FileReader();
+      fr.onload = () => res(String(fr.result).replace(/^data:[^,]*,/, ''));
+      fr.readAsDataURL(blob);
+    });
+  }, mime);
+  const file = path.join(outDir, `blank-video-${blank.length}.${/mp4/.test(mime) ? 'mp4' : 'webm'}`);
+  fs.writeFileSync(file, Buffer.from(b64, 'base64'));
+  blank.push({ mimeType: mime, seconds: 4, bytes: fs.statSync(file).size, file });
+}
 await probe.close();
 const unsupported = mimes.filter((m) => !supported.includes(m));
 const list = supported.length ? supported : [null];
@@ -261,6 +307,7 @@ const first = runs.find((r) => r.firstPreviewMs != null);
 const page = {
   browser: version,
   unsupportedMimes: unsupported,
+  blankRecordings: blank,
   runs,
   firstPreviewMs: first?.firstPreviewMs ?? null,
   readyMs: first?.readyMs ?? null,
