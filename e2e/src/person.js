@@ -72,6 +72,24 @@
     for (let i = 0; i < h.length && h[i].t <= t; i++) c = h[i].c;
     return c;
   };
+  // The page paints its flash canvas with fillRect in a frame callback: note the colour at the
+  // moment it is painted (polling alone would notice it late on a busy machine, and late by a
+  // varying amount). Polling below still catches the overlay being hidden or shown.
+  const fillRect = CanvasRenderingContext2D.prototype.fillRect;
+  CanvasRenderingContext2D.prototype.fillRect = function (...args) {
+    const r = fillRect.apply(this, args);
+    try {
+      const cv = this.canvas;
+      if (cv && cv.matches && cv.matches(CFG.flashSelector) && this.globalCompositeOperation === "source-over") {
+        const c = parseColour(String(this.fillStyle));
+        const h = person.history;
+        const last = h[h.length - 1];
+        const l = c && toLinear(c);
+        if (l && (!last || last.c[0] !== l[0] || last.c[1] !== l[1] || last.c[2] !== l[2])) h.push({ t: performance.now(), c: l });
+      }
+    } catch (e) { /* never break the page's painting */ }
+    return r;
+  };
   const watch = () => { observe(); requestAnimationFrame(watch); };
   requestAnimationFrame(watch);
   setInterval(observe, 8);
