@@ -61,11 +61,13 @@ async fn go_through_flow(sc: &mut Scenario, shots: bool) -> Result<PageView> {
     watch_until(&sc.browser, &mut sc.journey, "the verdict", VERDICT, ended).await
 }
 
-/// A genuine person may press "Try again" once. The reflection decoder sometimes refuses this
-/// synthetic person on a loaded two-core machine (measured 2 of 14 runs with 1002, load average
-/// 6–12); two tries keep a broken flow failing (it fails both) while one false refusal does not
-/// fail CI. Every try is counted and checked against the server's attempts.
-const GENUINE_TRIES: u32 = 2;
+/// A genuine person may press "Try again" (the product offers it; a rule allows 99 attempts). The
+/// reflection decoder sometimes refuses this synthetic person with 1002 when the machine is loaded:
+/// measured on the shared two-core machine, 0 of ~15 first tries at low load, 6 of 23 at load
+/// average 6–13 (refusals came with few frames, 82–108 of ~125, or a fitted delay of 250–350 ms
+/// against the usual 120–200). Three tries keep a broken flow failing (it fails every try) while
+/// a false refusal or two does not fail CI; every try is counted against the server's attempts.
+const GENUINE_TRIES: u32 = 3;
 
 /// Like [`go_through_flow`] for a genuine person: on a 1002 refusal, presses "Try again" and does
 /// the challenge again, up to [`GENUINE_TRIES`]. Returns the end screen and the number of tries.
