@@ -135,13 +135,25 @@ pub mod tuning {
 ///
 /// Model (per region, in natural-log linear light, per frame i and channel c):
 /// `ln F_c(i) = e(i) + drift_c(t_i) + k_c · S_c(t_i − d) + noise`, where `e` is the frame's
-/// exposure (free per frame: removed by centring the three channels), `drift_c` a cubic (white
-/// balance, slow exposure), `S` the displayed colour in linear light and `k_c >= 0` one unknown
-/// gain per channel (the skin's and camera's response): 3 parameters for ~100 × 2 observations,
-/// no free colour matrix. The delay `d` is searched over 0..=400 ms. The issued sequence's fit
-/// (R²) is compared with the fits of [`tuning::NULL_SEQUENCES`] alternative sequences on the same
-/// timeline (each with its own best delay), and the face's response amplitude with the
-/// background's.
+/// exposure (free per frame: removed by centring the three channels, so auto-exposure reacting to
+/// the flash costs nothing), `drift_c` a cubic (white balance, slow exposure), `S` the displayed
+/// colour in linear light and `k_c >= 0` one unknown gain per channel, pulled toward a common value
+/// ([`tuning::GAIN_RIDGE`]): 3 constrained parameters for ~100 × 2 observations, no free colour
+/// matrix. The delay `d` is searched over 0..=400 ms.
+///
+/// Decision, in order:
+/// 1. 1003 without a usable timeline; 1303 when the samples do not span the baseline and the whole
+///    flash phase (or leave a gap over [`tuning::MAX_GAP_MS`]);
+/// 2. 1210 when the face is missing from too many frames (1102 when the boxes that exist touch the
+///    frame edge), 1203 when the background strips are hidden by the face;
+/// 3. 1002 unless all of: the issued sequence explains [`tuning::MIN_FIT`] of the face's
+///    chromatic variance; it scores [`tuning::MIN_NULL_Z`] spreads above
+///    [`tuning::NULL_SEQUENCES`] alternative sequences on the same timeline (each with its own best
+///    delay: a replay of another challenge scores like one of them); at most
+///    [`tuning::MAX_WEAK_STEPS`] step is read with less than [`tuning::MIN_STEP_CONFIDENCE`]
+///    against the other palette colours; the response is at least [`tuning::MIN_AMPLITUDE`]; and
+///    the face responds [`tuning::MIN_FACE_TO_BACKGROUND`] times more than the background (a flat
+///    print or a replaying screen responds alike everywhere).
 #[derive(Clone, Debug)]
 pub struct ReflectionDecoder {
     pub max_delay_ms: f64,
@@ -286,7 +298,7 @@ fn drop_stray_faces(obs: &mut [Observation], t0: f64, t1: f64) {
     ) else {
         return;
     };
-    if !(w > 0.0) {
+    if w.is_nan() || w <= 0.0 {
         return;
     }
     for o in obs.iter_mut() {
@@ -294,7 +306,9 @@ fn drop_stray_faces(obs: &mut [Observation], t0: f64, t1: f64) {
             let (bx, by) = b.centre();
             let shift = ((bx - cx).powi(2) + (by - cy).powi(2)).sqrt() / w;
             let scale = b.w / w;
-            if !(shift <= tuning::MAX_FACE_SHIFT && scale <= tuning::MAX_FACE_SCALE && scale >= 1.0 / tuning::MAX_FACE_SCALE) {
+            let same_face = shift <= tuning::MAX_FACE_SHIFT
+                && (1.0 / tuning::MAX_FACE_SCALE..=tuning::MAX_FACE_SCALE).contains(&scale);
+            if !same_face {
                 o.face = None;
                 o.face_box = None;
             }
@@ -449,9 +463,9 @@ impl DelayDesign {
         // channel become indistinguishable whenever that channel's gain is fitted to ~0.
         let ridge = tuning::GAIN_RIDGE * (nm[0][0] + nm[1][1] + nm[2][2]) / 3.0;
         let mut penalised = nm;
-        for j in 0..3 {
-            for l in 0..3 {
-                penalised[j][l] += ridge * if j == l { 2.0 / 3.0 } else { -1.0 / 3.0 };
+        for (j, row) in penalised.iter_mut().enumerate() {
+            for (l, v) in row.iter_mut().enumerate() {
+                *v += ridge * if j == l { 2.0 / 3.0 } else { -1.0 / 3.0 };
             }
         }
         let k = nnls3(&penalised, &b);
@@ -521,7 +535,7 @@ fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], mask: u8) -> Option<[f64; 3]> 
     let m = |r: usize, c: usize| nm[idx[r]][idx[c]];
     let rhs = |r: usize| b[idx[r]];
     let scale = (0..n).map(|i| m(i, i).abs()).fold(0.0, f64::max);
-    if !(scale > 1e-300) || !scale.is_finite() {
+    if scale.is_nan() || scale <= 1e-300 || !scale.is_finite() {
         return None;
     }
     let mut sol = [0.0; 3];
@@ -700,7 +714,7 @@ impl ReflectionDecoder {
 
         let (colours, misdecoded) = per_colour(&designs[best_index], &timeline, &face_fit);
         report.misdecoded_steps = misdecoded;
-        report.weak_steps = colours.iter().filter(|c| !(c.confidence >= self.min_step_confidence)).count();
+        report.weak_steps = colours.iter().filter(|c| c.confidence.is_nan() || c.confidence < self.min_step_confidence).count();
         let mut confidences: Vec<f64> = colours.iter().map(|c| f64::from(c.confidence)).collect();
         confidences.sort_by(f64::total_cmp);
         report.lowest_confidence = [confidences.first().copied().unwrap_or(0.0), confidences.get(1).copied().unwrap_or(0.0)];
@@ -806,7 +820,7 @@ fn per_colour(design: &DelayDesign, timeline: &Timeline, fit: &Fit) -> (Vec<Deco
                 .fold(f64::INFINITY, f64::min);
             let total = d_other + d_expected;
             let confidence = if total > 1e-30 && d_other.is_finite() { ((d_other - d_expected) / total).clamp(0.0, 1.0) } else { 0.0 };
-            if !(d_expected < d_other) {
+            if d_expected.is_nan() || d_expected >= d_other {
                 misdecoded += 1;
             }
             DecodedColour {

@@ -13,8 +13,8 @@
 //! - `delay-high` delay 120–150 ms
 //! - `noise-high` sensor noise σ 6 levels
 //! - `motion`     shake 3 % of the width (and ±3 % scale)
-//! - `ae-drift`   strong exposure drift (0.15), white-balance drift 0.08, AWB undoing 30–60 % of the
-//!                flash's cast, slow AE (300–900 ms)
+//! - `ae-drift`   strong exposure drift (0.15), white-balance drift 0.08, AWB undoing 30–60 % of
+//!   the flash's cast, slow AE (300–900 ms)
 //! - `worst`      15 fps, delay 120–150 ms, noise 6, shake 3 %, the ae-drift camera, together
 //!
 //! Besides the rendered replays, every genuine recording is also decoded against `--redecode K`
