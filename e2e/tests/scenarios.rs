@@ -81,9 +81,26 @@ async fn go_through_genuine_flow(sc: &mut Scenario, shots: bool) -> Result<(Page
     Ok((end, tries))
 }
 
+/// Keeps the video of a refused genuine try under the cargo target's tmp dir, for whoever tunes
+/// the decoder (best effort: a failure here only loses the copy).
+async fn keep_refused_video(sc: &Scenario, try_number: u32) {
+    let Some(token) = sc.journey.views.last().and_then(|v| url::Url::parse(&v.url).ok()).and_then(|u| {
+        u.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
+    }) else {
+        return;
+    };
+    let Ok(info) = sc.stack.cloud.detect_info(RULE, &token).await else { return };
+    let Ok(video) = base64_field(&info["VideoData"]["LivenessVideo"], "LivenessVideo") else { return };
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("refused-{}-try{try_number}.webm", sc.name));
+    if std::fs::write(&path, video).is_ok() {
+        println!("the refused try's video: {}", path.display());
+    }
+}
+
 /// After a 1002 refusal: "Try again", the challenge again, the new verdict.
 async fn try_again(sc: &mut Scenario, tries_so_far: u32) -> Result<PageView> {
     println!("try {tries_so_far} refused with 1002 (a false refusal of the synthetic person); trying again");
+    keep_refused_video(sc, tries_so_far).await;
     click(&sc.browser, "fid-primary").await?;
     // The refusal stays on screen for a moment after the click: wait for the challenge itself.
     let flash = watch_until(&sc.browser, &mut sc.journey, "the challenge again", GUIDANCE, |p| {
