@@ -91,7 +91,9 @@ async fn keep_refused_video(sc: &Scenario, try_number: u32) {
     };
     let Ok(info) = sc.stack.cloud.detect_info(RULE, &token).await else { return };
     let Ok(video) = base64_field(&info["VideoData"]["LivenessVideo"], "LivenessVideo") else { return };
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("refused-{}-try{try_number}.webm", sc.name));
+    // The recorder picks the container: WebM (EBML magic) or MP4.
+    let ext = if video.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) { "webm" } else { "mp4" };
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("refused-{}-try{try_number}.{ext}", sc.name));
     if std::fs::write(&path, video).is_ok() {
         println!("the refused try's video: {}", path.display());
     }
