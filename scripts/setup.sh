@@ -23,6 +23,8 @@ have gzip         || missing+=(gzip)
 have brotli       || missing+=(brotli)
 have curl         || missing+=(curl)
 have python3      || missing+=(python3)
+# A CJK font, so zh-CN screens (the default locale) render in headless Chromium and its screenshots.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   step "apt-get install ${missing[*]}"
   $SUDO apt-get update -qq || fail "apt-get update"

@@ -13,7 +13,7 @@
 //!   `getUserMedia` with a canvas stream lit by the colour the page is showing).
 //! - [`replay`]: a y4m recording made from `faceid_core::sim` for the replay attack.
 //! - [`business`]: the business's website on a second origin (RedirectUrl target, iframe host page).
-//! - [`screens`]: screenshots under `docs/screens/`.
+//! - [`screens`]: screenshots (under `docs/screens/` with `FACEID_E2E_UPDATE_SCREENS=1`, else a temp dir).
 //! - [`cloud`]: the business backend's signed (TC3-HMAC-SHA256) cloud API client.
 //! - [`link`]: a relay between browser and server that cuts the first uploads (network drop).
 //! - [`scenario`]: one scenario's stack and browser, screenshots, diagnosis, video probe.
@@ -24,7 +24,7 @@
 //! and `ffprobe` (scripts/setup.sh installs them) and `../shared/data/faces/astronaut.png`.
 //! Scenarios run one at a time ([`serial`]); each is bounded as a whole
 //! ([`scenario::SCENARIO_LIMIT`]) and cleans up its processes and directories. They rewrite their
-//! screenshots under `docs/screens/`. `FACEID_E2E_SERVER_LOG=1` prints the server's request log.
+//! screenshots under `docs/screens/` when `FACEID_E2E_UPDATE_SCREENS=1`. `FACEID_E2E_SERVER_LOG=1` prints the server's request log.
 
 pub mod browser;
 pub mod business;

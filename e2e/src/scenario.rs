@@ -62,7 +62,7 @@ impl Scenario {
         Ok(Scenario { name, stack, browser, journey: Journey::default(), viewport })
     }
 
-    /// Saves the current screen as `docs/screens/<scenario>-<screen>-<viewport>.png` at the current
+    /// Saves the current screen as `<screens_dir>/<scenario>-<screen>-<viewport>.png` at the current
     /// viewport, then at each of `also` (for screens that hold still), returning to the current one.
     pub async fn shot(&self, screen: &str, also: &[Viewport]) -> Result<()> {
         let name = format!("{}-{screen}", self.name);

@@ -17,12 +17,21 @@ const PALETTE_COLOURS: u32 = 64;
 /// ffmpeg re-encodes one screenshot in well under a second.
 const ENCODE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `docs/screens/` in the repository.
+/// Set to `1` to refresh the committed screenshots in `docs/screens/` (the README shows them).
+pub const UPDATE_SCREENS_ENV: &str = "FACEID_E2E_UPDATE_SCREENS";
+
+/// Where screenshots go: `docs/screens/` in the repository when [`UPDATE_SCREENS_ENV`] is `1`,
+/// otherwise a directory under the system temp dir, so an ordinary test run (CI included) still
+/// takes every screenshot but leaves the working tree clean.
 pub fn screens_dir() -> PathBuf {
-    crate::repo_root().join("docs").join("screens")
+    if std::env::var(UPDATE_SCREENS_ENV).is_ok_and(|v| v == "1") {
+        crate::repo_root().join("docs").join("screens")
+    } else {
+        std::env::temp_dir().join("faceid-e2e-screens")
+    }
 }
 
-/// Saves the current viewport as `docs/screens/<name>-<viewport>.png` and returns the path.
+/// Saves the current viewport as `<screens_dir>/<name>-<viewport>.png` and returns the path.
 pub async fn capture(browser: &Browser, name: &str, viewport: Viewport) -> Result<PathBuf> {
     let png = browser.screenshot_png().await?;
     let dir = screens_dir();
