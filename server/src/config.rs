@@ -62,9 +62,6 @@ pub struct Args {
     /// ffmpeg executable.
     #[arg(long, env = "FACEID_FFMPEG", default_value = "ffmpeg")]
     pub ffmpeg: PathBuf,
-    /// ffprobe executable.
-    #[arg(long, env = "FACEID_FFPROBE", default_value = "ffprobe")]
-    pub ffprobe: PathBuf,
     /// BizToken lifetime in seconds.
     #[arg(long, env = "FACEID_TOKEN_TTL_SECS", default_value_t = DEFAULT_TOKEN_TTL_SECS)]
     pub token_ttl_secs: u64,
@@ -211,7 +208,7 @@ impl ServerConfig {
         cfg.rules = rules;
         cfg.www_dir = args.www_dir;
         cfg.pkg_dir = args.pkg_dir;
-        cfg.tools = MediaTools { ffmpeg: args.ffmpeg, ffprobe: args.ffprobe };
+        cfg.tools = MediaTools { ffmpeg: args.ffmpeg };
         cfg.token_ttl = Duration::from_secs(args.token_ttl_secs);
         cfg.retention = Duration::from_secs(args.retention_secs);
         cfg.idcard_per_minute = args.idcard_per_minute;

@@ -190,3 +190,41 @@ async fn a_restart_between_attempt_and_upload_loses_nothing() {
     assert_eq!(answer, again);
     assert_eq!(t.detect_info(&token, "1").await["Text"]["ErrCode"], 0);
 }
+
+#[test]
+fn rotated_phone_videos_are_decoded_upright_at_analysis_size() {
+    // A 640×480 MP4 tagged to be shown rotated by 90°, as phones record in portrait.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.mp4");
+    let out = dir.path().join("rotated.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=30:duration=1"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&plain)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // ffmpeg 5 writes the rotation (a display matrix) when remuxing with the tag.
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-i"])
+        .arg(&plain)
+        .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let summary = faceid_server::verify::ffmpeg::decode_rgba(&Default::default(), &out, 320, 240, deadline, &mut |info, rgba| {
+        assert_eq!(rgba.len(), (info.width * info.height * 4) as usize);
+        seen.push(*info);
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(summary.frames, 30);
+    let first = seen[0];
+    assert_eq!((first.source_width, first.source_height), (480, 640));
+    assert_eq!((first.width, first.height), (180, 240));
+    // Presentation times step by one 30 fps frame.
+    assert!((seen[1].t_ms - seen[0].t_ms - 1000.0 / 30.0).abs() < 1.0, "{:?}", &seen[..2]);
+}

@@ -1,10 +1,12 @@
-//! ffmpeg/ffprobe as child processes (argument lists, never a shell), each inside a deadline:
+//! ffmpeg as a child process (argument lists, never a shell), each inside a deadline:
 //! the process is killed when the deadline passes.
 //!
-//! Decoding streams raw RGBA frames at analysis size from ffmpeg's stdout into one reused buffer,
-//! and reads each frame's presentation time from the `showinfo` filter's log on stderr (showinfo
-//! logs a frame before the frame reaches the raw-video muxer, so frame *i*'s time is always
-//! available once frame *i*'s bytes have been read).
+//! Decoding is one ffmpeg process: `showinfo` (the decoded frame: display size, rotation already
+//! applied), `scale` into the analysis box keeping the aspect ratio, `showinfo` again (the frame's
+//! presentation time and output size), raw RGBA on stdout read into one reused buffer. showinfo
+//! logs a frame before the frame reaches the raw-video muxer, so frame *i*'s description is on
+//! stderr before its bytes are on stdout: the reader takes the description first, then exactly
+//! that many bytes. No separate ffprobe run is needed.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::ops::ControlFlow;
@@ -12,10 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How often a short child process is polled for exit while its deadline runs.
-const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// Lines of ffmpeg's own error output kept for the log when a video cannot be decoded.
 const STDERR_TAIL_LINES: usize = 8;
 /// A frame whose time is missing from showinfo's log (NOPTS) is placed one 30 fps interval after
@@ -26,12 +26,11 @@ const FALLBACK_FRAME_INTERVAL_MS: f64 = 1000.0 / 30.0;
 #[derive(Clone, Debug)]
 pub struct MediaTools {
     pub ffmpeg: PathBuf,
-    pub ffprobe: PathBuf,
 }
 
 impl Default for MediaTools {
     fn default() -> Self {
-        MediaTools { ffmpeg: PathBuf::from("ffmpeg"), ffprobe: PathBuf::from("ffprobe") }
+        MediaTools { ffmpeg: PathBuf::from("ffmpeg") }
     }
 }
 
@@ -45,13 +44,6 @@ pub enum DecodeError {
     Undecodable(String),
     #[error("reading the decoder's output: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// The first video stream's display size (rotation applied).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VideoInfo {
-    pub width: u32,
-    pub height: u32,
 }
 
 fn spawn(cmd: &mut Command, tool: &Path) -> Result<Child, DecodeError> {
@@ -94,89 +86,45 @@ impl Watchdog {
     }
 }
 
-/// Reads a child's stream to the end on its own thread.
-fn drain<R: Read + Send + 'static>(stream: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(mut s) = stream {
-            let _ = s.read_to_end(&mut out);
-        }
-        out
-    })
-}
-
-/// Probes the first video stream: its display size, with a 90°/270° rotation swapping the sides.
-pub fn probe(tools: &MediaTools, path: &Path, deadline: Instant) -> Result<VideoInfo, DecodeError> {
-    let mut cmd = Command::new(&tools.ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg("stream=width,height:stream_tags=rotate:stream_side_data=rotation")
-        .args(["-of", "json"])
-        .arg(path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = spawn(&mut cmd, &tools.ffprobe)?;
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(DecodeError::Timeout);
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if !status.success() {
-        return Err(DecodeError::Undecodable(tail(&String::from_utf8_lossy(&stderr))));
-    }
-    parse_probe(&stdout)
-}
-
-fn parse_probe(json: &[u8]) -> Result<VideoInfo, DecodeError> {
-    let v: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| DecodeError::Undecodable(format!("ffprobe output: {e}")))?;
-    let stream = v
-        .get("streams")
-        .and_then(|s| s.get(0))
-        .ok_or_else(|| DecodeError::Undecodable("no video stream".into()))?;
-    let dim = |k: &str| stream.get(k).and_then(|x| x.as_u64()).and_then(|x| u32::try_from(x).ok()).filter(|&x| x > 0);
-    let (Some(w), Some(h)) = (dim("width"), dim("height")) else {
-        return Err(DecodeError::Undecodable("video stream without a size".into()));
-    };
-    let tag_rotation = stream
-        .get("tags")
-        .and_then(|t| t.get("rotate"))
-        .and_then(|r| r.as_str())
-        .and_then(|r| r.trim().parse::<i64>().ok());
-    let side_rotation = stream
-        .get("side_data_list")
-        .and_then(|l| l.as_array())
-        .and_then(|l| l.iter().find_map(|d| d.get("rotation").and_then(|r| r.as_i64())));
-    let rotation = side_rotation.or(tag_rotation).unwrap_or(0).rem_euclid(360);
-    if rotation == 90 || rotation == 270 {
-        Ok(VideoInfo { width: h, height: w })
-    } else {
-        Ok(VideoInfo { width: w, height: h })
-    }
-}
-
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join(" | ")
 }
 
-/// Parses `pts_time:<seconds>` from a showinfo log line; None for other lines and NOPTS.
-pub fn showinfo_pts_ms(line: &str) -> Option<Option<f64>> {
-    if !line.contains("Parsed_showinfo") {
-        return None;
-    }
-    let rest = line.split("pts_time:").nth(1)?;
-    let value = rest.split_whitespace().next().unwrap_or("");
-    Some(value.parse::<f64>().ok().filter(|v| v.is_finite()).map(|s| s * 1000.0))
+/// One frame as a showinfo instance logged it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShowinfoFrame {
+    /// Which showinfo instance: 0 before scaling, 2 after.
+    pub instance: u32,
+    /// Presentation time in ms (None for NOPTS).
+    pub t_ms: Option<f64>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Parses a showinfo frame line (`[Parsed_showinfo_N @ …] n: … pts_time:… s:WxH …`); None for
+/// every other line.
+pub fn parse_showinfo(line: &str) -> Option<ShowinfoFrame> {
+    let rest = line.split("[Parsed_showinfo_").nth(1)?;
+    let instance: u32 = rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let pts = rest.split("pts_time:").nth(1)?.split_whitespace().next()?;
+    let t_ms = pts.parse::<f64>().ok().filter(|v| v.is_finite()).map(|s| s * 1000.0);
+    let size = rest.split(" s:").nth(1)?.split_whitespace().next()?;
+    let (w, h) = size.split_once('x')?;
+    Some(ShowinfoFrame { instance, t_ms, width: w.parse().ok()?, height: h.parse().ok()? })
+}
+
+/// A decoded frame's description.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameInfo {
+    /// Presentation time on the recording's clock, ms.
+    pub t_ms: f64,
+    /// The delivered RGBA frame's size (inside the requested box).
+    pub width: u32,
+    pub height: u32,
+    /// The video's own frame size (display orientation).
+    pub source_width: u32,
+    pub source_height: u32,
 }
 
 /// What decoding delivered.
@@ -187,22 +135,25 @@ pub struct DecodeSummary {
     pub stopped_early: bool,
 }
 
-/// Decodes the first video stream to packed RGBA at exactly `width × height` (the caller keeps the
-/// aspect ratio) and calls `on_frame(rgba, t_ms)` for every frame, in order, with its presentation
-/// time. The buffer is reused for every frame. `on_frame` may stop the decode early.
+/// Decodes the first video stream to packed RGBA scaled into `max_w × max_h` (aspect kept, never
+/// upscaled for inputs at least that large) and calls `on_frame(info, rgba)` for every frame, in
+/// order. The buffer is reused (it grows only if a frame is larger than every one before it).
+/// `on_frame` may stop the decode early.
 pub fn decode_rgba(
     tools: &MediaTools,
     path: &Path,
-    width: u32,
-    height: u32,
+    max_w: u32,
+    max_h: u32,
     deadline: Instant,
-    on_frame: &mut dyn FnMut(&[u8], f64) -> ControlFlow<()>,
+    on_frame: &mut dyn FnMut(&FrameInfo, &[u8]) -> ControlFlow<()>,
 ) -> Result<DecodeSummary, DecodeError> {
-    let filter = format!("scale={width}:{height}:flags=area,showinfo");
+    let filter = format!(
+        "showinfo,scale=w={max_w}:h={max_h}:force_original_aspect_ratio=decrease:flags=area,showinfo"
+    );
     let mut cmd = Command::new(&tools.ffmpeg);
     // One decoding thread: a verification holds one core (the verification semaphore is sized to
     // the cores), so concurrent verifications do not oversubscribe the machine.
-    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "info", "-threads", "1", "-filter_threads", "1", "-i"])
+    cmd.args(["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-threads", "1", "-filter_threads", "1", "-i"])
         .arg(path)
         .args(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", &filter])
         .args(["-fps_mode", "passthrough", "-pix_fmt", "rgba", "-f", "rawvideo", "pipe:1"])
@@ -214,17 +165,20 @@ pub fn decode_rgba(
     let child = Arc::new(Mutex::new(child));
     let watchdog = Watchdog::start(child.clone(), deadline);
 
-    // stderr: frame times to the channel, everything else kept (bounded) for error messages.
-    let (pts_tx, pts_rx) = mpsc::channel::<Option<f64>>();
+    // stderr: frame descriptions to the channel, everything else kept (bounded) for error messages.
+    let (info_tx, info_rx) = mpsc::channel::<(ShowinfoFrame, Option<(u32, u32)>)>();
     let log_thread = std::thread::spawn(move || {
         let mut other: Vec<String> = Vec::new();
+        let mut source: Option<(u32, u32)> = None;
         if let Some(stderr) = stderr {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                match showinfo_pts_ms(&line) {
-                    Some(pts) => {
-                        let _ = pts_tx.send(pts);
+                match parse_showinfo(&line) {
+                    Some(f) if f.instance == 0 => source = Some((f.width, f.height)),
+                    Some(f) => {
+                        let _ = info_tx.send((f, source));
                     }
+                    None if line.contains("[Parsed_showinfo_") => {}
                     None => {
                         if other.len() >= STDERR_TAIL_LINES * 4 {
                             other.remove(0);
@@ -237,14 +191,27 @@ pub fn decode_rgba(
         other.join("\n")
     });
 
-    let frame_len = width as usize * height as usize * 4;
-    let mut buf = vec![0u8; frame_len];
+    let mut buf: Vec<u8> = Vec::new();
     let mut frames = 0usize;
     let mut stopped_early = false;
     let mut last_t: Option<f64> = None;
     let mut read_error: Option<std::io::Error> = None;
     if let Some(mut out) = stdout {
         loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let (f, source) = match info_rx.recv_timeout(wait) {
+                Ok(v) => v,
+                // No description: the stream ended (or the deadline passed; the watchdog decides).
+                Err(_) => break,
+            };
+            let len = f.width as usize * f.height as usize * 4;
+            if len == 0 {
+                read_error = Some(std::io::Error::other("ffmpeg described an empty frame"));
+                break;
+            }
+            if buf.len() != len {
+                buf.resize(len, 0);
+            }
             match read_frame(&mut out, &mut buf) {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -253,17 +220,12 @@ pub fn decode_rgba(
                     break;
                 }
             }
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let t = match pts_rx.recv_timeout(wait) {
-                Ok(Some(t)) => t,
-                Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    last_t.map_or(0.0, |p| p + FALLBACK_FRAME_INTERVAL_MS)
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => break,
-            };
-            last_t = Some(t);
+            let t_ms = f.t_ms.unwrap_or_else(|| last_t.map_or(0.0, |p| p + FALLBACK_FRAME_INTERVAL_MS));
+            last_t = Some(t_ms);
+            let (source_width, source_height) = source.unwrap_or((f.width, f.height));
             frames += 1;
-            if on_frame(&buf, t).is_break() {
+            let info = FrameInfo { t_ms, width: f.width, height: f.height, source_width, source_height };
+            if on_frame(&info, &buf).is_break() {
                 stopped_early = true;
                 break;
             }
@@ -313,20 +275,12 @@ mod tests {
 
     #[test]
     fn showinfo_lines() {
-        let l = "[Parsed_showinfo_1 @ 0x55d] n:   3 pts:    100 pts_time:0.1     duration:33 fmt:rgba";
-        assert_eq!(showinfo_pts_ms(l), Some(Some(100.0)));
-        assert_eq!(showinfo_pts_ms("[Parsed_showinfo_1 @ 0x1] n: 0 pts: NOPTS pts_time:NOPTS"), Some(None));
-        assert_eq!(showinfo_pts_ms("[Parsed_showinfo_1 @ 0x1] config in time_base: 1/1000"), None);
-        assert_eq!(showinfo_pts_ms("Input #0, matroska,webm, from 'x':"), None);
-    }
-
-    #[test]
-    fn probe_rotation_swaps_sides() {
-        let j = br#"{"streams":[{"width":640,"height":480,"side_data_list":[{"rotation":-90}]}]}"#;
-        assert_eq!(parse_probe(j).unwrap(), VideoInfo { width: 480, height: 640 });
-        let j = br#"{"streams":[{"width":640,"height":480,"tags":{"rotate":"180"}}]}"#;
-        assert_eq!(parse_probe(j).unwrap(), VideoInfo { width: 640, height: 480 });
-        assert!(parse_probe(br#"{"streams":[]}"#).is_err());
-        assert!(parse_probe(b"garbage").is_err());
+        let l = "[Parsed_showinfo_2 @ 0x564b] n:   1 pts:     33 pts_time:0.033   pos:     8256 fmt:rgba sar:1/1 s:320x240 i:P iskey:0";
+        assert_eq!(parse_showinfo(l), Some(ShowinfoFrame { instance: 2, t_ms: Some(33.0), width: 320, height: 240 }));
+        let l = "frame=    1 fps=0.0 q=-0.0 size=     300kB    [Parsed_showinfo_0 @ 0x1] n:   0 pts: NOPTS pts_time:NOPTS pos: 1 fmt:yuv420p sar:1/1 s:480x640 i:P";
+        assert_eq!(parse_showinfo(l), Some(ShowinfoFrame { instance: 0, t_ms: None, width: 480, height: 640 }));
+        assert_eq!(parse_showinfo("[Parsed_showinfo_0 @ 0x1] config in time_base: 1/1000, frame_rate: 30/1"), None);
+        assert_eq!(parse_showinfo("[Parsed_showinfo_0 @ 0x1] color_range:tv color_space:bt470bg"), None);
+        assert_eq!(parse_showinfo("Input #0, matroska,webm, from 'x':"), None);
     }
 }

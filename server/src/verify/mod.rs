@@ -1,6 +1,6 @@
 //! Verifying an uploaded recording against the challenge the server issued.
 //!
-//! ffprobe (size, rotation) → ffmpeg (RGBA frames at analysis size with presentation times) →
+//! ffmpeg (RGBA frames at analysis size with their presentation times and the video's own size) →
 //! `FrameAnalyser` per frame (face, regions) → `ReflectionDecoder` against the issued challenge on
 //! the timeline [`timeline::choose`] picks. The sharpest well-lit single-face frame is kept as a
 //! JPEG. Blocking and CPU-heavy: run it on a blocking thread, bounded by a semaphore.
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use faceid_core::analysis::{face_region, FrameAnalyser, ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
 use faceid_core::challenge::ColourChallenge;
-use faceid_core::frame::{fit_within, PixelRect, RgbaFrame};
+use faceid_core::frame::{PixelRect, RgbaFrame};
 use faceid_core::protocol::UploadReport;
 use faceid_core::quality::QualityHint;
 use faceid_core::reflection::{ReflectionDecoder, ReflectionSample};
@@ -45,7 +45,7 @@ pub struct VerifyOutcome {
     pub delay_ms: Option<f32>,
     pub best_frame: Option<BestFrame>,
     pub frames: usize,
-    /// Display size of the video, when it could be probed.
+    /// The video's own frame size (display orientation), once a frame was decoded.
     pub video_size: Option<(u32, u32)>,
     pub timeline: Option<TimelineSource>,
     /// Why the page's log was not used as it stands (None when it was, or no decode ran).
@@ -83,7 +83,7 @@ pub struct BestFrame {
 pub struct Verifier {
     pub tools: MediaTools,
     pub decoder: ReflectionDecoder,
-    /// The whole engine (probe + decode + analysis) must finish within this, else 1001.
+    /// The whole engine (decode + analysis + decoder) must finish within this, else 1001.
     pub time_limit: Duration,
 }
 
@@ -95,39 +95,37 @@ impl Verifier {
     /// Verifies the recording at `video` against `challenge` (the one the server issued).
     pub fn verify(&self, video: &Path, challenge: &ColourChallenge, report: Option<&UploadReport>) -> VerifyOutcome {
         let deadline = Instant::now() + self.time_limit;
-        let info = match ffmpeg::probe(&self.tools, video, deadline) {
-            Ok(i) => i,
-            Err(e) => return VerifyOutcome::refused(decode_error_code(&e), e.to_string()),
-        };
-        let long = info.width.max(info.height);
-        let short = info.width.min(info.height);
-        if long < MIN_VIDEO_LONG_SIDE || short < MIN_VIDEO_SHORT_SIDE {
-            let mut o = VerifyOutcome::refused(ResultCode::VideoResolutionTooLow, format!("{}x{}", info.width, info.height));
-            o.video_size = Some((info.width, info.height));
-            return o;
-        }
-        let (w, h) = fit_within(info.width, info.height, ANALYSIS_WIDTH, ANALYSIS_HEIGHT);
-
         let mut analyser = FrameAnalyser::new();
         let mut samples: Vec<ReflectionSample> = Vec::with_capacity(MAX_FRAMES);
         let mut best = BestFrameKeeper::default();
         let mut frame_error: Option<String> = None;
-        let decoded = ffmpeg::decode_rgba(&self.tools, video, w, h, deadline, &mut |rgba, t_ms| {
+        let mut source: Option<(u32, u32)> = None;
+        let mut too_small = false;
+        let decoded = ffmpeg::decode_rgba(&self.tools, video, ANALYSIS_WIDTH, ANALYSIS_HEIGHT, deadline, &mut |info, rgba| {
+            if source.is_none() {
+                source = Some((info.source_width, info.source_height));
+                let long = info.source_width.max(info.source_height);
+                let short = info.source_width.min(info.source_height);
+                if long < MIN_VIDEO_LONG_SIDE || short < MIN_VIDEO_SHORT_SIDE {
+                    too_small = true;
+                    return ControlFlow::Break(());
+                }
+            }
             if samples.len() >= MAX_FRAMES {
                 return ControlFlow::Break(());
             }
-            let frame = match RgbaFrame::new(rgba, w, h, w * 4) {
+            let frame = match RgbaFrame::new(rgba, info.width, info.height, info.width * 4) {
                 Ok(f) => f,
                 Err(e) => {
                     frame_error = Some(e.to_string());
                     return ControlFlow::Break(());
                 }
             };
-            match analyser.analyse(&frame, t_ms) {
+            match analyser.analyse(&frame, info.t_ms) {
                 Ok(a) => {
                     samples.push(a.sample);
                     if let (Some(face), 1) = (a.face, a.face_count) {
-                        best.offer(&analyser, &face, matches!(a.quality.hint, None | Some(QualityHint::HoldStill)), t_ms);
+                        best.offer(&analyser, &face, matches!(a.quality.hint, None | Some(QualityHint::HoldStill)), info.t_ms);
                     }
                     ControlFlow::Continue(())
                 }
@@ -137,12 +135,17 @@ impl Verifier {
                 }
             }
         });
+        if too_small {
+            let mut o = VerifyOutcome::refused(ResultCode::VideoResolutionTooLow, format!("{:?}", source));
+            o.video_size = source;
+            return o;
+        }
         let mut outcome = match decoded {
             Ok(_) => VerifyOutcome::refused(ResultCode::LivenessFailed, String::new()),
-            Err(e) => return VerifyOutcome { video_size: Some((info.width, info.height)), ..VerifyOutcome::refused(decode_error_code(&e), e.to_string()) },
+            Err(e) => return VerifyOutcome { video_size: source, ..VerifyOutcome::refused(decode_error_code(&e), e.to_string()) },
         };
         outcome.detail = None;
-        outcome.video_size = Some((info.width, info.height));
+        outcome.video_size = source;
         outcome.frames = samples.len();
         outcome.best_frame = best.encode();
         if let Some(e) = frame_error {
