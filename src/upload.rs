@@ -200,6 +200,29 @@ mod tests {
         )
     }
 
+    /// Uploads a 3-byte video as attempt "ATT-1" of token "TOK"; returns the result and every
+    /// event the person would have been shown.
+    fn upload(
+        api: &MemoryApi,
+        env: &FakeEnv,
+        policy: RetryPolicy,
+    ) -> (Result<UploadAnswer, ResultCode>, Vec<UploadEvent>) {
+        let events = Rc::new(RefCell::new(vec![]));
+        let sink = events.clone();
+        let result = pollster::block_on(upload_with_retries(
+            api,
+            env,
+            policy,
+            "TOK",
+            "ATT-1",
+            &vec![1, 2, 3],
+            &report(),
+            Rc::new(move |e| sink.borrow_mut().push(e)),
+        ));
+        let events = events.take();
+        (result, events)
+    }
+
     #[test]
     fn retries_network_failures_with_the_same_attempt() {
         let api = api(vec![
@@ -208,18 +231,7 @@ mod tests {
             Ok(passed()),
         ]);
         let env = env(0);
-        let events = Rc::new(RefCell::new(vec![]));
-        let sink = events.clone();
-        let answer = pollster::block_on(upload_with_retries(
-            &api,
-            &env,
-            RetryPolicy::default(),
-            "TOK",
-            "ATT-1",
-            &vec![1, 2, 3],
-            &report(),
-            Rc::new(move |e| sink.borrow_mut().push(e)),
-        ));
+        let (answer, events) = upload(&api, &env, RetryPolicy::default());
         assert_eq!(answer, Ok(passed()));
         let ups = api.uploads();
         assert_eq!(ups.len(), 3);
@@ -227,11 +239,11 @@ mod tests {
             .iter()
             .all(|u| u.attempt_id == "ATT-1" && u.token == "TOK" && u.video_len == 3));
         assert_eq!(*env.slept.borrow(), vec![1_000, 2_000]);
-        assert!(events.borrow().contains(&UploadEvent::Retrying {
+        assert!(events.contains(&UploadEvent::Retrying {
             send: 2,
             delay_ms: 2_000
         }));
-        assert_eq!(events.borrow().last(), Some(&UploadEvent::Progress(1.0)));
+        assert_eq!(events.last(), Some(&UploadEvent::Progress(1.0)));
     }
 
     #[test]
@@ -244,16 +256,7 @@ mod tests {
             first_delay_ms: 10,
             max_delay_ms: 15,
         };
-        let r = pollster::block_on(upload_with_retries(
-            &api1,
-            &env(0),
-            policy,
-            "T",
-            "A",
-            &vec![1],
-            &report(),
-            Rc::new(|_| {}),
-        ));
+        let (r, _) = upload(&api1, &env(0), policy);
         assert_eq!(r, Err(ResultCode::NetworkUnstable));
         assert_eq!(api1.uploads().len(), 3);
 
@@ -262,16 +265,7 @@ mod tests {
             error: H5Error::new(ResultCode::VideoEmptyOrTooLarge, Locale::En),
         };
         let api2 = api(vec![Err(too_large), Ok(passed())]);
-        let r = pollster::block_on(upload_with_retries(
-            &api2,
-            &env(0),
-            policy,
-            "T",
-            "A",
-            &vec![1],
-            &report(),
-            Rc::new(|_| {}),
-        ));
+        let (r, _) = upload(&api2, &env(0), policy);
         assert_eq!(r, Err(ResultCode::VideoEmptyOrTooLarge));
         assert_eq!(api2.uploads().len(), 1);
     }
@@ -280,25 +274,14 @@ mod tests {
     fn waits_for_the_network_without_spending_budget() {
         let api = api(vec![Ok(passed())]);
         let env = env(1);
-        let events = Rc::new(RefCell::new(vec![]));
-        let sink = events.clone();
         let policy = RetryPolicy {
             max_sends: 1,
             ..RetryPolicy::default()
         };
-        let r = pollster::block_on(upload_with_retries(
-            &api,
-            &env,
-            policy,
-            "T",
-            "A",
-            &vec![1],
-            &report(),
-            Rc::new(move |e| sink.borrow_mut().push(e)),
-        ));
+        let (r, events) = upload(&api, &env, policy);
         assert_eq!(r, Ok(passed()));
         assert_eq!(env.waited_online.get(), 1);
-        assert_eq!(events.borrow()[0], UploadEvent::WaitingForNetwork);
+        assert_eq!(events[0], UploadEvent::WaitingForNetwork);
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::rc::Rc;
 use faceid_core::quality::QualityHint;
 use faceid_core::{Locale, ResultCode};
 use faceid_h5::camera::{open_with_fallback, CameraError, MemoryCamera};
-use faceid_h5::components::screen_view::{ScreenView, ScreenViewProps};
 use faceid_h5::state::{Action, FlowState, Problem, Screen};
 use faceid_h5::web::camera::camera_error_from_js;
 use faceid_h5::web::frame_loop::FrameLoop;
@@ -108,31 +107,14 @@ async fn a_denied_permission_shows_3004_in_both_locales() {
         let camera = MemoryCamera::scripted([Err(CameraError::from_dom_name("NotAllowedError"))]);
         let error = open_with_fallback(&camera, None).await.unwrap_err();
         let state = std::rc::Rc::new(FlowState::new(Some("TOK".into()), Some(locale), None))
-            .reduce(Action::SessionLoaded(faceid_core::protocol::SessionInfo {
-                mode: faceid_core::protocol::LivenessMode::Light,
-                locale,
-                retries_left: 3,
-                expires_at: 0,
-                max_video_bytes: faceid_core::protocol::MAX_UPLOAD_BYTES,
-                redirect_url: None,
-                extra: None,
-            }))
+            .reduce(Action::SessionLoaded(common::session(locale, 3)))
             .reduce(Action::Start)
             .reduce(Action::CameraFailed(error));
         assert_eq!(
             state.screen,
             Screen::Problem(Problem::Camera(CameraError::PermissionDenied))
         );
-        let root = common::fresh("div");
-        let props = ScreenViewProps {
-            state,
-            dispatch: yew::Callback::noop(),
-            stream: None,
-            on_recorded: yew::Callback::noop(),
-            on_continue: yew::Callback::noop(),
-        };
-        let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
-        yew::scheduler::flush().await;
+        let (root, app) = common::render_screen(state).await;
         let dialog = root
             .query_selector("[role=alertdialog]")
             .unwrap()

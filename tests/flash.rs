@@ -6,7 +6,6 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use faceid_core::challenge::{ColourChallenge, ColourStep};
 use faceid_core::Rgb8;
 use faceid_h5::web::flash_display::{Cutout, FlashDisplay};
 use faceid_h5::web::now_ms;
@@ -21,28 +20,7 @@ type PaintLog = Rc<RefCell<Vec<(Rgb8, f64, [u8; 4], [u8; 4])>>>;
 
 #[wasm_bindgen_test]
 async fn shows_each_colour_in_order_and_logs_its_display_time() {
-    let challenge = ColourChallenge {
-        hold_colour: Rgb8::new(255, 255, 255),
-        hold_ms: 1000,
-        steps: vec![
-            ColourStep {
-                colour: Rgb8::new(0, 0, 255),
-                duration_ms: 350,
-            },
-            ColourStep {
-                colour: Rgb8::new(0, 255, 0),
-                duration_ms: 350,
-            },
-            ColourStep {
-                colour: Rgb8::new(0, 255, 255),
-                duration_ms: 350,
-            },
-            ColourStep {
-                colour: Rgb8::new(255, 255, 0),
-                duration_ms: 350,
-            },
-        ],
-    };
+    let challenge = common::challenge(&[common::BLUE, common::GREEN, common::CYAN, common::YELLOW]);
     challenge.validate().expect("a safe challenge");
     let canvas: HtmlCanvasElement = common::fresh("canvas").dyn_into().unwrap();
     let reader: CanvasRenderingContext2d = canvas

@@ -1,11 +1,13 @@
 //! The redirect back to the business, as built in the browser.
 #![cfg(target_arch = "wasm32")]
 
+mod common;
+
 use std::rc::Rc;
 
-use faceid_core::protocol::{LivenessMode, SessionInfo, UploadAnswer, MAX_UPLOAD_BYTES};
+use faceid_core::protocol::SessionInfo;
 use faceid_core::redirect::build_redirect_url;
-use faceid_core::{Locale, ResultCode};
+use faceid_core::Locale;
 use faceid_h5::state::{Action, FlowState, Screen};
 use wasm_bindgen_test::*;
 
@@ -35,13 +37,8 @@ fn keeps_query_strings_and_refuses_javascript() {
 
 fn outcome_redirect(redirect_url: &str) -> Option<String> {
     let session = SessionInfo {
-        mode: LivenessMode::Light,
-        locale: Locale::En,
-        retries_left: 2,
-        expires_at: 0,
-        max_video_bytes: MAX_UPLOAD_BYTES,
         redirect_url: Some(redirect_url.into()),
-        extra: None,
+        ..common::session(Locale::En, 2)
     };
     let mut state = FlowState::new(Some("TOK".into()), None, None);
     state.session = Some(session);
@@ -50,13 +47,7 @@ fn outcome_redirect(redirect_url: &str) -> Option<String> {
         progress: 1.0,
         note: faceid_h5::state::UploadNote::None,
     });
-    let done = Rc::new(state).reduce(Action::UploadAnswered(UploadAnswer {
-        err_code: ResultCode::Passed,
-        err_msg: String::new(),
-        passed: true,
-        retries_left: 2,
-        redirect_url: None,
-    }));
+    let done = Rc::new(state).reduce(Action::UploadAnswered(common::passed()));
     match &done.screen {
         Screen::Outcome(o) => o.redirect.clone(),
         other => panic!("{other:?}"),

@@ -6,12 +6,9 @@ mod common;
 
 use std::rc::Rc;
 
-use faceid_core::challenge::{ColourChallenge, ColourStep};
-use faceid_core::protocol::{LivenessMode, SessionInfo, MAX_UPLOAD_BYTES};
 use faceid_core::quality::QualityHint;
-use faceid_core::{Locale, ResultCode, Rgb8};
+use faceid_core::{Locale, ResultCode};
 use faceid_h5::camera::CameraError;
-use faceid_h5::components::screen_view::{ScreenView, ScreenViewProps};
 use faceid_h5::state::{
     ChallengePhase, FlowState, Guidance, Outcome, Problem, Screen, TokenProblem, UploadNote,
     Uploading,
@@ -23,14 +20,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn every_screen() -> Vec<Screen> {
-    let challenge = ColourChallenge {
-        hold_colour: Rgb8::new(255, 255, 255),
-        hold_ms: 1000,
-        steps: vec![ColourStep {
-            colour: Rgb8::new(0, 0, 255),
-            duration_ms: 350,
-        }],
-    };
+    let challenge = common::challenge(&[common::BLUE]);
     vec![
         Screen::Loading,
         Screen::BootFailed,
@@ -91,15 +81,7 @@ fn every_screen() -> Vec<Screen> {
 
 fn state(screen: Screen, locale: Locale) -> Rc<FlowState> {
     let mut s = FlowState::new(Some("TOK".into()), Some(locale), None);
-    s.session = Some(SessionInfo {
-        mode: LivenessMode::Light,
-        locale,
-        retries_left: 2,
-        expires_at: 0,
-        max_video_bytes: MAX_UPLOAD_BYTES,
-        redirect_url: None,
-        extra: None,
-    });
+    s.session = Some(common::session(locale, 2));
     s.screen = screen;
     s.landscape = true;
     Rc::new(s)
@@ -107,16 +89,7 @@ fn state(screen: Screen, locale: Locale) -> Rc<FlowState> {
 
 /// Renders `screen` in `locale`; returns (heading, whole text).
 async fn render(screen: Screen, locale: Locale) -> (String, String) {
-    let root = common::fresh("div");
-    let props = ScreenViewProps {
-        state: state(screen, locale),
-        dispatch: yew::Callback::noop(),
-        stream: None,
-        on_recorded: yew::Callback::noop(),
-        on_continue: yew::Callback::noop(),
-    };
-    let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
-    yew::scheduler::flush().await;
+    let (root, app) = common::render_screen(state(screen, locale)).await;
     let heading = common::text_of(&root, "h1").unwrap_or_default();
     let all = root.text_content().unwrap_or_default();
     app.destroy();
@@ -230,16 +203,7 @@ async fn mount_renders_the_page_and_reports_a_network_failure() {
 
 #[wasm_bindgen_test]
 async fn the_preview_plays_inline_and_muted() {
-    let root = common::fresh("div");
-    let props = ScreenViewProps {
-        state: state(Screen::CameraStarting, Locale::En),
-        dispatch: yew::Callback::noop(),
-        stream: None,
-        on_recorded: yew::Callback::noop(),
-        on_continue: yew::Callback::noop(),
-    };
-    let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
-    yew::scheduler::flush().await;
+    let (root, app) = common::render_screen(state(Screen::CameraStarting, Locale::En)).await;
     let video = root
         .query_selector("video")
         .unwrap()
@@ -270,16 +234,7 @@ async fn focus_moves_to_each_screens_heading() {
             redirect: None,
         }),
     ] {
-        let root = common::fresh("div");
-        let props = ScreenViewProps {
-            state: state(screen.clone(), Locale::En),
-            dispatch: yew::Callback::noop(),
-            stream: None,
-            on_recorded: yew::Callback::noop(),
-            on_continue: yew::Callback::noop(),
-        };
-        let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
-        yew::scheduler::flush().await;
+        let (root, app) = common::render_screen(state(screen.clone(), Locale::En)).await;
         let heading = root.query_selector("h1").unwrap().expect("a heading");
         let focused = common::document()
             .active_element()

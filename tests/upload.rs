@@ -1,12 +1,14 @@
 //! Upload retries: the policy with the in-memory API, and the real XHR path against a URL that fails.
 #![cfg(target_arch = "wasm32")]
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use faceid_core::protocol::{UploadAnswer, UploadReport};
 use faceid_core::ResultCode;
-use faceid_h5::api::{ApiError, MemoryApi};
+use faceid_h5::api::{ApiError, H5Api, MemoryApi};
 use faceid_h5::config::PageConfig;
 use faceid_h5::upload::{upload_with_retries, RetryPolicy, UploadEvent};
 use faceid_h5::web::network::BrowserNetwork;
@@ -55,15 +57,32 @@ fn recording() -> Recording {
     }
 }
 
+/// Uploads `video` as attempt "ATT-9" with the quick policy and the browser's clock and
+/// connectivity; returns the result and every event the person would have been shown.
+async fn upload<A: H5Api>(
+    api: &A,
+    video: &A::Video,
+) -> (Result<UploadAnswer, ResultCode>, Vec<UploadEvent>) {
+    let events: Rc<RefCell<Vec<UploadEvent>>> = Rc::default();
+    let sink = events.clone();
+    let result = upload_with_retries(
+        api,
+        &BrowserNetwork,
+        quick(),
+        "TOK",
+        "ATT-9",
+        video,
+        &report(),
+        Rc::new(move |e| sink.borrow_mut().push(e)),
+    )
+    .await;
+    let events = events.take();
+    (result, events)
+}
+
 #[wasm_bindgen_test]
 async fn retries_after_a_network_failure_with_the_same_attempt_id() {
-    let answer = UploadAnswer {
-        err_code: ResultCode::Passed,
-        err_msg: "ok".into(),
-        passed: true,
-        retries_left: 2,
-        redirect_url: None,
-    };
+    let answer = common::passed();
     let api = MemoryApi::new(
         Err(ApiError::Status(500)),
         Err(ApiError::Status(500)),
@@ -72,19 +91,7 @@ async fn retries_after_a_network_failure_with_the_same_attempt_id() {
             Ok(answer.clone()),
         ],
     );
-    let events: Rc<RefCell<Vec<UploadEvent>>> = Rc::default();
-    let sink = events.clone();
-    let result = upload_with_retries(
-        &api,
-        &BrowserNetwork,
-        quick(),
-        "TOK",
-        "ATT-9",
-        &vec![7u8; 100],
-        &report(),
-        Rc::new(move |e| sink.borrow_mut().push(e)),
-    )
-    .await;
+    let (result, events) = upload(&api, &vec![7u8; 100]).await;
     assert_eq!(result, Ok(answer));
     let uploads = api.uploads();
     assert_eq!(uploads.len(), 2);
@@ -92,7 +99,6 @@ async fn retries_after_a_network_failure_with_the_same_attempt_id() {
         .iter()
         .all(|u| u.attempt_id == "ATT-9" && u.video_len == 100 && u.report == report()));
     assert!(events
-        .borrow()
         .iter()
         .any(|e| matches!(e, UploadEvent::Retrying { send: 1, .. })));
 }
@@ -118,22 +124,9 @@ async fn the_real_xhr_path_reports_network_failures_and_gives_up_with_1008() {
     let form = XhrApi::upload_form(&recording(), &report()).unwrap();
     assert!(form.has("video") && form.has("report"));
 
-    let events: Rc<RefCell<Vec<UploadEvent>>> = Rc::default();
-    let sink = events.clone();
-    let result = upload_with_retries(
-        &api,
-        &BrowserNetwork,
-        quick(),
-        "TOK",
-        "ATT-9",
-        &recording(),
-        &report(),
-        Rc::new(move |e| sink.borrow_mut().push(e)),
-    )
-    .await;
+    let (result, events) = upload(&api, &recording()).await;
     assert_eq!(result, Err(ResultCode::NetworkUnstable));
     let retries: Vec<u32> = events
-        .borrow()
         .iter()
         .filter_map(|e| match e {
             UploadEvent::Retrying { send, .. } => Some(*send),
