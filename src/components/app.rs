@@ -176,7 +176,10 @@ where
                     }
                     match opened {
                         Ok(opened) => {
-                            stream.set(Some(opened.media_stream().clone()));
+                            // `Clone::clone`: `MediaStream::clone` is the JS method, which makes new
+                            // tracks that nothing stops (the camera would stay on after the page
+                            // lets it go).
+                            stream.set(Some(Clone::clone(opened.media_stream())));
                             *camera.borrow_mut() = Some(opened);
                             dispatch.emit(Action::CameraOpened);
                         }
