@@ -169,12 +169,14 @@ impl Recorder {
         } else {
             None
         };
+        // `Clone::clone`, not `MediaStream::clone`: the JS method copies the tracks, and a copied
+        // track would outlive the handles that stop the originals.
         let source = downscaler
             .as_ref()
-            .map(|d| d.stream.clone())
+            .map(|d| Clone::clone(&d.stream))
             .unwrap_or_else(|| {
                 // Record the video only: a camera stream never carries audio here, but be explicit.
-                MediaStream::new_with_tracks(&Array::of1(&track)).unwrap_or_else(|_| stream.clone())
+                MediaStream::new_with_tracks(&Array::of1(&track)).unwrap_or_else(|_| Clone::clone(stream))
             });
 
         let options = MediaRecorderOptions::new();
