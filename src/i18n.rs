@@ -83,6 +83,7 @@ texts! {
     uploading_offline: "网络已断开，恢复连接后将自动继续上传。", "You are offline. The upload continues when you are back online.";
     passed_title: "验证通过", "Verification passed";
     redirecting: "即将返回业务页面…", "Taking you back to the service…";
+    passed_done: "验证已完成。您可以关闭本页面，返回业务页面继续。", "You are done. You can close this page and return to the service.";
     continue_label: "继续", "Continue";
     failed_title: "验证未通过", "Verification not passed";
     try_again: "再试一次", "Try again";

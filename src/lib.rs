@@ -3,7 +3,8 @@
 //! Pure logic (compiles and is tested natively): [`state`] (the flow as a reducer), [`i18n`]
 //! (strings per locale), [`camera`] (requests, error mapping, fallback), [`api`] (the H5 API as a
 //! trait), [`upload`] (size check and retry policy), [`flash`] (the colour timeline), [`media`]
-//! (sizes and recorder formats), [`config`] (page options).
+//! (sizes and recorder formats), [`config`] (page options), [`viewport`] (when the
+//! sideways-phone hint applies).
 //!
 //! Browser glue (wasm32 only): `web` (camera, frame loop, recorder, flash display, XHR client,
 //! listeners: each a handle that cleans up on drop), `components` (one Yew component a file) and
@@ -32,6 +33,7 @@ pub mod i18n;
 pub mod media;
 pub mod state;
 pub mod upload;
+pub mod viewport;
 
 #[cfg(target_arch = "wasm32")]
 pub mod components;

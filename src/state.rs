@@ -13,6 +13,7 @@ use faceid_core::{Locale, ResultCode};
 use crate::api::ApiError;
 use crate::camera::CameraError;
 use crate::upload::UploadEvent;
+use crate::viewport::{shows_landscape_hint, DeviceKind, Orientation};
 
 /// No face for this long during the challenge restarts the attempt (a blink or a few dropped
 /// frames are shorter; the reflection decoder cannot work without the face for longer).
@@ -176,8 +177,11 @@ pub struct FlowState {
     pub locale_forced: bool,
     pub session: Option<SessionInfo>,
     pub screen: Screen,
-    /// Phone held sideways (shown as an inline hint during capture).
+    /// A phone or tablet held sideways (shown as an inline hint during capture); never set on a
+    /// desktop, whatever its window's shape.
     pub landscape: bool,
+    /// The page runs inside a frame: it posts its result to the parent and never redirects.
+    pub framed: bool,
     /// Page time since when no face has been seen during the challenge.
     pub face_missing_since: Option<f64>,
     pub cameras: Vec<CameraChoice>,
@@ -205,7 +209,8 @@ pub enum Action {
     CameraFailed(CameraError),
     FrameAnalysed(FrameFeedback),
     OrientationChanged {
-        landscape: bool,
+        orientation: Orientation,
+        device: DeviceKind,
     },
     AttemptCreated(AttemptCreated),
     AttemptFailed(ApiError),
@@ -252,6 +257,7 @@ impl FlowState {
             locale_forced: forced_locale.is_some(),
             session: None,
             landscape: false,
+            framed: false,
             face_missing_since: None,
             cameras: Vec::new(),
             chosen_camera,
@@ -329,8 +335,17 @@ impl FlowState {
         }
     }
 
-    /// The business's RedirectUrl with our parameters (None without one, or if it is not http(s)).
+    /// Marks the page as running inside a frame (the embedder, not the page, decides where to go).
+    pub fn in_frame(self, framed: bool) -> FlowState {
+        FlowState { framed, ..self }
+    }
+
+    /// The business's RedirectUrl with our parameters (None inside a frame, without one, or if it
+    /// is not http(s)).
     pub fn redirect_target(&self) -> Option<String> {
+        if self.framed {
+            return None;
+        }
         let session = self.session.as_ref()?;
         let base = session.redirect_url.as_deref()?;
         let token = self.token.as_deref()?;
@@ -460,8 +475,12 @@ impl FlowState {
             }
             (
                 S::CameraStarting | S::Guidance(_) | S::Challenge(_),
-                Action::OrientationChanged { landscape },
+                Action::OrientationChanged {
+                    orientation,
+                    device,
+                },
             ) => {
+                let landscape = shows_landscape_hint(orientation, device);
                 if landscape == self.landscape {
                     return None;
                 }
@@ -752,8 +771,23 @@ mod tests {
         };
         assert!(guidance.slow);
 
-        let sideways = slow.reduce(Action::OrientationChanged { landscape: true });
+        // A desktop window is wider than tall: no "turn your phone" hint (the same Rc comes back).
+        let desktop = slow.clone().reduce(Action::OrientationChanged {
+            orientation: Orientation::Landscape,
+            device: DeviceKind::Desktop,
+        });
+        assert!(!desktop.landscape);
+        assert!(Rc::ptr_eq(&slow, &desktop));
+        let sideways = desktop.reduce(Action::OrientationChanged {
+            orientation: Orientation::Landscape,
+            device: DeviceKind::Handheld,
+        });
         assert!(sideways.landscape);
+        let upright = sideways.clone().reduce(Action::OrientationChanged {
+            orientation: Orientation::Portrait,
+            device: DeviceKind::Handheld,
+        });
+        assert!(!upright.landscape);
         let ready = sideways.reduce(frame(40_000.0, None, true, true));
         assert_eq!(ready.screen, Screen::Challenge(ChallengePhase::Requesting));
         assert_eq!(ready.attempt_key(), Some(1));
@@ -897,6 +931,40 @@ mod tests {
             net.screen,
             Screen::Problem(Problem::Failure(ResultCode::NetworkUnstable))
         );
+    }
+
+    #[test]
+    fn a_framed_page_never_offers_a_redirect() {
+        let framed = Rc::new((*at_guidance()).clone().in_frame(true));
+        assert_eq!(framed.redirect_target(), None);
+        let passed = framed
+            .reduce(frame(10.0, None, true, true))
+            .reduce(Action::AttemptCreated(AttemptCreated {
+                attempt_id: "A1".into(),
+                challenge: challenge(),
+                expires_at: 1,
+            }))
+            .reduce(Action::Recorded {
+                attempt_id: "A1".into(),
+            })
+            .reduce(Action::UploadAnswered(UploadAnswer {
+                err_code: ResultCode::Passed,
+                err_msg: "ok".into(),
+                passed: true,
+                retries_left: 1,
+                redirect_url: None,
+            }));
+        let Screen::Outcome(o) = &passed.screen else {
+            panic!("{:?}", passed.screen)
+        };
+        assert!(o.passed);
+        assert_eq!(o.redirect, None);
+        // The same page at top level (same session with a RedirectUrl) offers it.
+        assert!((*at_guidance())
+            .clone()
+            .in_frame(false)
+            .redirect_target()
+            .is_some());
     }
 
     #[test]

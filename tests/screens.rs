@@ -14,7 +14,7 @@ use faceid_h5::state::{
     Uploading,
 };
 use js_sys::{Object, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -243,4 +243,121 @@ async fn focus_moves_to_each_screens_heading() {
         app.destroy();
         root.remove();
     }
+}
+
+/// The page's stylesheet, added once to the test document.
+fn load_page_styles() {
+    let doc = common::document();
+    if doc.get_element_by_id("fid-test-styles").is_some() {
+        return;
+    }
+    let style = doc.create_element("style").unwrap();
+    style.set_id("fid-test-styles");
+    style.set_text_content(Some(include_str!("../www/faceid.css")));
+    doc.head().unwrap().append_child(&style).unwrap();
+}
+
+/// `getComputedStyle(element)[property]`.
+fn computed(element: &web_sys::Element, property: &str) -> String {
+    let window = web_sys::window().unwrap();
+    let get: js_sys::Function = Reflect::get(&window, &"getComputedStyle".into())
+        .unwrap()
+        .into();
+    let style = get.call1(&window, element).unwrap();
+    Reflect::get(&style, &property.into())
+        .unwrap()
+        .as_string()
+        .unwrap_or_default()
+}
+
+fn passed(redirect: Option<&str>) -> Screen {
+    Screen::Outcome(Outcome {
+        passed: true,
+        code: ResultCode::Passed,
+        retries_left: 1,
+        redirect: redirect.map(String::from),
+    })
+}
+
+#[wasm_bindgen_test]
+async fn passed_without_a_redirect_says_what_is_true_and_offers_no_button() {
+    // Framed (the reducer builds no redirect then) or no RedirectUrl: nobody takes the person back.
+    for locale in [Locale::ZhCn, Locale::En] {
+        let t = faceid_h5::i18n::texts(locale);
+        let (root, app) = common::render_screen(state(passed(None), locale)).await;
+        let all = root.text_content().unwrap_or_default();
+        assert!(all.contains(t.passed_done), "{all}");
+        assert!(!all.contains(t.redirecting), "{all}");
+        assert!(
+            root.query_selector("button").unwrap().is_none(),
+            "no redirect button"
+        );
+        app.destroy();
+        root.remove();
+
+        let (root, app) =
+            common::render_screen(state(passed(Some("https://b.example/?token=T")), locale)).await;
+        let all = root.text_content().unwrap_or_default();
+        assert!(all.contains(t.redirecting), "{all}");
+        assert!(!all.contains(t.passed_done), "{all}");
+        assert_eq!(
+            common::text_of(&root, "button").as_deref(),
+            Some(t.continue_label)
+        );
+        app.destroy();
+        root.remove();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_focused_heading_has_no_ring_and_focused_buttons_do() {
+    load_page_styles();
+    let (root, app) = common::render_screen(state(Screen::Intro, Locale::En)).await;
+    // The page's styles apply under .fid-root (the App's wrapper).
+    root.set_class_name("fid-root");
+    let heading: web_sys::HtmlElement = root
+        .query_selector("h1")
+        .unwrap()
+        .expect("a heading")
+        .dyn_into()
+        .unwrap();
+    assert_eq!(
+        common::document().active_element().as_ref(),
+        Some(heading.as_ref()),
+        "focus still moves to the heading"
+    );
+    assert_eq!(computed(&heading, "outlineStyle"), "none");
+
+    // Script focus with no pointer seen matches :focus-visible in Chrome, as keyboard focus does.
+    let button: web_sys::HtmlElement = root
+        .query_selector("button.fid-primary")
+        .unwrap()
+        .expect("the start button")
+        .dyn_into()
+        .unwrap();
+    button.focus().unwrap();
+    assert!(button.matches(":focus-visible").unwrap());
+    assert_eq!(computed(&button, "outlineStyle"), "solid");
+    assert_eq!(computed(&button, "outlineWidth"), "3px");
+    app.destroy();
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_desktop_browser_gets_no_turn_your_phone_hint() {
+    // This headless desktop Chrome: no coarse pointer, desktop user agent, window wider than tall.
+    let device = faceid_h5::web::viewport::device_kind();
+    assert_eq!(device, faceid_h5::viewport::DeviceKind::Desktop);
+    let mut s = FlowState::new(Some("TOK".into()), Some(Locale::En), None);
+    s.session = Some(common::session(Locale::En, 2));
+    s.screen = Screen::Guidance(Guidance::default());
+    let s = Rc::new(s).reduce(faceid_h5::state::Action::OrientationChanged {
+        orientation: faceid_h5::viewport::Orientation::Landscape,
+        device,
+    });
+    let (root, app) = common::render_screen(s).await;
+    let all = root.text_content().unwrap_or_default();
+    assert!(!all.contains(faceid_h5::i18n::EN.landscape_hint), "{all}");
+    app.destroy();
+    root.remove();
 }

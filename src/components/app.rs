@@ -131,7 +131,10 @@ where
     let config = props.config.clone();
     let state = {
         let config = config.clone();
-        use_reducer(move || FlowState::new(config.token.clone(), config.locale, stored_camera()))
+        use_reducer(move || {
+            FlowState::new(config.token.clone(), config.locale, stored_camera())
+                .in_frame(framed().is_some())
+        })
     };
     let dispatch: Callback<Action> = {
         let dispatcher = state.dispatcher();

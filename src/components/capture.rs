@@ -27,6 +27,7 @@ use crate::web::frame_loop::FrameLoop;
 use crate::web::frame_sampler::FrameSampler;
 use crate::web::recorder::{Recorder, Recording};
 use crate::web::task::Task;
+use crate::web::viewport;
 
 /// Recording continues this long after the last colour: the decoder searches delays up to 400 ms
 /// (screen latency plus camera pipeline), so the reflection of the last colour must be on tape.
@@ -58,29 +59,6 @@ struct Shared {
     frame_error_logged: bool,
     /// Set while recording: the recorder's start and the samples on its clock.
     recording: Option<(f64, Vec<ReflectionSample>)>,
-}
-
-fn landscape_phone() -> bool {
-    let Some(window) = web_sys::window() else {
-        return false;
-    };
-    let coarse = window
-        .match_media("(pointer: coarse)")
-        .ok()
-        .flatten()
-        .map(|m| m.matches())
-        .unwrap_or(false);
-    let w = window
-        .inner_width()
-        .ok()
-        .and_then(|v| v.as_f64())
-        .unwrap_or(0.0);
-    let h = window
-        .inner_height()
-        .ok()
-        .and_then(|v| v.as_f64())
-        .unwrap_or(0.0);
-    coarse && w > h
 }
 
 fn user_agent() -> String {
@@ -285,13 +263,15 @@ pub fn Capture(props: &CaptureProps) -> Html {
             }
             if let Some(window) = web_sys::window() {
                 dispatch.emit(Action::OrientationChanged {
-                    landscape: landscape_phone(),
+                    orientation: viewport::orientation(),
+                    device: viewport::device_kind(),
                 });
                 for name in ["resize", "orientationchange"] {
                     let dispatch = dispatch.clone();
                     handles.1.push(EventListener::new(&window, name, move |_| {
                         dispatch.emit(Action::OrientationChanged {
-                            landscape: landscape_phone(),
+                            orientation: viewport::orientation(),
+                            device: viewport::device_kind(),
                         })
                     }));
                 }

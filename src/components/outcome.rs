@@ -1,4 +1,5 @@
-//! The server's answer: success (and the way back), or the reason in words the person can act on
+//! The server's answer: success (and the way back when the page is not framed and has a
+//! RedirectUrl), or the reason in words the person can act on
 //! and "try again" while attempts are left.
 
 use faceid_core::Locale;
@@ -35,9 +36,10 @@ pub fn OutcomeScreen(props: &OutcomeProps) -> Html {
             <section class="fid-screen fid-outcome fid-passed">
                 <h1 class="fid-title" tabindex="-1" ref={heading}>{ t.passed_title }</h1>
                 <div class="fid-mark" aria-hidden="true"></div>
-                if o.redirect.is_some() {
-                    <p class="fid-body" role="status">{ t.redirecting }</p>
-                }
+                // Inside a frame or without a RedirectUrl nobody takes the person anywhere.
+                <p class="fid-body" role="status">
+                    { if o.redirect.is_some() { t.redirecting } else { t.passed_done } }
+                </p>
                 { continue_button.unwrap_or_default() }
             </section>
         };

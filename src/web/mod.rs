@@ -10,6 +10,7 @@ pub mod mount;
 pub mod network;
 pub mod recorder;
 pub mod task;
+pub mod viewport;
 pub mod xhr;
 
 use wasm_bindgen::JsValue;

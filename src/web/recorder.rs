@@ -176,7 +176,8 @@ impl Recorder {
             .map(|d| Clone::clone(&d.stream))
             .unwrap_or_else(|| {
                 // Record the video only: a camera stream never carries audio here, but be explicit.
-                MediaStream::new_with_tracks(&Array::of1(&track)).unwrap_or_else(|_| Clone::clone(stream))
+                MediaStream::new_with_tracks(&Array::of1(&track))
+                    .unwrap_or_else(|_| Clone::clone(stream))
             });
 
         let options = MediaRecorderOptions::new();
