@@ -95,6 +95,7 @@ async fn detect_auth_validates_its_fields() {
         (json!({ "RuleId": "1", "Extra": "e".repeat(1025) }), "InvalidParameter"),
         (json!({ "RuleId": 1 }), "InvalidParameter"),
         (json!({ "RuleId": "1", "ImageBase64": "data:image/png;base64,AAAA" }), "InvalidParameter"),
+        (json!({ "RuleId": "1", "Encryption": { "EncryptList": ["IdCard"], "CiphertextBlob": "x", "Iv": "y" } }), "InvalidParameter"),
     ];
     for (params, code) in cases {
         let v = t.cloud("DetectAuth", params.clone()).await;
@@ -357,4 +358,13 @@ async fn the_demo_starts_a_flow_and_shows_its_result() {
 async fn the_demo_can_be_turned_off() {
     let t = TestServer::start_with(|c| c.demo = false).await;
     assert_eq!(t.http.get(format!("{}/demo", t.base)).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn an_engine_past_its_time_limit_answers_1001() {
+    let t = TestServer::start_with(|c| c.verify_timeout = std::time::Duration::ZERO).await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let (status, answer) = t.upload(&a.attempt_id, garbage(), "video/webm", &empty_report()).await;
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1001)), "{answer}");
 }

@@ -197,13 +197,18 @@ pub fn decode_rgba(
     let mut stopped_early = false;
     let mut last_t: Option<f64> = None;
     let mut read_error: Option<std::io::Error> = None;
+    let mut deadline_hit = false;
     if let Some(mut out) = stdout {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             let (f, source) = match info_rx.recv_timeout(wait) {
                 Ok(v) => v,
-                // No description: the stream ended (or the deadline passed; the watchdog decides).
-                Err(_) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    deadline_hit = true;
+                    break;
+                }
+                // ffmpeg is done: no more frames.
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             let len = f.width as usize * f.height as usize * 4;
             if len == 0 {
@@ -232,12 +237,14 @@ pub fn decode_rgba(
             }
         }
     }
-    if stopped_early || read_error.is_some() {
+    if stopped_early || deadline_hit || read_error.is_some() {
         if let Ok(mut c) = child.lock() {
             let _ = c.kill();
         }
     }
-    let timed_out = watchdog.finish();
+    // Either side may notice the deadline first: the watchdog (ffmpeg stalled while we waited
+    // for bytes) or the reader (no frame description before the deadline).
+    let timed_out = watchdog.finish() || deadline_hit;
     let status = match child.lock() {
         Ok(mut c) => c.wait().ok(),
         Err(_) => None,
