@@ -507,7 +507,20 @@ line();
       const upper = op === '<=' && Number(rate) === 0 ? 300 / Number(n) : null;
       const bound = upper != null ? ` (95 % upper bound ≈ ${upper.toFixed(1)} %)` : '';
       const shown = ok && (upper == null || upper <= Number(goal));
-      if (!ok) miss('Decision quality', `${what} ${rate} %`, `the goal is ${op} ${goal} %.`, 'look at the failing cells in the table below (faceid-eval --verbose prints each failed session).');
+      if (!ok) {
+        // The condition cells that pulled this figure below (or above) its goal.
+        const attack = { 'genuine pass': 'genuine', 'replay accept': 'replay', 'no-response accept': 'no-response', 'flat-print accept': 'flat-print' }[what];
+        const cells = [];
+        for (const l of (text ?? '').split('\n')) {
+          const c = /^(\S+)\s+(\S+)\s+(\d+)\s+([\d.]+)%.*?\s(\d+:\d+(?: \d+:\d+)*)\s*$/.exec(l);
+          if (!c || c[2] !== attack) continue;
+          const bad = op === '>=' ? Number(c[4]) < Number(goal) : Number(c[4]) > Number(goal);
+          if (bad) cells.push(`${c[1]} ${c[4]} % (codes ${c[5]})`);
+        }
+        miss('Decision quality', `${what} ${rate} %`,
+          `the goal is ${op} ${goal} % over ${n} sessions${cells.length ? `; the cells below it: ${cells.join(', ')}` : ''}.`,
+          'run faceid-eval --verbose on those conditions to see each failed session (fit, delay, codes) and adjust the decoder or the quality gate for them.');
+      }
       return [what, n, `${rate} %${bound}`, `${op} ${goal} %`, !ok ? MISSED : shown ? MET : 'met in this sample; too few sessions to show it'];
     });
     table(['figure', 'sessions', 'rate', 'goal', 'goal met?'], rows);
