@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::{AppState, Shared};
-use crate::store::{AttemptRecord, AttemptRefusal, AttemptResult, Claim, RateLimit, TokenRecord, TokenStatus};
+use crate::store::{AttemptRecord, AttemptRefusal, AttemptState, AttemptResult, Claim, RateLimit, TokenRecord, TokenStatus};
 use crate::verify::VerifyOutcome;
 
 /// The browser cookie (a random id; PROTOCOL.md §3's per-browser limit counts under it).
@@ -401,28 +401,36 @@ async fn upload_inner(
     locale: Locale,
 ) -> Result<String, H5Failure> {
     let valid_id = !attempt_id.is_empty() && attempt_id.len() <= 64 && attempt_id.bytes().all(|b| b.is_ascii_alphanumeric());
-    let id = attempt_id.to_string();
-    let claim = if valid_id {
-        app.blocking(move |s| s.store.claim_attempt(&id))
+    if !valid_id {
+        drain(body).await;
+        return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+    }
+    // A repeated upload (the page's retry) may find the first one still being verified. It waits,
+    // with its own body unread, until the first one is answered — or given back because its body
+    // broke off, in which case this upload claims the attempt and is verified instead.
+    let attempt = loop {
+        let id = attempt_id.to_string();
+        let claim = app
+            .blocking(move |s| s.store.claim_attempt(&id))
             .await
             .map_err(|e| H5Failure::internal(e, locale))?
-            .map_err(|e| H5Failure::internal(e, locale))?
-    } else {
-        Claim::Unknown
-    };
-    let attempt = match claim {
-        Claim::Claimed(a) => a,
-        Claim::Answered(json) => {
-            drain(body).await;
-            return Ok(json);
-        }
-        Claim::Busy => {
-            drain(body).await;
-            return wait_for_answer(app, attempt_id, locale).await;
-        }
-        Claim::Unknown => {
-            drain(body).await;
-            return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+            .map_err(|e| H5Failure::internal(e, locale))?;
+        match claim {
+            Claim::Claimed(a) => break a,
+            Claim::Answered(json) => {
+                drain(body).await;
+                return Ok(json);
+            }
+            Claim::Busy => {
+                if let Settled::Answered(json) = wait_until_settled(app, attempt_id, locale).await? {
+                    drain(body).await;
+                    return Ok(json);
+                }
+            }
+            Claim::Unknown => {
+                drain(body).await;
+                return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+            }
         }
     };
     // From here on the attempt is ours. The rest runs as its own task, so a client that goes away
@@ -454,7 +462,15 @@ async fn drain(body: Body) {
     }
 }
 
-async fn wait_for_answer(app: &Shared, attempt_id: &str, locale: Locale) -> Result<String, H5Failure> {
+/// How an attempt that another upload was verifying came to rest.
+enum Settled {
+    /// Verified: the stored answer.
+    Answered(String),
+    /// Given back (that upload broke off): it can be claimed again.
+    Released,
+}
+
+async fn wait_until_settled(app: &Shared, attempt_id: &str, locale: Locale) -> Result<Settled, H5Failure> {
     let deadline = tokio::time::Instant::now() + app.config.verify_timeout + Duration::from_secs(5);
     loop {
         tokio::time::sleep(BUSY_POLL).await;
@@ -464,8 +480,11 @@ async fn wait_for_answer(app: &Shared, attempt_id: &str, locale: Locale) -> Resu
             .await
             .map_err(|e| H5Failure::internal(e, locale))?
             .map_err(|e| H5Failure::internal(e, locale))?;
-        if let Some(r) = a.and_then(|a| a.result) {
-            return Ok(r.answer_json);
+        match a.map(|a| (a.result, a.state)) {
+            Some((Some(r), _)) => return Ok(Settled::Answered(r.answer_json)),
+            Some((None, AttemptState::Pending)) => return Ok(Settled::Released),
+            Some(_) => {}
+            None => return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale)),
         }
         if tokio::time::Instant::now() > deadline {
             return Err(H5Failure::new(ResultCode::EngineTimeout, StatusCode::SERVICE_UNAVAILABLE, locale));

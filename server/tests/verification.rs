@@ -72,6 +72,46 @@ async fn simultaneous_uploads_of_one_attempt_get_one_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_waiting_behind_an_upload_that_breaks_off_is_verified_itself() {
+    use tokio::io::AsyncWriteExt;
+    let t = TestServer::start().await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let rec = sim_recording(&a.challenge, Attack::None, 11, VideoFormat::Webm);
+    let report = report_for(&rec, "video/webm");
+
+    // The first upload announces the whole recording but sends only its start, then breaks off.
+    let addr = t.base.trim_start_matches("http://").to_string();
+    let mut cut = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let boundary = "cutcutcut";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"rec\"\r\nContent-Type: video/webm\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&rec.video);
+    let head = format!(
+        "POST /api/h5/v1/attempts/{}/video HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        a.attempt_id,
+        body.len() + 1000
+    );
+    cut.write_all(head.as_bytes()).await.unwrap();
+    cut.write_all(&body[..body.len() / 2]).await.unwrap();
+    cut.flush().await.unwrap();
+    // Let the server claim the attempt for the first upload before the retry arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let retry = t.upload(&a.attempt_id, rec.video.clone(), "video/webm", &report);
+    let break_off = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        drop(cut);
+    };
+    let ((status, answer), ()) = tokio::join!(retry, break_off);
+    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+    let info = t.detect_info(&token, "1").await;
+    assert_eq!(info["Text"]["LivenessDetail"].as_array().unwrap().len(), 1, "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_of_another_challenge_is_refused() {
     let t = TestServer::start().await;
     let token = t.detect_auth(json!({})).await;
