@@ -344,12 +344,14 @@ struct DelayDesign {
     gram: Vec<f64>,
     /// ⟨u_c, indicator_s⟩ with the channel-centring folded in: e[j][s] = Σ_c A_cj ⟨u_c, I_s⟩.
     cross: Vec<[f64; 3]>,
-    /// Per segment: Σ u over its samples (for the per-colour reading) and the sample count.
-    sums: Vec<[f64; 3]>,
+    /// Per segment: the number of kept samples.
     counts: Vec<usize>,
     /// Total detrended chromatic variance.
     total: f64,
     samples: usize,
+    /// Each kept sample's segment and drift-free log-chromaticity (for robust per-step readings).
+    seg: Vec<usize>,
+    residuals: Vec<[f64; 3]>,
 }
 
 impl DelayDesign {
@@ -425,7 +427,7 @@ impl DelayDesign {
                 [v[0] - m, v[1] - m, v[2] - m]
             })
             .collect();
-        DelayDesign { gram, cross, sums, counts, total, samples: n }
+        DelayDesign { gram, cross, counts, total, samples: n, seg, residuals: u }
     }
 
     /// Least-squares fit of `k >= 0` for the sequence `colours` (one linear RGB per segment).
@@ -787,9 +789,9 @@ fn null_sequences(timeline: &Timeline) -> Vec<Vec<[f64; 3]>> {
 ///
 /// With the gains fitted on the whole sequence, the model predicts each step's mean for any colour
 /// put in that step (the others unchanged); the step is decoded as the colour whose prediction is
-/// nearest to the observation. `confidence` = (d_other − d_expected) / (d_other + d_expected),
-/// clamped to 0..1, where d are the squared distances to the expected colour's prediction and to
-/// the nearest other palette colour's. Returns the readings and the number of steps decoded as
+/// nearest to the observation (its per-channel median over the step's frames). `confidence` =
+/// (d_other − d_expected) / (d_other + d_expected), clamped to 0..1, where d are the squared
+/// distances to the expected colour's prediction and to the nearest other palette colour's. Returns the readings and the number of steps decoded as
 /// another colour.
 fn per_colour(design: &DelayDesign, timeline: &Timeline, fit: &Fit) -> (Vec<DecodedColour>, usize) {
     let segs = timeline.colours.len().min(design.counts.len());
@@ -809,8 +811,20 @@ fn per_colour(design: &DelayDesign, timeline: &Timeline, fit: &Fit) -> (Vec<Deco
                 misdecoded += 1;
                 return undecoded(timeline.srgb[s]);
             }
-            let v = design.sums[s];
-            let observed = [v[0] / n as f64, v[1] / n as f64, v[2] / n as f64];
+            // The step's reading: per-channel median over its frames, so one frame measured on a
+            // jumping face box or a blink does not move it (the model's prediction is a mean, which
+            // the median matches for clean frames).
+            let mut observed = [0.0; 3];
+            let mut values: Vec<f64> = Vec::with_capacity(n);
+            for (c, o) in observed.iter_mut().enumerate() {
+                values.clear();
+                values.extend(design.seg.iter().zip(&design.residuals).filter(|(&g, _)| g == s).map(|(_, r)| r[c]));
+                values.sort_by(f64::total_cmp);
+                let m = values.len();
+                *o = if m == 0 { 0.0 } else if m % 2 == 1 { values[m / 2] } else { (values[m / 2 - 1] + values[m / 2]) / 2.0 };
+            }
+            let om = (observed[0] + observed[1] + observed[2]) / 3.0;
+            observed.iter_mut().for_each(|o| *o -= om);
             // Σ_{i in s} ṽ_j(i) = (G S)_sj; with step s's colour replaced by p it changes by
             // G_ss (p − S_s). The model's channel c is the channel-centred k_c · that, per sample.
             let row = &design.gram[s * stride..(s + 1) * stride];

@@ -186,7 +186,8 @@ fn genuine_sessions_pass_and_every_attack_fails_through_the_analyser() {
             if attack == Attack::None {
                 assert!(v.passed && v.code == ResultCode::Passed, "seed {seed}: {v:?} {r:?}");
                 assert_eq!(v.colours.len(), 8);
-                assert!(v.colours.iter().all(|d| d.confidence > 0.5), "{v:?}");
+                // Every step but at most one is read clearly (the decision rule's own limit).
+                assert!(v.colours.iter().filter(|d| d.confidence > 0.5).count() >= 7, "{v:?}");
                 assert!((f64::from(v.delay_ms) - s.delay_ms()).abs() <= 40.0, "{} vs {}", v.delay_ms, s.delay_ms());
             } else {
                 assert!(!v.passed, "{attack:?} seed {seed}: {r:?}");
