@@ -111,6 +111,15 @@ impl Photo {
             .collect()
     }
 
+    /// The same photo with every pixel's colour replaced by its grey (Rec. 709 luminance in linear
+    /// light). For black-and-white photographs carrying coloured annotations: the group photo is a
+    /// grey 1927 print with red face boxes painted on, which would otherwise become red stripes on
+    /// the simulated skin whose share of the face region changes as the face box moves.
+    pub fn greyscale(&self) -> Photo {
+        let albedo = self.albedo.iter().map(|a| [LinearRgb::from_array(*a).luminance(); 3]).collect();
+        Photo { width: self.width, height: self.height, albedo, face: self.face }
+    }
+
     /// A crop of this photo around one face: `face` (normalised to this photo) widened by
     /// `context` face widths on each side, so a single face of a group photo becomes a portrait.
     pub fn crop_around(&self, face: FaceBox, context: f32) -> Result<Photo, SimError> {
@@ -851,6 +860,9 @@ mod tests {
         let p = astronaut();
         assert_eq!((p.width(), p.height()), (512, 512));
         assert!(Photo::from_png(b"not a png").is_err());
+        let grey = p.greyscale();
+        assert!(grey.albedo.iter().all(|a| a[0] == a[1] && a[1] == a[2]));
+        assert!(p.albedo.iter().any(|a| a[0] != a[2]));
         assert!(Photo::from_png(&[]).is_err());
     }
 
