@@ -34,11 +34,12 @@ mkdir -p "$CACHE" "$LOGS"
 T0=$(date +%s)
 
 # Measurement windows (ms of timed frames per frame set and side in the browser; criterion seconds).
-# faceid-eval sessions per attack and condition (8 conditions x 4 attacks; ~0.5 s a session here).
+# faceid-eval sessions per attack and condition (8 conditions x 4 attacks): 64 gives the 2,048
+# sessions the foundation issue's decision-quality goals are stated over (~0.23 s a session here).
 if [ "$QUICK" = 1 ]; then
   BROWSER_BUDGET_MS=3000; CRIT_ARGS=(--warm-up-time 1 --measurement-time 1); EVAL_SESSIONS=2; LOAD_UPLOADS=4
 else
-  BROWSER_BUDGET_MS=12000; CRIT_ARGS=(--warm-up-time 1 --measurement-time 4); EVAL_SESSIONS=12; LOAD_UPLOADS=12
+  BROWSER_BUDGET_MS=12000; CRIT_ARGS=(--warm-up-time 1 --measurement-time 4); EVAL_SESSIONS=64; LOAD_UPLOADS=12
 fi
 EVAL_SESSIONS=${FACEID_BENCH_EVAL_SESSIONS:-$EVAL_SESSIONS}
 # Recorder MIME types to measure: the page's preference list (src/media.rs); unsupported ones are skipped.
@@ -301,12 +302,12 @@ step "7. decision quality (faceid-eval --sessions $EVAL_SESSIONS)"
 load eval
 echo "eval_sessions=$EVAL_SESSIONS" >> "$RUN/machine.env"
 # Exit status 1 means a goal was missed; the table is still the result.
-timeout 900 cargo run --release -q -p faceid-core --bin faceid-eval -- --sessions "$EVAL_SESSIONS" > "$RUN/eval.txt" 2> "$LOGS/eval.log"
+timeout 1500 cargo run --release -q -p faceid-core --bin faceid-eval -- --sessions "$EVAL_SESSIONS" > "$RUN/eval.txt" 2> "$LOGS/eval.log"
 rc=$?
 if grep -q '^total' "$RUN/eval.txt"; then
   echo "   ok (exit $rc)"
 elif [ "$rc" = 124 ]; then
-  not_measured eval "faceid-eval --sessions $EVAL_SESSIONS did not finish within 900 s"
+  not_measured eval "faceid-eval --sessions $EVAL_SESSIONS did not finish within 1500 s"
 else
   not_measured eval "faceid-eval exited $rc without its table: $(first_error "$LOGS/eval.log")"
 fi
