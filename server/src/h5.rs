@@ -528,17 +528,7 @@ async fn verify_claimed(
     }
     if received_at > attempt.expires_at_ms {
         drain(body).await;
-        let outcome = VerifyOutcome {
-            code: ResultCode::EngineTimeout,
-            score: None,
-            delay_ms: None,
-            best_frame: None,
-            frames: 0,
-            video_size: None,
-            timeline: None,
-            log_problem: None,
-            detail: Some("attempt expired before its video arrived".into()),
-        };
+        let outcome = VerifyOutcome::refused(ResultCode::EngineTimeout, "attempt expired before its video arrived");
         return record(app, attempt, outcome, None, locale).await;
     }
 

@@ -55,7 +55,7 @@ pub struct VerifyOutcome {
 }
 
 impl VerifyOutcome {
-    fn refused(code: ResultCode, detail: impl Into<String>) -> VerifyOutcome {
+    pub(crate) fn refused(code: ResultCode, detail: impl Into<String>) -> VerifyOutcome {
         VerifyOutcome {
             code,
             score: None,
