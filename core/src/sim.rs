@@ -710,24 +710,8 @@ impl SimSession {
         let fcy = scy - margin_y + ty as f32;
         let s = scale as f32;
         let (fw, fh) = (self.face_size.0 * s, self.face_size.1 * s);
-        self.col_map.clear();
-        self.rho_x.clear();
-        for x in 0..w {
-            let fx = x as f32 + 0.5;
-            let sx = scx + (fx - fcx) / s;
-            self.col_map.push((sx.max(0.0) as usize).min(self.scene_w - 1) as u32);
-            let d = (fx - fcx) / (fw / 2.0);
-            self.rho_x.push(d * d);
-        }
-        self.row_map.clear();
-        self.rho_y.clear();
-        for y in 0..h {
-            let fy = y as f32 + 0.5;
-            let sy = scy + (fy - fcy) / s;
-            self.row_map.push((sy.max(0.0) as usize).min(self.scene_h - 1) as u32);
-            let d = (fy - fcy) / (fh / 2.0);
-            self.rho_y.push(d * d);
-        }
+        map_axis(w, scx, fcx, s, fw, self.scene_w, &mut self.col_map, &mut self.rho_x);
+        map_axis(h, scy, fcy, s, fh, self.scene_h, &mut self.row_map, &mut self.rho_y);
 
         rgba.clear();
         rgba.resize(w * h * 4, 255);
@@ -839,6 +823,33 @@ pub fn ground_truth_samples(session: &mut SimSession) -> Vec<ReflectionSample> {
         out.push(measure_regions(&rgba, w, h, &face, t));
     }
     out
+}
+
+
+/// One axis of the camera's view of the scene: for each of the `n` output pixels along it, the
+/// scene pixel it shows (`map`) and its squared normalised distance from the face centre (`rho`),
+/// for a face centred at `face_out` in the output and `scene_centre` in the scene, seen at `scale`,
+/// `face_len` output pixels across. Both buffers are reused.
+#[allow(clippy::too_many_arguments)]
+fn map_axis(
+    n: usize,
+    scene_centre: f32,
+    face_out: f32,
+    scale: f32,
+    face_len: f32,
+    scene_len: usize,
+    map: &mut Vec<u32>,
+    rho: &mut Vec<f32>,
+) {
+    map.clear();
+    rho.clear();
+    for i in 0..n {
+        let f = i as f32 + 0.5;
+        let scene = scene_centre + (f - face_out) / scale;
+        map.push((scene.max(0.0) as usize).min(scene_len - 1) as u32);
+        let d = (f - face_out) / (face_len / 2.0);
+        rho.push(d * d);
+    }
 }
 
 #[cfg(test)]
