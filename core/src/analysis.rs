@@ -14,6 +14,19 @@
 //!   frame width (rounded to whole pixels) over the full frame height, minus every pixel inside the
 //!   face box widened about its centre by 25 % (`FaceBox::shrunk(1.25)`).
 //!
+//! - **Relief regions** (for the decoder's check that the face is three-dimensional; laid out on
+//!   the face box until the face engine gives landmarks), in box-relative coordinates (0..1 of the
+//!   box's width and height from its top-left corner), away from the eyes (glasses mirror the
+//!   screen) and the mouth (talking):
+//!   - across the cheekbones and nose, rows `[0.5, 0.7]`: the *nose* `[0.4, 0.6]`, the *inner
+//!     cheeks* `[0.22, 0.36]` and `[0.64, 0.78]` (turned 15–35° from the screen), the *outer
+//!     cheeks* `[0.06, 0.2]` and `[0.8, 0.94]` (turned 40–65°, kept inside the box's edge so they
+//!     stay on the face);
+//!   - the *forehead* `[0.3, 0.7] × [0.08, 0.26]` (turned up) and the *chin* `[0.35, 0.65] ×
+//!     [0.86, 0.98]` (turned down);
+//!   - the *surround*: the box widened by 60 % minus the box widened by 15 %, above the box's
+//!     bottom edge — hair, ears, what is next to the head (a print's own margin), not the neck.
+//!
 //! `sample.face` is the mean linear-light colour of the face region (None when no face is tracked
 //! or the region is empty); `sample.background` is the mean linear-light colour of the background
 //! region (present whenever it has pixels, with or without a face). Each analysis pixel is
@@ -32,7 +45,7 @@ use crate::face::{FaceDetector, FaceTracker, SeetaFaceDetector};
 use crate::frame::{AnalysisImage, FrameError, PixelRect, RegionStats, RgbaFrame};
 use crate::geometry::FaceBox;
 use crate::quality::{OvalGuide, QualityGate, QualityInput, QualityReport};
-use crate::reflection::ReflectionSample;
+use crate::reflection::{ReflectionSample, ReliefSample};
 
 /// Analysis width: frames wider than this are downscaled first (page and server should deliver
 /// frames at or below this size). 320 × 240 keeps a face filling the oval at ~100 px, plenty for
@@ -87,6 +100,57 @@ pub fn region_colours(image: &AnalysisImage, face: Option<&FaceBox>) -> (Option<
     let (w, h) = (image.width(), image.height());
     let face_mean = face.and_then(|f| image.linear_mean(face_region(f, w, h), None));
     (face_mean, background_stats(image, face).linear.mean())
+}
+
+/// The relief cells in box-relative coordinates (x0, x1, y0, y1), in the order of
+/// [`ReliefSample::cells`]: nose, inner cheeks left and right, outer cheeks left and right,
+/// forehead, chin (see the module docs).
+pub const RELIEF_CELLS: [[f32; 4]; 7] = [
+    [0.4, 0.6, 0.5, 0.7],
+    [0.22, 0.36, 0.5, 0.7],
+    [0.64, 0.78, 0.5, 0.7],
+    [0.06, 0.2, 0.5, 0.7],
+    [0.8, 0.94, 0.5, 0.7],
+    [0.3, 0.7, 0.08, 0.26],
+    [0.35, 0.65, 0.86, 0.98],
+];
+/// The surround ring: between the box widened by these factors, above the box's bottom edge.
+pub const RELIEF_SURROUND: [f32; 2] = [1.15, 1.6];
+
+/// The relief cells of `face` on a `width × height` image, in the order of [`RELIEF_CELLS`], then
+/// the surround with the rectangle its pixels are taken out of.
+pub fn relief_regions(face: &FaceBox, width: u32, height: u32) -> ([PixelRect; 7], PixelRect, PixelRect) {
+    let cell = |[x0, x1, y0, y1]: [f32; 4]| {
+        let b = FaceBox { x: face.x + x0 * face.w, y: face.y + y0 * face.h, w: (x1 - x0) * face.w, h: (y1 - y0) * face.h, score: face.score };
+        PixelRect::from_face_box(&b, width, height)
+    };
+    let [inner, outer] = RELIEF_SURROUND;
+    let wide = face.shrunk(outer);
+    // Above the box's bottom edge only: the neck below the chin is lit by a phone held low.
+    let surround = FaceBox { h: (face.y + face.h - wide.y).max(0.0), ..wide };
+    (
+        RELIEF_CELLS.map(cell),
+        PixelRect::from_face_box(&surround, width, height),
+        PixelRect::from_face_box(&face.shrunk(inner), width, height),
+    )
+}
+
+/// The relief regions' colours (see the module docs).
+pub fn relief_colours(image: &AnalysisImage, face: &FaceBox) -> ReliefSample {
+    let (cells, surround, inner) = relief_regions(face, image.width(), image.height());
+    ReliefSample { cells: cells.map(|r| image.linear_mean(r, None)), surround: image.linear_mean(surround, Some(inner)) }
+}
+
+/// Everything the light decoder needs from one frame whose face is `face` (see the module docs).
+pub fn reflection_sample(image: &AnalysisImage, face: Option<&FaceBox>, t_ms: f64) -> ReflectionSample {
+    let (face_colour, background) = region_colours(image, face);
+    ReflectionSample {
+        t_ms,
+        face: face_colour,
+        background,
+        face_box: face.copied(),
+        relief: face.map(|f| relief_colours(image, f)).unwrap_or_default(),
+    }
 }
 
 /// Everything one frame yields.
@@ -199,13 +263,13 @@ impl FrameAnalyser {
             },
             t_ms,
         );
-        let face_colour = face.and(face_stats.linear.mean());
+        let relief = face.map(|f| relief_colours(&self.image, &f)).unwrap_or_default();
         Ok(FrameAnalysis {
             t_ms,
             face_count: tracked.face_count,
             face,
             quality,
-            sample: ReflectionSample { t_ms, face: face_colour, background: background.linear.mean(), face_box: face },
+            sample: ReflectionSample { t_ms, face: face.and(face_stats.linear.mean()), background: background.linear.mean(), face_box: face, relief },
             ran_detection: tracked.ran_detection,
             analysis_width: w,
             analysis_height: h,

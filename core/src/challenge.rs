@@ -9,7 +9,7 @@
 //!   flash). Adjacent palette colours are 0.41 apart in the opponent plane where the full gamut
 //!   spans 1.41, so a face's reflection of any two of them is distinguishable.
 //! - [`STEP_COUNT`] steps of [`STEP_MS`], no colour repeated back-to-back. Entropy:
-//!   log2(9 · 8^7) = 24.17 bits ([`ColourChallenge::entropy_bits`]).
+//!   log2(9 · 8^9) = 30.17 bits ([`ColourChallenge::entropy_bits`]).
 //! - A [`HOLD_MS`] neutral hold (white) before the first step; every colour change, including
 //!   hold → first step, is at least 350 ms after the previous one, so no one-second window holds
 //!   more than three changes.
@@ -76,8 +76,10 @@ pub const HOLD_MS: u32 = 1000;
 /// Duration of each step: 350 ms keeps every one-second window at <= 3 changes (WCAG 2.3.1) with a
 /// 16 ms (one display frame) margin over the 334 ms limit.
 pub const STEP_MS: u32 = 350;
-/// Steps per challenge: 8 × 350 ms = 2.8 s, within the 3 s flash limit, and enough for 24 bits.
-pub const STEP_COUNT: usize = 8;
+/// Steps per challenge: 10 × 350 ms = 3.5 s, the flash-phase limit of issue #9. Every step adds
+/// integration time for a weak reflection (the response's energy grows with the step count) and two
+/// degrees of freedom to the decoder's step-level noise estimate, and 3 bits (30 bits in all).
+pub const STEP_COUNT: usize = 10;
 
 /// Validation limits for a challenge received over the wire.
 pub mod limits {
@@ -85,13 +87,13 @@ pub mod limits {
     pub const MIN_HOLD_MS: u32 = 1000;
     /// A longer hold only delays the person; anything beyond 5 s is not a challenge we issue.
     pub const MAX_HOLD_MS: u32 = 5000;
-    /// Flash phase limit (foundation issue: at most 3 s; LIVENESS.md: the light mode takes ~3 s).
-    pub const MAX_FLASH_MS: u64 = 3000;
+    /// Flash phase limit (issue #9: at most 3.5 s; LIVENESS.md: the light mode takes ~3 s).
+    pub const MAX_FLASH_MS: u64 = 3500;
     /// No step shorter than this: with at most 3 changes per second, 334 ms is the hard floor;
     /// 350 ms leaves a display frame of margin.
     pub const MIN_STEP_MS: u32 = 350;
-    /// Bounded length: 3000 / 350 rounded down.
-    pub const MAX_STEPS: usize = 8;
+    /// Bounded length: 3500 / 350.
+    pub const MAX_STEPS: usize = 10;
     /// WCAG 2.3.1: no more than three flashes in any one-second period.
     pub const MAX_CHANGES_PER_SECOND: usize = 3;
     /// Length of the WCAG sliding window.
@@ -182,7 +184,7 @@ impl ColourChallenge {
     }
 
     /// Entropy of [`generate`](Self::generate) in bits: log2(P · (P−1)^(n−1)) for a palette of P
-    /// colours, n steps, no colour twice in a row (24.17 bits for P = 9, n = 8).
+    /// colours, n steps, no colour twice in a row (30.17 bits for P = 9, n = 10).
     pub fn entropy_bits() -> f64 {
         let p = PALETTE.len() as f64;
         p.log2() + (STEP_COUNT as f64 - 1.0) * (p - 1.0).log2()
@@ -346,7 +348,7 @@ mod tests {
         assert_eq!(s[0].start_ms, 500.0);
         assert_eq!(s[1].start_ms, 1500.0);
         assert_eq!(s[8].start_ms, 1500.0 + 7.0 * 350.0);
-        assert_eq!(c.total_duration_ms(), 1000 + 2800);
+        assert_eq!(c.total_duration_ms(), 1000 + 3500);
     }
 
     #[test]

@@ -81,9 +81,9 @@ impl SimEncoder {
     }
 }
 
-/// Renders a session of `challenge` into a constant-frame-rate video at `conditions.fps`: every
-/// output frame shows the latest simulated frame captured at or before its time, so dropped and
-/// jittered camera frames keep their place on the recording clock.
+/// Renders a session of `challenge` into a constant-frame-rate video at the session's frame rate:
+/// every output frame shows the latest simulated frame captured at or before its time, so dropped
+/// and jittered camera frames keep their place on the recording clock.
 pub fn record(
     encoder: &SimEncoder,
     photo: &Photo,
@@ -92,14 +92,25 @@ pub fn record(
     attack: Attack,
     seed: u64,
 ) -> Result<SimRecording, SimVideoError> {
+    encoder.encode(SimSession::new(photo, challenge, conditions, attack, seed))
+}
+
+impl SimEncoder {
+    /// Encodes a prepared session (see [`record`]).
+    pub fn encode(&self, mut session: SimSession) -> Result<SimRecording, SimVideoError> {
+        encode_session(self, &mut session)
+    }
+}
+
+fn encode_session(encoder: &SimEncoder, session: &mut SimSession) -> Result<SimRecording, SimVideoError> {
     let (tools, format, bitrate_kbps) = (&encoder.tools, encoder.format, encoder.bitrate_kbps);
-    let (width, height, fps) = (conditions.width, conditions.height, conditions.fps);
-    let mut session = SimSession::new(photo, challenge, conditions, attack, seed);
+    let (width, height) = (session.conditions().width, session.conditions().height);
+    let fps = session.frame_rate();
     let shown = session.shown().to_vec();
     let hold_start_ms = shown.first().map_or(0.0, |d| d.start_ms);
     let out: PathBuf = std::env::temp_dir().join(format!("faceid-sim-{}.{}", uuid::Uuid::new_v4().simple(), format.extension()));
     let size = format!("{width}x{height}");
-    let rate = format!("{fps}");
+    let rate = format!("{fps:.3}");
     let bitrate = format!("{bitrate_kbps}k");
     let mut cmd = Command::new(&tools.ffmpeg);
     cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgba"])

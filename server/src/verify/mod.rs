@@ -17,7 +17,7 @@ use faceid_core::challenge::ColourChallenge;
 use faceid_core::frame::{PixelRect, RgbaFrame};
 use faceid_core::protocol::UploadReport;
 use faceid_core::quality::QualityHint;
-use faceid_core::reflection::{ReflectionDecoder, ReflectionSample};
+use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample};
 use faceid_core::ResultCode;
 
 pub use ffmpeg::MediaTools;
@@ -52,6 +52,8 @@ pub struct VerifyOutcome {
     pub log_problem: Option<String>,
     /// Engine error detail for the server log (never shown to the person).
     pub detail: Option<String>,
+    /// The light decoder's figures and the rule that decided (None when it did not run).
+    pub decode: Option<DecodeReport>,
 }
 
 impl VerifyOutcome {
@@ -66,6 +68,7 @@ impl VerifyOutcome {
             timeline: None,
             log_problem: None,
             detail: Some(detail.into()),
+            decode: None,
         }
     }
 }
@@ -177,10 +180,11 @@ impl Verifier {
         };
         outcome.timeline = Some(source);
         outcome.log_problem = mismatch.map(|m| m.to_string());
-        let verdict = self.decoder.decode(&samples, &timeline);
+        let (verdict, decode) = self.decoder.decode_with_report(&samples, &timeline);
         outcome.code = verdict.code;
         outcome.score = Some(verdict.score);
         outcome.delay_ms = Some(verdict.delay_ms);
+        outcome.decode = Some(decode);
         outcome
     }
 }

@@ -1,0 +1,190 @@
+//! A real photo as the simulator's person: linear-light appearance and where the face is.
+
+use std::io::Cursor;
+
+use crate::colour::{LinearRgb, SRGB_TO_LINEAR};
+use crate::geometry::FaceBox;
+
+use super::SimError;
+
+/// Largest photo side accepted (the group photo is 1666 px wide).
+const MAX_PHOTO_SIDE: u32 = 8192;
+
+/// The astronaut photo's face (shared/data/faces/astronaut.png), as SeetaFace finds it.
+pub const ASTRONAUT_FACE: FaceBox = FaceBox { x: 0.340, y: 0.133, w: 0.191, h: 0.191, score: 1.0 };
+
+/// A photo of a person in linear light (its appearance under the light it was taken in, which the
+/// simulator treats as the room's ambient light), and where the face is in it.
+#[derive(Clone, Debug)]
+pub struct Photo {
+    width: u32,
+    height: u32,
+    albedo: Vec<[f32; 3]>,
+    /// The face, normalised to the photo (found by a detector or given). [`Photo::from_png`] sets
+    /// a central guess; set the real box before simulating.
+    pub face: FaceBox,
+}
+
+impl Photo {
+    /// Decodes an 8- or 16-bit PNG (grey, grey+alpha, RGB, RGBA, palette) into linear albedo.
+    pub fn from_png(bytes: &[u8]) -> Result<Photo, SimError> {
+        let mut decoder = png::Decoder::new(Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::normalize_to_color8());
+        let mut reader = decoder.read_info().map_err(|e| SimError::Png(e.to_string()))?;
+        let (width, height) = (reader.info().width, reader.info().height);
+        if width == 0 || height == 0 || width > MAX_PHOTO_SIDE || height > MAX_PHOTO_SIDE {
+            return Err(SimError::Size { width, height });
+        }
+        let size = reader.output_buffer_size().ok_or(SimError::Size { width, height })?;
+        let mut buf = vec![0u8; size];
+        let info = reader.next_frame(&mut buf).map_err(|e| SimError::Png(e.to_string()))?;
+        let channels = info.color_type.samples();
+        let stride = info.line_size;
+        let mut albedo = Vec::with_capacity(width as usize * height as usize);
+        for y in 0..height as usize {
+            let row = buf.get(y * stride..y * stride + width as usize * channels).ok_or(SimError::Size { width, height })?;
+            for px in row.chunks_exact(channels) {
+                let lin = |v: u8| SRGB_TO_LINEAR[v as usize];
+                albedo.push(match channels {
+                    1 | 2 => [lin(px[0]); 3],
+                    _ => [lin(px[0]), lin(px[1]), lin(px[2])],
+                });
+            }
+        }
+        Ok(Photo { width, height, albedo, face: FaceBox { x: 0.3, y: 0.25, w: 0.4, h: 0.5, score: 0.0 } })
+    }
+
+    /// The same photo with the face at `face` (normalised to the photo).
+    pub fn with_face(mut self, face: FaceBox) -> Photo {
+        self.face = face;
+        self
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Luma (8-bit, Rec. 709 weights on sRGB-encoded values), e.g. to run a face detector on it.
+    pub fn luma(&self) -> Vec<u8> {
+        self.albedo
+            .iter()
+            .map(|a| {
+                let s = LinearRgb::from_array(*a).to_srgb8();
+                (0.2126 * f32::from(s.r) + 0.7152 * f32::from(s.g) + 0.0722 * f32::from(s.b)).round() as u8
+            })
+            .collect()
+    }
+
+    /// The same photo with every pixel's colour replaced by its grey (Rec. 709 luminance in linear
+    /// light). For black-and-white photographs carrying coloured annotations: the group photo is a
+    /// grey 1927 print with red face boxes painted on, which would otherwise become red stripes on
+    /// the simulated skin whose share of the face region changes as the face box moves.
+    pub fn greyscale(&self) -> Photo {
+        let albedo = self.albedo.iter().map(|a| [LinearRgb::from_array(*a).luminance(); 3]).collect();
+        Photo { width: self.width, height: self.height, albedo, face: self.face }
+    }
+
+    /// A crop of this photo around one face: `face` (normalised to this photo) widened by
+    /// `context` face widths on each side, so a single face of a group photo becomes a portrait.
+    pub fn crop_around(&self, face: FaceBox, context: f32) -> Result<Photo, SimError> {
+        if !face.is_valid() || !context.is_finite() || context < 0.0 {
+            return Err(SimError::FaceOutside);
+        }
+        let (pw, ph) = (self.width as f32, self.height as f32);
+        let fx0 = face.x * pw;
+        let fy0 = face.y * ph;
+        let (fw, fh) = (face.w * pw, face.h * ph);
+        let x0 = (fx0 - context * fw).floor().max(0.0);
+        let y0 = (fy0 - context * fh).floor().max(0.0);
+        let x1 = (fx0 + fw + context * fw).ceil().min(pw);
+        let y1 = (fy0 + fh + context * fh).ceil().min(ph);
+        if x1 - x0 < 8.0 || y1 - y0 < 8.0 {
+            return Err(SimError::FaceOutside);
+        }
+        let (cw, ch) = ((x1 - x0) as u32, (y1 - y0) as u32);
+        let mut albedo = Vec::with_capacity(cw as usize * ch as usize);
+        for y in y0 as u32..y0 as u32 + ch {
+            let start = (y * self.width + x0 as u32) as usize;
+            albedo.extend_from_slice(&self.albedo[start..start + cw as usize]);
+        }
+        let face = FaceBox {
+            x: (fx0 - x0) / cw as f32,
+            y: (fy0 - y0) / ch as f32,
+            w: fw / cw as f32,
+            h: fh / ch as f32,
+            score: face.score,
+        };
+        Ok(Photo { width: cw, height: ch, albedo, face })
+    }
+
+    /// Mean linear colour of the central part of the face (the skin the person's tone is set by).
+    pub(super) fn skin_mean(&self) -> [f32; 3] {
+        let f = self.face.shrunk(0.5);
+        let (w, h) = (self.width as f32, self.height as f32);
+        let x0 = (f.x * w).max(0.0) as usize;
+        let y0 = (f.y * h).max(0.0) as usize;
+        let x1 = (((f.x + f.w) * w) as usize).min(self.width as usize);
+        let y1 = (((f.y + f.h) * h) as usize).min(self.height as usize);
+        let mut s = [0.0f64; 3];
+        let mut n = 0.0f64;
+        for y in y0..y1 {
+            for a in &self.albedo[y * self.width as usize + x0..y * self.width as usize + x1.max(x0)] {
+                for c in 0..3 {
+                    s[c] += f64::from(a[c]);
+                }
+                n += 1.0;
+            }
+        }
+        if n == 0.0 {
+            return [0.3; 3];
+        }
+        std::array::from_fn(|c| (s[c] / n).max(1e-4) as f32)
+    }
+
+    /// Bilinear albedo at photo pixel coordinates (clamped to the edge).
+    pub(super) fn sample(&self, x: f32, y: f32) -> [f32; 3] {
+        let maxx = (self.width - 1) as f32;
+        let maxy = (self.height - 1) as f32;
+        let x = if x.is_finite() { x.clamp(0.0, maxx) } else { 0.0 };
+        let y = if y.is_finite() { y.clamp(0.0, maxy) } else { 0.0 };
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let (x0, y0) = (x0 as usize, y0 as usize);
+        let x1 = (x0 + 1).min(self.width as usize - 1);
+        let y1 = (y0 + 1).min(self.height as usize - 1);
+        let w = self.width as usize;
+        let p = |xx: usize, yy: usize| self.albedo[yy * w + xx];
+        let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+        let mut out = [0.0; 3];
+        for i in 0..3 {
+            let top = a[i] + (b[i] - a[i]) * fx;
+            let bottom = c[i] + (d[i] - c[i]) * fx;
+            out[i] = top + (bottom - top) * fy;
+        }
+        out
+    }
+
+    #[cfg(test)]
+    pub(super) fn pixels(&self) -> &[[f32; 3]] {
+        &self.albedo
+    }
+}
+
+/// Skin reflectance (linear sRGB primaries, diffuse albedo) at the two ends of the human range.
+/// Published spectral measurements of skin give ~0.6 at 650 nm and ~0.35 at 450 nm for very light
+/// skin (Fitzpatrick I) and ~0.1 / ~0.04 for very dark skin (VI); projected on the sRGB primaries
+/// that is about (0.60, 0.44, 0.37) and (0.095, 0.058, 0.042). Darker skin is also redder, so its
+/// blue channel (and with it the chromatic signal of blue and cyan steps) is weakest.
+pub const SKIN_VERY_LIGHT: [f32; 3] = [0.60, 0.44, 0.37];
+pub const SKIN_VERY_DARK: [f32; 3] = [0.095, 0.058, 0.042];
+
+/// The skin reflectance at `tone` in 0 (very dark) ..= 1 (very light), interpolated in log space
+/// (reflectance varies multiplicatively with melanin).
+pub fn skin_reflectance(tone: f32) -> [f32; 3] {
+    let t = if tone.is_finite() { tone.clamp(0.0, 1.0) } else { 0.5 };
+    std::array::from_fn(|c| (SKIN_VERY_DARK[c].ln() + t * (SKIN_VERY_LIGHT[c].ln() - SKIN_VERY_DARK[c].ln())).exp())
+}
