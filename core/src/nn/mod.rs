@@ -16,6 +16,7 @@
 
 mod graph;
 mod net;
+mod simd;
 pub mod tflite;
 
 pub use graph::{Activation, ConvKind, ConvOp, Graph, GraphOutput, Op, PoolOp, WeightEncoding};

@@ -10,6 +10,7 @@
 //! comparisons (`if a > b`), which lower to `f32x4.pmax`/`maxps`, not `f32::max`'s NaN handling.
 
 use super::graph::{Activation, ConvKind, Graph, Op};
+use super::simd::F4;
 use super::NnError;
 
 /// Channels per block.
@@ -92,6 +93,8 @@ pub struct Network {
     outputs: Vec<(String, Vec<usize>)>,
     /// Each output, unpadded and concatenated, after the last run.
     results: Vec<Vec<f32>>,
+    /// One pixel's accumulators for the depthwise kernel (the widest channel stride).
+    scratch: Vec<f32>,
     source: String,
 }
 
@@ -194,6 +197,7 @@ impl Network {
             .iter()
             .map(|(_, parts)| vec![0f32; parts.iter().map(|&t| g.len_of(t)).sum()])
             .collect();
+        let scratch = vec![0f32; slots.iter().map(|s| s.cs).max().unwrap_or(0)];
         Ok(Network {
             slots,
             buffers,
@@ -201,6 +205,7 @@ impl Network {
             input: g.input,
             outputs,
             results,
+            scratch,
             source: g.source.clone(),
         })
     }
@@ -229,7 +234,7 @@ impl Network {
         self.buffers[s.buffer][..expected].copy_from_slice(input);
         for step in &self.steps {
             match step {
-                Step::Conv(c) => run_conv(c, &self.slots, &mut self.buffers),
+                Step::Conv(c) => run_conv(c, &self.slots, &mut self.buffers, &mut self.scratch),
                 Step::Pool(p) => run_pool(p, &self.slots, &mut self.buffers),
             }
         }
@@ -331,50 +336,55 @@ fn pack(op: &Op, slots: &[Slot]) -> Step {
     }
 }
 
-/// Two distinct buffers: `a` to read, `b` to write (the planner never gives an op's output the
-/// buffer of one of its inputs).
-fn read_write(buffers: &mut [Vec<f32>], a: usize, b: usize) -> (&[f32], &mut [f32]) {
-    if a < b {
-        let (lo, hi) = buffers.split_at_mut(b);
-        (&lo[a], &mut hi[0])
-    } else {
-        let (lo, hi) = buffers.split_at_mut(a);
-        (&hi[0], &mut lo[b])
-    }
+/// One block of LANES channels as two vectors.
+type Block = [F4; 2];
+
+#[inline(always)]
+fn load_block(s: &[f32]) -> Block {
+    [F4::load(s), F4::load(s.get(4..).unwrap_or(&[]))]
+}
+
+#[inline(always)]
+fn store_block(b: Block, s: &mut [f32]) {
+    let (lo, hi) = s.split_at_mut(4.min(s.len()));
+    b[0].store(lo);
+    b[1].store(hi);
+}
+
+/// `acc + x · w` on a block.
+#[inline(always)]
+fn mul_add(acc: Block, x: F4, w: Block) -> Block {
+    [acc[0].mul_add(x, w[0]), acc[1].mul_add(x, w[1])]
 }
 
 /// Adds the residual block (if any) and applies the activation to one block of LANES channels
 /// starting at channel `o` of an output pixel.
 #[inline(always)]
-fn finish(acc: &mut [f32; LANES], res: Option<&[f32]>, act: &Act, o: usize) {
+fn finish(mut acc: Block, res: Option<&[f32]>, act: &Act, o: usize) -> Block {
     if let Some(r) = res {
-        for j in 0..LANES {
-            acc[j] += r[j];
-        }
+        let r = load_block(r);
+        acc = [acc[0].add(r[0]), acc[1].add(r[1])];
     }
+    let zero = F4::splat(0.0);
     match act {
-        Act::None => {}
-        Act::Relu => {
-            for v in acc.iter_mut() {
-                *v = if *v > 0.0 { *v } else { 0.0 };
-            }
-        }
+        Act::None => acc,
+        Act::Relu => [acc[0].max(zero), acc[1].max(zero)],
         Act::Relu6 => {
-            for v in acc.iter_mut() {
-                let x = if *v > 0.0 { *v } else { 0.0 };
-                *v = if x < 6.0 { x } else { 6.0 };
-            }
+            let six = F4::splat(6.0);
+            [acc[0].max(zero).min(six), acc[1].max(zero).min(six)]
         }
         Act::PRelu(alpha) => {
-            let a = lanes(&alpha[o..]);
-            for j in 0..LANES {
-                acc[j] = if acc[j] < 0.0 { acc[j] * a[j] } else { acc[j] };
-            }
+            // max(x, 0) + a·min(x, 0): no branch per lane.
+            let a = load_block(&alpha[o..]);
+            [
+                acc[0].max(zero).add(acc[0].min(zero).mul(a[0])),
+                acc[1].max(zero).add(acc[1].min(zero).mul(a[1])),
+            ]
         }
     }
 }
 
-fn run_conv(c: &PackedConv, slots: &[Slot], buffers: &mut [Vec<f32>]) {
+fn run_conv(c: &PackedConv, slots: &[Slot], buffers: &mut [Vec<f32>], scratch: &mut [f32]) {
     let (si, so) = (slots[c.input], slots[c.output]);
     // The output buffer is taken out while the inputs are read (the planner never gives an op's
     // output the buffer of one of its inputs); taking a Vec out does not allocate.
@@ -386,7 +396,7 @@ fn run_conv(c: &PackedConv, slots: &[Slot], buffers: &mut [Vec<f32>]) {
             .map(|r| (&buffers[slots[r].buffer][..slots[r].len()], slots[r].cs));
         let output = &mut out[..so.len()];
         if c.depthwise {
-            depthwise(c, si, so, input, res, output);
+            depthwise(c, si, so, input, res, output, scratch);
         } else if c.kh == 1 && c.kw == 1 && c.sh == 1 && c.sw == 1 && si.h == so.h && si.w == so.w {
             pointwise(c, si.cs, so.cs, input, res, output);
         } else {
@@ -394,12 +404,6 @@ fn run_conv(c: &PackedConv, slots: &[Slot], buffers: &mut [Vec<f32>]) {
         }
     }
     buffers[so.buffer] = out;
-}
-
-fn lanes(s: &[f32]) -> [f32; LANES] {
-    let mut a = [0f32; LANES];
-    a.copy_from_slice(&s[..LANES]);
-    a
 }
 
 /// The residual block for channels `o..o + LANES` of pixel `p`, if the residual has them.
@@ -410,7 +414,9 @@ fn residual_block(res: Option<(&[f32], usize)>, p: usize, o: usize) -> Option<&[
 }
 
 /// 1×1 convolution, stride 1: every output pixel is `W · x + b`. Weights are packed
-/// `[output block][ci][LANES]`, so one block's weights are read as one contiguous run.
+/// `[output block][ci][LANES]`, so one block's weights are read as one contiguous run; four
+/// pixels share each weight load.
+#[inline(never)]
 fn pointwise(
     c: &PackedConv,
     ci: usize,
@@ -422,47 +428,50 @@ fn pointwise(
     let pixels = x.len() / ci.max(1);
     let mut p = 0;
     while p + PIXELS <= pixels {
-        pointwise_block::<PIXELS>(c, ci, co, x, res, out, p);
+        let xs: [&[f32]; PIXELS] = std::array::from_fn(|q| &x[(p + q) * ci..(p + q + 1) * ci]);
+        for (ob, w) in c.weights.chunks_exact(ci * LANES).enumerate() {
+            let o = ob * LANES;
+            let b = load_block(&c.bias[o..]);
+            let mut acc = [b; PIXELS];
+            for ((((wv, &x0), &x1), &x2), &x3) in w
+                .chunks_exact(LANES)
+                .zip(xs[0])
+                .zip(xs[1])
+                .zip(xs[2])
+                .zip(xs[3])
+            {
+                let wv = load_block(wv);
+                acc[0] = mul_add(acc[0], F4::splat(x0), wv);
+                acc[1] = mul_add(acc[1], F4::splat(x1), wv);
+                acc[2] = mul_add(acc[2], F4::splat(x2), wv);
+                acc[3] = mul_add(acc[3], F4::splat(x3), wv);
+            }
+            for (q, a) in acc.into_iter().enumerate() {
+                let a = finish(a, residual_block(res, p + q, o), &c.act, o);
+                store_block(a, &mut out[(p + q) * co + o..(p + q) * co + o + LANES]);
+            }
+        }
         p += PIXELS;
     }
     while p < pixels {
-        pointwise_block::<1>(c, ci, co, x, res, out, p);
+        let xs = &x[p * ci..(p + 1) * ci];
+        for (ob, w) in c.weights.chunks_exact(ci * LANES).enumerate() {
+            let o = ob * LANES;
+            let mut acc = load_block(&c.bias[o..]);
+            for (wv, &xv) in w.chunks_exact(LANES).zip(xs) {
+                acc = mul_add(acc, F4::splat(xv), load_block(wv));
+            }
+            let a = finish(acc, residual_block(res, p, o), &c.act, o);
+            store_block(a, &mut out[p * co + o..p * co + o + LANES]);
+        }
         p += 1;
     }
 }
 
-#[inline(always)]
-fn pointwise_block<const P: usize>(
-    c: &PackedConv,
-    ci: usize,
-    co: usize,
-    x: &[f32],
-    res: Option<(&[f32], usize)>,
-    out: &mut [f32],
-    p: usize,
-) {
-    let xs: [&[f32]; P] = std::array::from_fn(|q| &x[(p + q) * ci..(p + q + 1) * ci]);
-    for (ob, w) in c.weights.chunks_exact(ci * LANES).enumerate() {
-        let o = ob * LANES;
-        let mut acc = [lanes(&c.bias[o..]); P];
-        for (i, wv) in w.chunks_exact(LANES).enumerate() {
-            let wv = lanes(wv);
-            for q in 0..P {
-                let xv = xs[q][i];
-                for j in 0..LANES {
-                    acc[q][j] += xv * wv[j];
-                }
-            }
-        }
-        for (q, a) in acc.iter_mut().enumerate() {
-            finish(a, residual_block(res, p + q, o), &c.act, o);
-            out[(p + q) * co + o..(p + q) * co + o + LANES].copy_from_slice(a);
-        }
-    }
-}
-
 /// Any other full convolution (strides, padding, kernels larger than 1×1). Weights are packed
-/// `[output block][ky][kx][ci][LANES]`.
+/// `[output block][ky][kx][ci][LANES]`: for one kernel row, the taps inside the input are one
+/// contiguous run of the input row and one contiguous run of the weights.
+#[inline(never)]
 fn full(
     c: &PackedConv,
     si: Slot,
@@ -472,42 +481,47 @@ fn full(
     out: &mut [f32],
 ) {
     let ci = si.cs;
-    let block_len = c.kh * c.kw * ci * LANES;
+    let row_len = c.kw * ci * LANES;
+    let block_len = c.kh * row_len;
     for oy in 0..so.h {
+        let (ky0, ky1) = taps(oy, c.sh, c.pt, c.kh, si.h);
         for ox in 0..so.w {
+            let (kx0, kx1) = taps(ox, c.sw, c.pl, c.kw, si.w);
             let p = oy * so.w + ox;
+            let ix0 = (ox * c.sw + kx0).saturating_sub(c.pl);
+            let run = (kx1 - kx0) * ci;
             for (ob, w) in c.weights.chunks_exact(block_len).enumerate() {
                 let o = ob * LANES;
-                let mut acc = lanes(&c.bias[o..]);
-                for ky in 0..c.kh {
-                    let Some(iy) = (oy * c.sh + ky).checked_sub(c.pt).filter(|&y| y < si.h) else {
-                        continue;
-                    };
-                    for kx in 0..c.kw {
-                        let Some(ix) = (ox * c.sw + kx).checked_sub(c.pl).filter(|&v| v < si.w)
-                        else {
-                            continue;
-                        };
-                        let xrow = &x[(iy * si.w + ix) * ci..(iy * si.w + ix + 1) * ci];
-                        let wt =
-                            &w[(ky * c.kw + kx) * ci * LANES..(ky * c.kw + kx + 1) * ci * LANES];
-                        for (&xv, wv) in xrow.iter().zip(wt.chunks_exact(LANES)) {
-                            let wv = lanes(wv);
-                            for j in 0..LANES {
-                                acc[j] += xv * wv[j];
-                            }
-                        }
+                let mut acc = load_block(&c.bias[o..]);
+                for ky in ky0..ky1 {
+                    let iy = oy * c.sh + ky - c.pt;
+                    let xrun = &x[(iy * si.w + ix0) * ci..][..run];
+                    let wrun = &w[ky * row_len + kx0 * ci * LANES..][..run * LANES];
+                    for (&xv, wv) in xrun.iter().zip(wrun.chunks_exact(LANES)) {
+                        acc = mul_add(acc, F4::splat(xv), load_block(wv));
                     }
                 }
-                finish(&mut acc, residual_block(res, p, o), &c.act, o);
-                out[p * so.cs + o..p * so.cs + o + LANES].copy_from_slice(&acc);
+                let a = finish(acc, residual_block(res, p, o), &c.act, o);
+                store_block(a, &mut out[p * so.cs + o..p * so.cs + o + LANES]);
             }
         }
     }
 }
 
-/// Depthwise convolution: per channel block, the taps inside the input are summed. Weights are
-/// packed `[ky][kx][c]`.
+/// The kernel taps `k0..k1` of output position `o` that fall inside an input of `size`.
+#[inline(always)]
+fn taps(o: usize, stride: usize, pad: usize, k: usize, size: usize) -> (usize, usize) {
+    let start = o * stride;
+    // Input index of tap t is start + t − pad: inside when pad ≤ start + t < size + pad.
+    let k0 = pad.saturating_sub(start).min(k);
+    let k1 = (size + pad).saturating_sub(start).min(k).max(k0);
+    (k0, k1)
+}
+
+/// Depthwise convolution, one output pixel at a time: the taps inside the input are summed over
+/// all channels at once (long contiguous runs), then the blocks are finished. Weights are packed
+/// `[ky][kx][c]`.
+#[inline(never)]
 fn depthwise(
     c: &PackedConv,
     si: Slot,
@@ -515,57 +529,61 @@ fn depthwise(
     x: &[f32],
     res: Option<(&[f32], usize)>,
     out: &mut [f32],
+    acc: &mut [f32],
 ) {
     let cs = so.cs;
+    let acc = &mut acc[..cs];
     for oy in 0..so.h {
+        let (ky0, ky1) = taps(oy, c.sh, c.pt, c.kh, si.h);
         for ox in 0..so.w {
-            let p = oy * so.w + ox;
-            for o in (0..cs).step_by(LANES) {
-                let mut acc = lanes(&c.bias[o..]);
-                for ky in 0..c.kh {
-                    let Some(iy) = (oy * c.sh + ky).checked_sub(c.pt).filter(|&y| y < si.h) else {
-                        continue;
-                    };
-                    for kx in 0..c.kw {
-                        let Some(ix) = (ox * c.sw + kx).checked_sub(c.pl).filter(|&v| v < si.w)
-                        else {
-                            continue;
-                        };
-                        let xv = lanes(&x[(iy * si.w + ix) * cs + o..]);
-                        let wv = lanes(&c.weights[(ky * c.kw + kx) * cs + o..]);
-                        for j in 0..LANES {
-                            acc[j] += xv[j] * wv[j];
-                        }
+            let (kx0, kx1) = taps(ox, c.sw, c.pl, c.kw, si.w);
+            acc.copy_from_slice(&c.bias[..cs]);
+            for ky in ky0..ky1 {
+                let iy = oy * c.sh + ky - c.pt;
+                for kx in kx0..kx1 {
+                    let ix = ox * c.sw + kx - c.pl;
+                    let xv = &x[(iy * si.w + ix) * cs..][..cs];
+                    let wv = &c.weights[(ky * c.kw + kx) * cs..][..cs];
+                    for ((a, xi), wi) in acc
+                        .chunks_exact_mut(4)
+                        .zip(xv.chunks_exact(4))
+                        .zip(wv.chunks_exact(4))
+                    {
+                        F4::load(a).mul_add(F4::load(xi), F4::load(wi)).store(a);
                     }
                 }
-                finish(&mut acc, residual_block(res, p, o), &c.act, o);
-                out[p * cs + o..p * cs + o + LANES].copy_from_slice(&acc);
+            }
+            let p = oy * so.w + ox;
+            for (ob, a) in acc.chunks_exact(LANES).enumerate() {
+                let o = ob * LANES;
+                let a = finish(load_block(a), residual_block(res, p, o), &c.act, o);
+                store_block(a, &mut out[p * cs + o..p * cs + o + LANES]);
             }
         }
     }
 }
 
+#[inline(never)]
 fn run_pool(p: &PackedPool, slots: &[Slot], buffers: &mut [Vec<f32>]) {
     let (si, so) = (slots[p.input], slots[p.output]);
-    let (input, output) = read_write(buffers, si.buffer, so.buffer);
+    let mut out = std::mem::take(&mut buffers[so.buffer]);
+    let input = &buffers[si.buffer][..si.len()];
     for oy in 0..so.h {
+        let (ky0, ky1) = taps(oy, p.sh, p.pt, p.kh, si.h);
         for ox in 0..so.w {
-            let out = &mut output[(oy * so.w + ox) * so.cs..][..so.cs];
-            out.fill(f32::NEG_INFINITY);
-            for ky in 0..p.kh {
-                let Some(iy) = (oy * p.sh + ky).checked_sub(p.pt).filter(|&y| y < si.h) else {
-                    continue;
-                };
-                for kx in 0..p.kw {
-                    let Some(ix) = (ox * p.sw + kx).checked_sub(p.pl).filter(|&x| x < si.w) else {
-                        continue;
-                    };
-                    let x = &input[(iy * si.w + ix) * si.cs..][..si.cs];
-                    for (o, &v) in out.iter_mut().zip(x) {
-                        *o = if v > *o { v } else { *o };
+            let (kx0, kx1) = taps(ox, p.sw, p.pl, p.kw, si.w);
+            let o = &mut out[(oy * so.w + ox) * so.cs..][..so.cs];
+            o.fill(f32::NEG_INFINITY);
+            for ky in ky0..ky1 {
+                for kx in kx0..kx1 {
+                    let (iy, ix) = (oy * p.sh + ky - p.pt, ox * p.sw + kx - p.pl);
+                    let xv = &input[(iy * si.w + ix) * si.cs..][..si.cs];
+                    for (a, xi) in o.chunks_exact_mut(4).zip(xv.chunks_exact(4)) {
+                        F4::load(a).max(F4::load(xi)).store(a);
                     }
                 }
             }
         }
     }
+    buffers[so.buffer] = out;
 }
