@@ -1,18 +1,47 @@
-//! Face detection and tracking on analysis-size luma.
+//! Face detection and tracking on the analysis-size image.
 //!
-//! [`SeetaFaceDetector`] wraps rustface (the SeetaFace funnel-structured cascade, model embedded at
-//! build time) and checks every condition under which rustface would panic before calling it.
-//! [`FaceTracker`] keeps a face between full detections with a cheap template match, so most frames
-//! of a still person cost a small fraction of a detection.
+//! [`FaceDetector`] is the seam: [`crate::engine::EngineDetector`] (BlazeFace, and FaceMesh
+//! landmarks when loaded) is the detector page and server use; [`SeetaFaceDetector`] wraps
+//! rustface (the SeetaFace funnel-structured cascade) and checks every condition under which
+//! rustface would panic before calling it. [`FaceTracker`] keeps a face between full detections:
+//! by its landmarks when the detector has them ([`FaceDetector::follow`]), else with a cheap luma
+//! template match, so most frames of a still person cost a fraction of a detection.
 
 use std::io::Cursor;
 
+use crate::engine::FaceMeasures;
+use crate::frame::AnalysisImage;
 use crate::geometry::FaceBox;
 
-/// Anything that finds faces in an 8-bit luma image (`width × height`, row-major, no padding).
-/// Boxes are normalised to 0..1 of the image, sorted by descending confidence.
+/// Anything that finds faces in the analysis image. Boxes are normalised to 0..1 of the image and
+/// mean what SeetaFace's meant (a square from the brows to the chin, cheek to cheek), sorted by
+/// descending confidence.
 pub trait FaceDetector {
-    fn detect(&mut self, luma: &[u8], width: u32, height: u32) -> Vec<FaceBox>;
+    fn detect(&mut self, image: &AnalysisImage) -> Vec<FaceBox>;
+
+    /// Follows the primary face (the largest) of the last detection or follow into this frame by
+    /// its landmarks. Detectors without landmarks say [`Followed::Unsupported`], and the tracker
+    /// uses its template match instead.
+    fn follow(&mut self, _image: &AnalysisImage) -> Followed {
+        Followed::Unsupported
+    }
+
+    /// Measures of the primary face from its landmarks after the last detection or follow, when
+    /// the detector has landmarks.
+    fn measures(&self) -> Option<FaceMeasures> {
+        None
+    }
+}
+
+/// What [`FaceDetector::follow`] found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Followed {
+    /// This detector cannot follow a face by itself.
+    Unsupported,
+    /// The face is no longer where it was: detect again.
+    Lost,
+    /// The face, now here.
+    At(FaceBox),
 }
 
 /// The SeetaFace frontal model shipped inside the rustface package (see build.rs).
@@ -155,7 +184,14 @@ impl SeetaFaceDetector {
 }
 
 impl FaceDetector for SeetaFaceDetector {
-    fn detect(&mut self, luma: &[u8], width: u32, height: u32) -> Vec<FaceBox> {
+    fn detect(&mut self, image: &AnalysisImage) -> Vec<FaceBox> {
+        self.detect_luma(image.luma(), image.width(), image.height())
+    }
+}
+
+impl SeetaFaceDetector {
+    /// Faces in an 8-bit luma image (`width × height`, row-major, no padding).
+    pub fn detect_luma(&mut self, luma: &[u8], width: u32, height: u32) -> Vec<FaceBox> {
         let Some(detector) = self.detector.as_mut() else { return Vec::new() };
         let n = width as usize * height as usize;
         if width == 0 || height == 0 || luma.len() < n {
@@ -273,8 +309,9 @@ pub struct TrackedFaces {
     pub face_count: usize,
     /// Whether this frame ran a full detection.
     pub ran_detection: bool,
-    /// Normalised cross-correlation of the template match on a tracking frame (1 = identical);
-    /// None on detection frames.
+    /// On a tracking frame: the normalised cross-correlation of the template match (1 =
+    /// identical), or the landmark model's face presence (0..1) when the detector followed the
+    /// face by its landmarks; None on detection frames.
     pub match_score: Option<f32>,
 }
 
@@ -411,9 +448,11 @@ impl FaceTracker {
         self.face
     }
 
-    /// Processes one frame of luma (`width × height`).
-    pub fn update(&mut self, detector: &mut dyn FaceDetector, luma: &[u8], width: u32, height: u32) -> TrackedFaces {
+    /// Processes one analysis image.
+    pub fn update(&mut self, detector: &mut dyn FaceDetector, image: &AnalysisImage) -> TrackedFaces {
+        let (width, height) = (image.width(), image.height());
         let n = width as usize * height as usize;
+        let luma = image.luma();
         if width == 0 || height == 0 || luma.len() < n {
             self.reset();
             return TrackedFaces::default();
@@ -422,13 +461,17 @@ impl FaceTracker {
         let due = self.frames_since_detection.saturating_add(1) >= self.settings.redetect_every.max(1);
         let same_size = self.size == (width, height);
         let tracked = match (self.raw, same_size) {
-            (Some(raw), true) if !due => self.track(raw, luma, width, height),
+            (Some(raw), true) if !due => match detector.follow(image) {
+                Followed::At(b) if b.is_valid() => Some((b, b.score)),
+                Followed::At(_) | Followed::Lost => None,
+                Followed::Unsupported => self.track(raw, luma, width, height),
+            },
             _ => None,
         };
         if let Some((moved, score)) = tracked {
             return self.follow(moved, score);
         }
-        let detected = self.detect(detector, luma, width, height);
+        let detected = self.detect(detector, image);
         if detected.face.is_some() || !same_size || self.missed >= MAX_MISSED_DETECTIONS {
             self.missed = 0;
             if detected.face.is_none() {
@@ -464,8 +507,10 @@ impl FaceTracker {
         TrackedFaces { face: Some(face), face_count: self.face_count.max(1), ran_detection: false, match_score: Some(score) }
     }
 
-    fn detect(&mut self, detector: &mut dyn FaceDetector, luma: &[u8], width: u32, height: u32) -> TrackedFaces {
-        let faces = detector.detect(luma, width, height);
+    fn detect(&mut self, detector: &mut dyn FaceDetector, image: &AnalysisImage) -> TrackedFaces {
+        let (width, height) = (image.width(), image.height());
+        let luma = image.luma();
+        let faces = detector.detect(image);
         self.size = (width, height);
         self.frames_since_detection = 0;
         self.detected.clear();
@@ -631,10 +676,18 @@ mod tests {
     }
 
     impl FaceDetector for Scripted {
-        fn detect(&mut self, _: &[u8], _: u32, _: u32) -> Vec<FaceBox> {
+        fn detect(&mut self, _: &AnalysisImage) -> Vec<FaceBox> {
             self.calls += 1;
             self.boxes.clone()
         }
+    }
+
+    /// A grey analysis image with these luma values.
+    fn image(luma: &[u8], w: u32, h: u32) -> AnalysisImage {
+        let rgba: Vec<u8> = luma.iter().flat_map(|&v| [v, v, v, 255]).collect();
+        let mut img = AnalysisImage::new();
+        img.load(&crate::frame::RgbaFrame::packed(&rgba, w, h).unwrap(), w, h).unwrap();
+        img
     }
 
     /// A textured blob on a flat background, its top-left corner at (ox, oy).
@@ -671,10 +724,10 @@ mod tests {
         assert!(d.is_loaded());
         for (w, h) in [(0, 0), (1, 1), (2, 50), (19, 19), (39, 100), (40, 40), (41, 97), (320, 1)] {
             let luma = vec![128u8; (w * h) as usize];
-            assert!(d.detect(&luma, w, h).is_empty(), "{w}x{h}");
+            assert!(d.detect_luma(&luma, w, h).is_empty(), "{w}x{h}");
         }
         // Too little data for the stated size.
-        assert!(d.detect(&[0u8; 10], 320, 240).is_empty());
+        assert!(d.detect_luma(&[0u8; 10], 320, 240).is_empty());
         let bad = SeetaFaceDetector::with_settings(SeetaSettings { min_face_fraction: f32::NAN, pyramid_factor: 7.0, step: 0, score_threshold: -1.0 });
         assert!(bad.is_loaded());
         let s = bad.settings();
@@ -687,11 +740,11 @@ mod tests {
         let start = FaceBox { x: 50.0 / w as f32, y: 30.0 / h as f32, w: 48.0 / w as f32, h: 48.0 / h as f32, score: 5.0 };
         let mut det = Scripted { boxes: vec![start], calls: 0 };
         let mut t = FaceTracker::with_settings(TrackerSettings { smoothing: 1.0, ..TrackerSettings::default() });
-        let first = t.update(&mut det, &scene(w, h, 50, 30, 48), w, h);
+        let first = t.update(&mut det, &image(&scene(w, h, 50, 30, 48), w, h));
         assert!(first.ran_detection && first.face_count == 1);
         // Move the patch 3 px right and 2 px down per frame for 5 frames.
         for k in 1..=5u32 {
-            let r = t.update(&mut det, &scene(w, h, 50 + 3 * k, 30 + 2 * k, 48), w, h);
+            let r = t.update(&mut det, &image(&scene(w, h, 50 + 3 * k, 30 + 2 * k, 48), w, h));
             assert!(!r.ran_detection, "frame {k}");
             let f = r.face.unwrap();
             assert!((f.x * w as f32 - (50 + 3 * k) as f32).abs() <= 1.5, "frame {k}: {}", f.x * w as f32);
@@ -707,16 +760,16 @@ mod tests {
         let mut det = Scripted { boxes: vec![b], calls: 0 };
         let mut t = FaceTracker::new();
         let still = scene(w, h, 50, 30, 48);
-        let ran: Vec<bool> = (0..20).map(|_| t.update(&mut det, &still, w, h).ran_detection).collect();
+        let ran: Vec<bool> = (0..20).map(|_| t.update(&mut det, &image(&still, w, h)).ran_detection).collect();
         assert_eq!(ran.iter().filter(|&&r| r).count(), 2, "{ran:?}");
         assert!(ran[0] && ran[REDETECT_EVERY as usize]);
         // The patch vanishes: the match fails and the detector runs on the very next frame.
         det.boxes.clear();
         let flat = vec![60u8; (w * h) as usize];
-        let r = t.update(&mut det, &flat, w, h);
+        let r = t.update(&mut det, &image(&flat, w, h));
         assert!(r.ran_detection && r.face.is_none() && r.face_count == 0);
         // With no face, every frame detects.
-        assert!(t.update(&mut det, &flat, w, h).ran_detection);
+        assert!(t.update(&mut det, &image(&flat, w, h)).ran_detection);
     }
 
     #[test]
@@ -726,27 +779,27 @@ mod tests {
         let mut det = Scripted { boxes: vec![b], calls: 0 };
         let mut t = FaceTracker::with_settings(TrackerSettings { redetect_every: 2, ..TrackerSettings::default() });
         let still = scene(w, h, 50, 30, 48);
-        assert!(t.update(&mut det, &still, w, h).ran_detection);
-        assert!(!t.update(&mut det, &still, w, h).ran_detection);
+        assert!(t.update(&mut det, &image(&still, w, h)).ran_detection);
+        assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
         // The detector now misses the face that is still there.
         det.boxes.clear();
-        let miss = t.update(&mut det, &still, w, h);
+        let miss = t.update(&mut det, &image(&still, w, h));
         assert!(miss.ran_detection && miss.face.is_some() && miss.face_count == 1, "{miss:?}");
-        assert!(!t.update(&mut det, &still, w, h).ran_detection);
-        let second_miss = t.update(&mut det, &still, w, h);
+        assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
+        let second_miss = t.update(&mut det, &image(&still, w, h));
         assert!(second_miss.ran_detection && second_miss.face.is_none() && second_miss.face_count == 0, "{second_miss:?}");
         assert_eq!(t.face(), None);
         // Found again: followed as before.
         det.boxes.push(b);
-        assert!(t.update(&mut det, &still, w, h).face.is_some());
-        assert!(!t.update(&mut det, &still, w, h).ran_detection);
+        assert!(t.update(&mut det, &image(&still, w, h)).face.is_some());
+        assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
     }
 
     #[test]
     fn tracker_rejects_bad_sizes() {
         let mut det = Scripted { boxes: vec![], calls: 0 };
         let mut t = FaceTracker::new();
-        assert_eq!(t.update(&mut det, &[1, 2, 3], 10, 10), TrackedFaces::default());
+        assert_eq!(t.update(&mut det, &AnalysisImage::new()), TrackedFaces::default());
         assert_eq!(det.calls, 0);
     }
 }

@@ -188,3 +188,46 @@ fn landmarks_follow_a_moving_face_and_lose_a_vanished_one() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn frame_analyser_with_landmarks_tracks_by_mesh_and_reports_measures() {
+    use faceid_core::analysis::FrameAnalyser;
+    use faceid_core::engine::FACE_LANDMARK_MODEL;
+    use faceid_core::face::REDETECT_EVERY;
+    use faceid_core::frame::RgbaFrame;
+    let (pw, ph, rgb) = photo("astronaut.png", false);
+    // The photo's left 512×384 as a 4:3 frame.
+    let (w, h) = (512u32, 384u32);
+    let rgba: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .flat_map(|(x, y)| {
+            let i = ((y * pw + x) * 3) as usize;
+            [rgb[i], rgb[i + 1], rgb[i + 2], 255]
+        })
+        .collect();
+    assert!(ph >= h);
+    let frame = RgbaFrame::packed(&rgba, w, h).unwrap();
+    let mut a = FrameAnalyser::with_landmark_model(FACE_LANDMARK_MODEL).unwrap();
+    let n = 2 * REDETECT_EVERY as usize;
+    let mut detections = 0;
+    for k in 0..n {
+        let r = a.analyse(&frame, k as f64 * 33.0).unwrap();
+        detections += r.ran_detection as usize;
+        let face = r.face.expect("face");
+        let (cx, cy) = face.centre();
+        assert!(
+            (cx * w as f32 - ASTRONAUT_FACE_CENTRE.0).abs() < 0.15 * ASTRONAUT_FACE_WIDTH,
+            "{face:?}"
+        );
+        assert!(
+            (cy * h as f32 - ASTRONAUT_FACE_CENTRE.1).abs() < 0.2 * ASTRONAUT_FACE_WIDTH,
+            "{face:?}"
+        );
+        let m = r.measures.expect("measures with the landmark model");
+        assert!(m.pose.yaw.abs() < 10.0 && m.eye_openness[0] > 0.2, "{m:?}");
+    }
+    assert!(detections <= 2, "{detections} detections in {n} frames");
+    // Without the landmark model: no measures.
+    let r = FrameAnalyser::new().analyse(&frame, 0.0).unwrap();
+    assert!(r.face.is_some() && r.measures.is_none());
+}

@@ -4,7 +4,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use faceid_core::analysis::{FrameAnalyser, FrameAnalysis, ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
-use faceid_core::face::{FaceDetector, FaceTracker, SeetaFaceDetector, SeetaSettings, REDETECT_EVERY};
+use faceid_core::engine::EngineDetector;
+use faceid_core::face::{FaceTracker, SeetaFaceDetector, SeetaSettings, REDETECT_EVERY};
 use faceid_core::frame::{AnalysisImage, RgbaFrame};
 use faceid_core::quality::{OvalGuide, QualityHint, STILL_MS};
 use faceid_core::FaceBox;
@@ -149,7 +150,7 @@ fn group_photo_finds_most_of_the_29_faces() {
     img.load(&frame, p.w, p.h).unwrap();
     let settings = SeetaSettings::exhaustive();
     let mut d = SeetaFaceDetector::with_settings(settings);
-    let faces = d.detect(img.luma(), img.width(), img.height());
+    let faces = d.detect_luma(img.luma(), img.width(), img.height());
     println!("group29: {} of 29 faces at {}x{} with {settings:?}", faces.len(), p.w, p.h);
     assert!(faces.len() >= 25 && faces.len() <= 31, "{} faces", faces.len());
     for (i, a) in faces.iter().enumerate() {
@@ -160,7 +161,7 @@ fn group_photo_finds_most_of_the_29_faces() {
     }
     // At half resolution the faces shrink to 20–30 px, below the detector's 40 px window for many.
     img.load(&frame, p.w / 2, p.h / 2).unwrap();
-    let half = d.detect(img.luma(), img.width(), img.height());
+    let half = d.detect_luma(img.luma(), img.width(), img.height());
     println!("group29: {} of 29 faces at {}x{} with the same settings", half.len(), img.width(), img.height());
     assert!(half.len() >= 10 && half.len() <= faces.len(), "{} faces at half resolution", half.len());
 }
@@ -352,19 +353,19 @@ fn tracker_runs_full_detection_on_a_minority_of_stable_frames() {
 fn tracker_alone_on_the_photo_tracks_and_redetects() {
     let p = photo("astronaut.png");
     let mut img = AnalysisImage::new();
-    let mut det = SeetaFaceDetector::new();
+    let mut det = EngineDetector::new();
     let mut tracker = FaceTracker::new();
     let a = astronaut_at(&p, GOOD_AT, GOOD_FILL);
     img.load(&RgbaFrame::packed(&a, W, H).unwrap(), ANALYSIS_WIDTH, ANALYSIS_HEIGHT).unwrap();
-    let first = tracker.update(&mut det, img.luma(), img.width(), img.height());
+    let first = tracker.update(&mut det, &img);
     assert!(first.ran_detection && first.face.is_some());
-    let second = tracker.update(&mut det, img.luma(), img.width(), img.height());
+    let second = tracker.update(&mut det, &img);
     assert!(!second.ran_detection);
     assert!(second.match_score.unwrap() > 0.99, "{second:?}");
     // A different scene (the face gone): the match fails and the detector runs at once.
     let grey = vec![90u8; (W * H * 4) as usize];
     img.load(&RgbaFrame::packed(&grey, W, H).unwrap(), ANALYSIS_WIDTH, ANALYSIS_HEIGHT).unwrap();
-    let gone = tracker.update(&mut det, img.luma(), img.width(), img.height());
+    let gone = tracker.update(&mut det, &img);
     assert!(gone.ran_detection && gone.face.is_none());
 }
 

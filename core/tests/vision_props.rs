@@ -12,7 +12,7 @@ use proptest::prelude::*;
 struct Replay(Vec<FaceBox>);
 
 impl FaceDetector for Replay {
-    fn detect(&mut self, _: &[u8], _: u32, _: u32) -> Vec<FaceBox> {
+    fn detect(&mut self, _: &AnalysisImage) -> Vec<FaceBox> {
         self.0.clone()
     }
 }

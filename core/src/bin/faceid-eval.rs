@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use faceid_core::analysis::FrameAnalyser;
 use faceid_core::challenge::{ColourChallenge, DisplayedColour};
-use faceid_core::face::{FaceDetector, SeetaFaceDetector, SeetaSettings};
+use faceid_core::face::{SeetaFaceDetector, SeetaSettings};
 use faceid_core::frame::RgbaFrame;
 use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample, Verdict};
 use faceid_core::ResultCode;
@@ -121,7 +121,7 @@ fn load_photos() -> Result<Vec<(String, Photo)>, String> {
     // A grey print with red face boxes painted on: simulate the print, not the paint.
     let group = Photo::from_png(&read("group29-gray.png")?).map_err(|e| e.to_string())?.greyscale();
     let mut detector = SeetaFaceDetector::with_settings(SeetaSettings::exhaustive());
-    let mut faces = detector.detect(&group.luma(), group.width(), group.height());
+    let mut faces = detector.detect_luma(&group.luma(), group.width(), group.height());
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
     for (i, f) in faces.iter().take(GROUP_FACES).enumerate() {
         let crop = group.crop_around(*f, GROUP_CONTEXT).map_err(|e| e.to_string())?;

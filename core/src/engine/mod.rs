@@ -17,6 +17,7 @@
 
 pub mod blazeface;
 pub mod crop;
+mod detector;
 pub mod measures;
 pub mod mesh;
 pub mod models;
@@ -25,6 +26,7 @@ use crate::geometry::FaceBox;
 use crate::nn::NnError;
 use blazeface::{BlazeFace, Detection};
 use crop::RgbImage;
+pub use detector::EngineDetector;
 pub use measures::{FaceMeasures, HeadPose};
 use mesh::{FaceMesh, Landmarks};
 
