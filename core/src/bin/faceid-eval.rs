@@ -2,7 +2,7 @@
 //!
 //! Every session draws a fresh challenge, renders a simulated recording (`faceid_core::sim`) of a
 //! real photo (the astronaut, and single faces cropped from the group photo), runs each frame
-//! through `FrameAnalyser` (SeetaFace detector + tracker + regions, exactly as page and server do)
+//! through `FrameAnalyser` (BlazeFace detector + tracker + regions, exactly as page and server do)
 //! and decodes the samples with `ReflectionDecoder::default()`.
 //!
 //! Condition grid (each cell: `--sessions N` sessions per attack; all figures are per-session
@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use faceid_core::analysis::FrameAnalyser;
 use faceid_core::challenge::{ColourChallenge, DisplayedColour};
-use faceid_core::face::{SeetaFaceDetector, SeetaSettings};
+use faceid_core::engine::faces_in_grey_photo;
 use faceid_core::frame::RgbaFrame;
 use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample, Verdict};
 use faceid_core::ResultCode;
@@ -120,9 +120,8 @@ fn load_photos() -> Result<Vec<(String, Photo)>, String> {
     let mut photos = vec![("astronaut".to_string(), astronaut)];
     // A grey print with red face boxes painted on: simulate the print, not the paint.
     let group = Photo::from_png(&read("group29-gray.png")?).map_err(|e| e.to_string())?.greyscale();
-    let mut detector = SeetaFaceDetector::with_settings(SeetaSettings::exhaustive());
-    let mut faces = detector.detect_luma(&group.luma(), group.width(), group.height());
-    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // The group's faces are 45-60 px wide: scan from 32 px.
+    let faces = faces_in_grey_photo(&group.luma(), group.width(), group.height(), 32.0).map_err(|e| e.to_string())?;
     for (i, f) in faces.iter().take(GROUP_FACES).enumerate() {
         let crop = group.crop_around(*f, GROUP_CONTEXT).map_err(|e| e.to_string())?;
         photos.push((format!("group#{i}"), crop));
@@ -242,7 +241,7 @@ fn main() -> ExitCode {
         args.sessions,
         args.conditions.len(),
         photos.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", "),
-        if args.truth { "the true face box" } else { "FrameAnalyser (SeetaFace + tracker)" }
+        if args.truth { "the true face box" } else { "FrameAnalyser (BlazeFace + tracker)" }
     );
     println!("challenge entropy: {:.2} bits", ColourChallenge::entropy_bits());
     let decoder = ReflectionDecoder::default();

@@ -223,6 +223,33 @@ impl FaceEngine {
     }
 }
 
+/// Face boxes in a grey still photo (`width × height` luma) down to `min_face` pixels wide, by
+/// the engine with the embedded landmark model ([`FaceEngine::detect_photo`]): best first, ties
+/// (most faces have presence 1.0) broken top to bottom, left to right so the order is stable.
+pub fn faces_in_grey_photo(
+    luma: &[u8],
+    width: u32,
+    height: u32,
+    min_face: f32,
+) -> Result<Vec<FaceBox>, EngineError> {
+    let rgb: Vec<u8> = luma.iter().flat_map(|&v| [v; 3]).collect();
+    let Some(image) = RgbImage::new(&rgb, width, height) else {
+        return Ok(Vec::new());
+    };
+    let mut boxes: Vec<FaceBox> = FaceEngine::with_embedded_landmarks()?
+        .detect_photo(&image, min_face)?
+        .into_iter()
+        .map(|f| f.face_box)
+        .collect();
+    boxes.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.y.total_cmp(&b.y))
+            .then(a.x.total_cmp(&b.x))
+    });
+    Ok(boxes)
+}
+
 /// A face from its landmarks.
 fn face_of(l: Landmarks, image: &RgbImage) -> Face {
     let face_box = landmark_box(&l, image);
