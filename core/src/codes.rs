@@ -8,9 +8,15 @@
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Locale {
     #[default]
-    #[cfg_attr(feature = "serde", serde(rename = "zh-CN", alias = "zh", alias = "zh-cn"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "zh-CN", alias = "zh", alias = "zh-cn")
+    )]
     ZhCn,
-    #[cfg_attr(feature = "serde", serde(rename = "en", alias = "en-US", alias = "en-GB"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "en", alias = "en-US", alias = "en-GB")
+    )]
     En,
 }
 

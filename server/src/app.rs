@@ -50,7 +50,9 @@ impl AppState {
         F: FnOnce(&AppState) -> T + Send + 'static,
     {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&me)).await.map_err(|e| TaskFailed(e.to_string()))
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| TaskFailed(e.to_string()))
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -60,11 +62,17 @@ impl AppState {
 
 pub fn router(state: Shared) -> Router {
     let mut r = Router::new()
-        .route("/", post(cloud::handle).layer(DefaultBodyLimit::max(CLOUD_BODY_LIMIT_BYTES)))
+        .route(
+            "/",
+            post(cloud::handle).layer(DefaultBodyLimit::max(CLOUD_BODY_LIMIT_BYTES)),
+        )
         .route("/api/h5/v1/session", get(h5::session))
         .route("/api/h5/v1/attempts", post(h5::create_attempt))
         // The upload enforces its own limit while streaming (PROTOCOL.md §2).
-        .route("/api/h5/v1/attempts/{attempt_id}/video", post(h5::upload_video).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/api/h5/v1/attempts/{attempt_id}/video",
+            post(h5::upload_video).layer(DefaultBodyLimit::disable()),
+        )
         .route("/h5", get(hosting::h5_without_slash))
         .route("/h5/", get(hosting::h5_index))
         .route("/h5/{*path}", get(hosting::h5_file))

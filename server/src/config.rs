@@ -101,7 +101,9 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("secret_id", &self.secret_id).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("secret_id", &self.secret_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,7 +112,10 @@ pub enum ConfigError {
     #[error("give both --secret-id and --secret-key, or neither")]
     HalfCredentials,
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("stored credentials {path} are unreadable: {message}")]
     StoredCredentials { path: String, message: String },
     #[error("the operating system's random source failed: {0}")]
@@ -158,7 +163,10 @@ impl ServerConfig {
             listen,
             public_url: None,
             data_dir: data_dir.to_path_buf(),
-            credentials: Credentials { secret_id: random_secret("AKID", 16)?, secret_key: random_secret("", 24)? },
+            credentials: Credentials {
+                secret_id: random_secret("AKID", 16)?,
+                secret_key: random_secret("", 24)?,
+            },
             rules: Rules::default(),
             www_dir: PathBuf::from("www"),
             pkg_dir: PathBuf::from("pkg"),
@@ -180,10 +188,18 @@ impl ServerConfig {
     /// Resolves command-line arguments: loads the rules file and the credentials (given, stored,
     /// or generated and stored). The bool says whether credentials were generated just now.
     pub fn from_args(args: Args) -> Result<(ServerConfig, bool), ConfigError> {
-        std::fs::create_dir_all(&args.data_dir)
-            .map_err(|source| ConfigError::DataDir { path: args.data_dir.display().to_string(), source })?;
+        std::fs::create_dir_all(&args.data_dir).map_err(|source| ConfigError::DataDir {
+            path: args.data_dir.display().to_string(),
+            source,
+        })?;
         let (credentials, generated) = match (args.secret_id, args.secret_key) {
-            (Some(secret_id), Some(secret_key)) => (Credentials { secret_id, secret_key }, false),
+            (Some(secret_id), Some(secret_key)) => (
+                Credentials {
+                    secret_id,
+                    secret_key,
+                },
+                false,
+            ),
             (None, None) => load_or_create_credentials(&args.data_dir)?,
             _ => return Err(ConfigError::HalfCredentials),
         };
@@ -208,14 +224,19 @@ impl ServerConfig {
         cfg.rules = rules;
         cfg.www_dir = args.www_dir;
         cfg.pkg_dir = args.pkg_dir;
-        cfg.tools = MediaTools { ffmpeg: args.ffmpeg };
+        cfg.tools = MediaTools {
+            ffmpeg: args.ffmpeg,
+        };
         cfg.token_ttl = Duration::from_secs(args.token_ttl_secs);
         cfg.retention = Duration::from_secs(args.retention_secs);
         cfg.idcard_per_minute = args.idcard_per_minute;
         cfg.idcard_per_day = args.idcard_per_day;
         cfg.browser_per_day = args.browser_per_day;
         cfg.verify_timeout = Duration::from_secs(args.verify_timeout_secs.max(1));
-        cfg.verify_concurrency = args.verify_concurrency.unwrap_or_else(default_concurrency).max(1);
+        cfg.verify_concurrency = args
+            .verify_concurrency
+            .unwrap_or_else(default_concurrency)
+            .max(1);
         cfg.purge_interval = Duration::from_secs(args.purge_interval_secs.max(1));
         cfg.demo = args.demo;
         Ok((cfg, generated))
@@ -224,7 +245,9 @@ impl ServerConfig {
 
 /// One verification per core: the engine is CPU-bound.
 pub fn default_concurrency() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// `prefix` + `bytes` random bytes, hex-encoded, from the operating system's generator.
@@ -241,18 +264,33 @@ fn load_or_create_credentials(dir: &Path) -> Result<(Credentials, bool), ConfigE
     let shown = path.display().to_string();
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let c: Credentials = serde_json::from_slice(&bytes)
-                .map_err(|e| ConfigError::StoredCredentials { path: shown, message: e.to_string() })?;
+            let c: Credentials =
+                serde_json::from_slice(&bytes).map_err(|e| ConfigError::StoredCredentials {
+                    path: shown,
+                    message: e.to_string(),
+                })?;
             Ok((c, false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let c = Credentials { secret_id: random_secret("AKID", 16)?, secret_key: random_secret("", 24)? };
-            let json = serde_json::to_vec_pretty(&c)
-                .map_err(|e| ConfigError::StoredCredentials { path: shown.clone(), message: e.to_string() })?;
-            write_private(&path, &json).map_err(|source| ConfigError::DataDir { path: shown, source })?;
+            let c = Credentials {
+                secret_id: random_secret("AKID", 16)?,
+                secret_key: random_secret("", 24)?,
+            };
+            let json =
+                serde_json::to_vec_pretty(&c).map_err(|e| ConfigError::StoredCredentials {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                })?;
+            write_private(&path, &json).map_err(|source| ConfigError::DataDir {
+                path: shown,
+                source,
+            })?;
             Ok((c, true))
         }
-        Err(source) => Err(ConfigError::DataDir { path: shown, source }),
+        Err(source) => Err(ConfigError::DataDir {
+            path: shown,
+            source,
+        }),
     }
 }
 
@@ -296,9 +334,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--secret-id", "x"]);
-        assert!(matches!(ServerConfig::from_args(a), Err(ConfigError::HalfCredentials)));
+        assert!(matches!(
+            ServerConfig::from_args(a),
+            Err(ConfigError::HalfCredentials)
+        ));
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--public-url", "ftp://x"]);
-        assert!(matches!(ServerConfig::from_args(a), Err(ConfigError::PublicUrl(_))));
+        assert!(matches!(
+            ServerConfig::from_args(a),
+            Err(ConfigError::PublicUrl(_))
+        ));
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--demo", "false"]);
         assert!(!ServerConfig::from_args(a).unwrap().0.demo);
     }

@@ -16,7 +16,8 @@ use crate::hosting::page_security_headers;
 /// Marks the tokens the demo created; /demo/result shows no other token's result.
 pub const DEMO_EXTRA: &str = "faceid-demo";
 /// The demo page runs no script; images and the video come inline as data: URLs.
-const DEMO_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self' data:; \
+const DEMO_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self' data:; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}\
@@ -34,7 +35,8 @@ fn page(title: &str, body: &str, status: StatusCode) -> Response {
     );
     let mut r = (status, Html(html)).into_response();
     page_security_headers(r.headers_mut(), DEMO_CSP);
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -56,7 +58,10 @@ pub fn escape(s: &str) -> String {
 
 pub async fn stylesheet() -> Response {
     let mut r = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     r
 }
 
@@ -91,7 +96,10 @@ pub async fn index(State(app): State<Shared>) -> Response {
 fn error_page(message: &str) -> Response {
     page(
         "faceid-h5 demo: error",
-        &format!("<h1>Something went wrong</h1><p>{}</p><p><a href=\"/demo\">Back to the demo</a></p>", escape(message)),
+        &format!(
+            "<h1>Something went wrong</h1><p>{}</p><p><a href=\"/demo\">Back to the demo</a></p>",
+            escape(message)
+        ),
         StatusCode::BAD_GATEWAY,
     )
 }
@@ -138,10 +146,16 @@ pub async fn result(State(app): State<Shared>, Query(q): Query<ResultQuery>) -> 
     let Some(rule) = demo_rule(&app) else {
         return error_page("No enabled light-mode rule is configured.");
     };
-    let params = json!({ "BizToken": token, "RuleId": rule, "InfoType": "0", "BestFramesCount": 0 });
+    let params =
+        json!({ "BizToken": token, "RuleId": rule, "InfoType": "0", "BestFramesCount": 0 });
     let v = match cloud::call_signed(&app, "GetDetectInfoEnhanced", &params).await {
         Ok(v) => v,
-        Err(e) => return error_page(&format!("GetDetectInfoEnhanced failed: {} ({})", e.message, e.code)),
+        Err(e) => {
+            return error_page(&format!(
+                "GetDetectInfoEnhanced failed: {} ({})",
+                e.message, e.code
+            ))
+        }
     };
     let text = v.get("Text").cloned().unwrap_or(Value::Null);
     if text.get("Extra").and_then(Value::as_str) != Some(DEMO_EXTRA) {
@@ -159,7 +173,17 @@ pub async fn result(State(app): State<Shared>, Query(q): Query<ResultQuery>) -> 
     let mut rows = String::new();
     if let Some(details) = text.get("LivenessDetail").and_then(Value::as_array) {
         for d in details {
-            let cell = |k: &str| escape(&d.get(k).map(|x| match x { Value::String(s) => s.clone(), Value::Null => "-".into(), o => o.to_string() }).unwrap_or_default());
+            let cell = |k: &str| {
+                escape(
+                    &d.get(k)
+                        .map(|x| match x {
+                            Value::String(s) => s.clone(),
+                            Value::Null => "-".into(),
+                            o => o.to_string(),
+                        })
+                        .unwrap_or_default(),
+                )
+            };
             rows.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 cell("ReqTime"),
@@ -172,14 +196,21 @@ pub async fn result(State(app): State<Shared>, Query(q): Query<ResultQuery>) -> 
     let frame = v
         .pointer("/BestFrame/BestFrame")
         .and_then(Value::as_str)
-        .map(|b| format!("<h2>Best frame</h2><img alt=\"best frame\" src=\"data:image/jpeg;base64,{}\">", escape(b)))
+        .map(|b| {
+            format!(
+                "<h2>Best frame</h2><img alt=\"best frame\" src=\"data:image/jpeg;base64,{}\">",
+                escape(b)
+            )
+        })
         .unwrap_or_default();
     let video = v
         .pointer("/VideoData/LivenessVideo")
         .and_then(Value::as_str)
         .map(|b| {
             use base64::Engine;
-            let head = base64::engine::general_purpose::STANDARD.decode(&b[..b.len().min(16)]).unwrap_or_default();
+            let head = base64::engine::general_purpose::STANDARD
+                .decode(&b[..b.len().min(16)])
+                .unwrap_or_default();
             format!(
                 "<h2>Video</h2><video controls src=\"data:{};base64,{}\"></video>",
                 video_mime(&head),
@@ -208,7 +239,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

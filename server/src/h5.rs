@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faceid_core::challenge::ColourChallenge;
 use faceid_core::protocol::{
-    AttemptCreated, AttemptRequest, H5Error, SessionInfo, UploadAnswer, UploadReport, ATTEMPT_TTL_MS, MAX_UPLOAD_BYTES,
+    AttemptCreated, AttemptRequest, H5Error, SessionInfo, UploadAnswer, UploadReport,
+    ATTEMPT_TTL_MS, MAX_UPLOAD_BYTES,
 };
 use faceid_core::redirect::build_redirect_url;
 use faceid_core::{Locale, ResultCode};
@@ -28,7 +29,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::{AppState, Shared};
-use crate::store::{AttemptRecord, AttemptRefusal, AttemptState, AttemptResult, Claim, RateLimit, TokenRecord, TokenStatus};
+use crate::store::{
+    AttemptRecord, AttemptRefusal, AttemptResult, AttemptState, Claim, RateLimit, TokenRecord,
+    TokenStatus,
+};
 use crate::verify::VerifyOutcome;
 
 /// The browser cookie (a random id; PROTOCOL.md §3's per-browser limit counts under it).
@@ -60,24 +64,34 @@ pub struct H5Failure {
 
 impl H5Failure {
     fn new(code: ResultCode, status: StatusCode, locale: Locale) -> H5Failure {
-        H5Failure { code, status, locale }
+        H5Failure {
+            code,
+            status,
+            locale,
+        }
     }
     fn internal(what: impl std::fmt::Display, locale: Locale) -> H5Failure {
         tracing::error!(error = %what, "H5 API internal error");
-        H5Failure::new(ResultCode::LivenessFailed, StatusCode::INTERNAL_SERVER_ERROR, locale)
+        H5Failure::new(
+            ResultCode::LivenessFailed,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            locale,
+        )
     }
 }
 
 impl IntoResponse for H5Failure {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(H5Error::new(self.code, self.locale))).into_response();
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
     }
 }
 
 fn no_store(mut r: Response) -> Response {
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -86,7 +100,10 @@ fn request_locale(app: &AppState, headers: &HeaderMap) -> Locale {
     headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').find_map(|tag| Locale::parse(tag.split(';').next().unwrap_or(""))))
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
+        })
         .unwrap_or(app.config.default_locale)
 }
 
@@ -99,16 +116,36 @@ async fn usable_token(app: &Shared, token: &str, locale: Locale) -> Result<Token
         .map_err(|e| H5Failure::internal(e, locale))?
         .map_err(|e| H5Failure::internal(e, locale))?;
     let Some(rec) = found else {
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale));
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::NOT_FOUND,
+            locale,
+        ));
     };
     let locale = rec.locale;
     match rec.status {
-        TokenStatus::Passed => return Err(H5Failure::new(ResultCode::TokenFinished, StatusCode::CONFLICT, locale)),
-        TokenStatus::Exhausted => return Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale)),
+        TokenStatus::Passed => {
+            return Err(H5Failure::new(
+                ResultCode::TokenFinished,
+                StatusCode::CONFLICT,
+                locale,
+            ))
+        }
+        TokenStatus::Exhausted => {
+            return Err(H5Failure::new(
+                ResultCode::RetryLimit,
+                StatusCode::FORBIDDEN,
+                locale,
+            ))
+        }
         TokenStatus::Open => {}
     }
     if app.now_ms() > rec.expires_at_ms {
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::GONE, locale));
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::GONE,
+            locale,
+        ));
     }
     Ok(rec)
 }
@@ -126,12 +163,17 @@ fn browser_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> (String, Option
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == BROWSER_COOKIE && v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .find(|(k, v)| {
+            *k == BROWSER_COOKIE && v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())
+        })
         .map(|(_, v)| v.to_string());
     match from_cookie {
         Some(id) => (format!("browser:{id}"), None),
         None => {
-            let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ua = headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
             let digest = hex::encode(Sha256::digest(format!("{ip}\n{ua}").as_bytes()));
             // A new cookie for next time; this request counts under IP + user agent.
@@ -160,7 +202,8 @@ pub async fn session(
 ) -> Response {
     let locale = request_locale(&app, &headers);
     let Some(token) = q.token.filter(|t| !t.is_empty()) else {
-        return H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale).into_response();
+        return H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale)
+            .into_response();
     };
     let rec = match usable_token(&app, &token, locale).await {
         Ok(r) => r,
@@ -214,21 +257,34 @@ async fn create_attempt_inner(
     let rec = usable_token(app, &req.token, locale).await?;
     let locale = rec.locale;
     if rec.retries_left() == 0 {
-        return Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale));
+        return Err(H5Failure::new(
+            ResultCode::RetryLimit,
+            StatusCode::FORBIDDEN,
+            locale,
+        ));
     }
     let (browser, fresh) = browser_key(headers, Some(peer));
     let now = app.now_ms();
-    let limits = vec![RateLimit { key: browser, window_ms: DAY_MS, max: app.config.browser_per_day }];
+    let limits = vec![RateLimit {
+        key: browser,
+        window_ms: DAY_MS,
+        max: app.config.browser_per_day,
+    }];
     let allowed = app
         .blocking(move |s| s.store.check_and_count(&limits, now))
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
         .map_err(|e| H5Failure::internal(e, locale))?;
     if !allowed {
-        return Err(H5Failure::new(ResultCode::RateLimited, StatusCode::TOO_MANY_REQUESTS, locale));
+        return Err(H5Failure::new(
+            ResultCode::RateLimited,
+            StatusCode::TOO_MANY_REQUESTS,
+            locale,
+        ));
     }
     // A fresh challenge per attempt from a CSPRNG seeded by the operating system.
-    let mut rng = rand_chacha::ChaCha20Rng::try_from_os_rng().map_err(|e| H5Failure::internal(e, locale))?;
+    let mut rng =
+        rand_chacha::ChaCha20Rng::try_from_os_rng().map_err(|e| H5Failure::internal(e, locale))?;
     let challenge = ColourChallenge::generate(&mut rng);
     let attempt_id = uuid::Uuid::new_v4().simple().to_string();
     let expires_at = now.saturating_add(i64::try_from(ATTEMPT_TTL_MS).unwrap_or(i64::MAX));
@@ -239,10 +295,29 @@ async fn create_attempt_inner(
         .map_err(|e| H5Failure::internal(e, locale))?
         .map_err(|e| H5Failure::internal(e, locale))?;
     match created {
-        Ok(_) => Ok((AttemptCreated { attempt_id, challenge, expires_at }, fresh)),
-        Err(AttemptRefusal::UnknownToken) => Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale)),
-        Err(AttemptRefusal::Finished) => Err(H5Failure::new(ResultCode::TokenFinished, StatusCode::CONFLICT, locale)),
-        Err(AttemptRefusal::BudgetSpent) => Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale)),
+        Ok(_) => Ok((
+            AttemptCreated {
+                attempt_id,
+                challenge,
+                expires_at,
+            },
+            fresh,
+        )),
+        Err(AttemptRefusal::UnknownToken) => Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::NOT_FOUND,
+            locale,
+        )),
+        Err(AttemptRefusal::Finished) => Err(H5Failure::new(
+            ResultCode::TokenFinished,
+            StatusCode::CONFLICT,
+            locale,
+        )),
+        Err(AttemptRefusal::BudgetSpent) => Err(H5Failure::new(
+            ResultCode::RetryLimit,
+            StatusCode::FORBIDDEN,
+            locale,
+        )),
     }
 }
 
@@ -260,8 +335,12 @@ enum UploadStop {
 fn limited_body(
     body: Body,
     limit: u64,
-) -> (impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>, tokio::task::JoinHandle<bool>) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHANNEL_CHUNKS);
+) -> (
+    impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>,
+    tokio::task::JoinHandle<bool>,
+) {
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHANNEL_CHUNKS);
     let reader = tokio::spawn(async move {
         let mut stream = body.into_data_stream();
         let mut total: u64 = 0;
@@ -279,7 +358,9 @@ fn limited_body(
                     }
                     if total > limit {
                         over = true;
-                        let _ = tx.send(Err(std::io::Error::other("upload over the size limit"))).await;
+                        let _ = tx
+                            .send(Err(std::io::Error::other("upload over the size limit")))
+                            .await;
                         continue;
                     }
                     // The parser stopped listening (it failed, or the upload timed out): stop.
@@ -295,7 +376,9 @@ fn limited_body(
         }
         total > limit
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     (stream, reader)
 }
 
@@ -344,7 +427,9 @@ async fn parse_parts(
         match field.name() {
             Some("video") if !saw_video => {
                 saw_video = true;
-                let mut file = tokio::fs::File::create(video_path).await.map_err(|e| broken(&e))?;
+                let mut file = tokio::fs::File::create(video_path)
+                    .await
+                    .map_err(|e| broken(&e))?;
                 while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
                     video_bytes += chunk.len() as u64;
                     file.write_all(&chunk).await.map_err(|e| broken(&e))?;
@@ -356,7 +441,9 @@ async fn parse_parts(
                 let mut buf: Vec<u8> = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
                     if buf.len() + chunk.len() > MAX_REPORT_BYTES {
-                        return Err(UploadStop::Broken(format!("{name} part larger than {MAX_REPORT_BYTES} bytes")));
+                        return Err(UploadStop::Broken(format!(
+                            "{name} part larger than {MAX_REPORT_BYTES} bytes"
+                        )));
                     }
                     buf.extend_from_slice(&chunk);
                 }
@@ -386,7 +473,15 @@ pub async fn upload_video(
     let locale = request_locale(&app, &headers);
     match upload_inner(&app, &attempt_id, q.token, &headers, body, locale).await {
         Ok(json) => no_store(
-            (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response(),
+            (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                json,
+            )
+                .into_response(),
         ),
         Err(f) => f.into_response(),
     }
@@ -400,10 +495,16 @@ async fn upload_inner(
     body: Body,
     locale: Locale,
 ) -> Result<String, H5Failure> {
-    let valid_id = !attempt_id.is_empty() && attempt_id.len() <= 64 && attempt_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let valid_id = !attempt_id.is_empty()
+        && attempt_id.len() <= 64
+        && attempt_id.bytes().all(|b| b.is_ascii_alphanumeric());
     if !valid_id {
         drain(body).await;
-        return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+        return Err(H5Failure::new(
+            ResultCode::LivenessFailed,
+            StatusCode::NOT_FOUND,
+            locale,
+        ));
     }
     // A repeated upload (the page's retry) may find the first one still being verified. It waits,
     // with its own body unread, until the first one is answered — or given back because its body
@@ -422,14 +523,19 @@ async fn upload_inner(
                 return Ok(json);
             }
             Claim::Busy => {
-                if let Settled::Answered(json) = wait_until_settled(app, attempt_id, locale).await? {
+                if let Settled::Answered(json) = wait_until_settled(app, attempt_id, locale).await?
+                {
                     drain(body).await;
                     return Ok(json);
                 }
             }
             Claim::Unknown => {
                 drain(body).await;
-                return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+                return Err(H5Failure::new(
+                    ResultCode::LivenessFailed,
+                    StatusCode::NOT_FOUND,
+                    locale,
+                ));
             }
         }
     };
@@ -470,7 +576,11 @@ enum Settled {
     Released,
 }
 
-async fn wait_until_settled(app: &Shared, attempt_id: &str, locale: Locale) -> Result<Settled, H5Failure> {
+async fn wait_until_settled(
+    app: &Shared,
+    attempt_id: &str,
+    locale: Locale,
+) -> Result<Settled, H5Failure> {
     let deadline = tokio::time::Instant::now() + app.config.verify_timeout + Duration::from_secs(5);
     loop {
         tokio::time::sleep(BUSY_POLL).await;
@@ -484,10 +594,20 @@ async fn wait_until_settled(app: &Shared, attempt_id: &str, locale: Locale) -> R
             Some((Some(r), _)) => return Ok(Settled::Answered(r.answer_json)),
             Some((None, AttemptState::Pending)) => return Ok(Settled::Released),
             Some(_) => {}
-            None => return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale)),
+            None => {
+                return Err(H5Failure::new(
+                    ResultCode::LivenessFailed,
+                    StatusCode::NOT_FOUND,
+                    locale,
+                ))
+            }
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(H5Failure::new(ResultCode::EngineTimeout, StatusCode::SERVICE_UNAVAILABLE, locale));
+            return Err(H5Failure::new(
+                ResultCode::EngineTimeout,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+            ));
         }
     }
 }
@@ -520,37 +640,71 @@ async fn verify_claimed(
     let locale = token.locale;
     if query_token.as_deref().is_some_and(|t| t != token.biz_token) {
         drain(body).await;
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::FORBIDDEN, locale));
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::FORBIDDEN,
+            locale,
+        ));
     }
     if received_at > token.expires_at_ms {
         drain(body).await;
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::GONE, locale));
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::GONE,
+            locale,
+        ));
     }
     if received_at > attempt.expires_at_ms {
         drain(body).await;
-        let outcome = VerifyOutcome::refused(ResultCode::EngineTimeout, "attempt expired before its video arrived");
+        let outcome = VerifyOutcome::refused(
+            ResultCode::EngineTimeout,
+            "attempt expired before its video arrived",
+        );
         return record(app, attempt, outcome, None, locale).await;
     }
 
-    let scratch = ScratchFile(app.scratch_dir.join(format!("{}.upload", attempt.attempt_id)));
-    let received = tokio::time::timeout(UPLOAD_TIME_LIMIT, receive_upload(headers, body, &scratch.0))
-        .await
-        .unwrap_or_else(|_| Err(UploadStop::Broken("the upload took too long".into())));
+    let scratch = ScratchFile(
+        app.scratch_dir
+            .join(format!("{}.upload", attempt.attempt_id)),
+    );
+    let received =
+        tokio::time::timeout(UPLOAD_TIME_LIMIT, receive_upload(headers, body, &scratch.0))
+            .await
+            .unwrap_or_else(|_| Err(UploadStop::Broken("the upload took too long".into())));
     let (_, report, part_token) = match received {
         Ok(r) => r,
         Err(UploadStop::TooLarge) => {
-            return Err(H5Failure::new(ResultCode::VideoEmptyOrTooLarge, StatusCode::PAYLOAD_TOO_LARGE, locale))
+            return Err(H5Failure::new(
+                ResultCode::VideoEmptyOrTooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                locale,
+            ))
         }
         Err(UploadStop::EmptyVideo) => {
-            return Err(H5Failure::new(ResultCode::VideoEmptyOrTooLarge, StatusCode::BAD_REQUEST, locale))
+            return Err(H5Failure::new(
+                ResultCode::VideoEmptyOrTooLarge,
+                StatusCode::BAD_REQUEST,
+                locale,
+            ))
         }
         Err(UploadStop::Broken(why)) => {
             tracing::info!(reason = %why, "upload broke off");
-            return Err(H5Failure::new(ResultCode::NetworkUnstable, StatusCode::BAD_REQUEST, locale));
+            return Err(H5Failure::new(
+                ResultCode::NetworkUnstable,
+                StatusCode::BAD_REQUEST,
+                locale,
+            ));
         }
     };
-    if part_token.as_deref().is_some_and(|t| t.trim() != token.biz_token) {
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::FORBIDDEN, locale));
+    if part_token
+        .as_deref()
+        .is_some_and(|t| t.trim() != token.biz_token)
+    {
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::FORBIDDEN,
+            locale,
+        ));
     }
 
     // Bounded concurrency: one verification per permit, on a blocking thread.
@@ -563,7 +717,10 @@ async fn verify_claimed(
     let me = app.clone();
     let path = scratch.0.clone();
     let challenge = attempt.challenge.clone();
-    let page_code = report.as_ref().and_then(|r| r.page_decode.as_ref()).map(|d| d.code.code());
+    let page_code = report
+        .as_ref()
+        .and_then(|r| r.page_decode.as_ref())
+        .map(|d| d.code.code());
     let started = std::time::Instant::now();
     let outcome = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -610,7 +767,9 @@ async fn record(
             let best_frame_key = match &outcome.best_frame {
                 Some(f) => {
                     let key = format!("{attempt_id}.jpg");
-                    s.media.put_bytes(&key, &f.jpeg).map_err(|e| e.to_string())?;
+                    s.media
+                        .put_bytes(&key, &f.jpeg)
+                        .map_err(|e| e.to_string())?;
                     Some(key)
                 }
                 None => None,
@@ -634,7 +793,11 @@ async fn record(
                 finished_at_ms: finished_at,
             };
             // retriesLeft was settled when the attempt was created; finishing does not change it.
-            let updated = s.store.finish_attempt(&attempt_id, &result).map_err(|e| e.to_string())?.ok_or("token vanished")?;
+            let updated = s
+                .store
+                .finish_attempt(&attempt_id, &result)
+                .map_err(|e| e.to_string())?
+                .ok_or("token vanished")?;
             let json = result.answer_json;
             Ok((json, updated))
         })

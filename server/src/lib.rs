@@ -46,7 +46,10 @@ const RATE_EVENT_KEEP_MS: i64 = 86_400_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("data directory: {0}")]
     DataDir(std::io::Error),
     #[error(transparent)]
@@ -124,11 +127,15 @@ pub async fn purge(state: &Shared) -> Result<PurgeReport, ServerError> {
     let retention_ms = i64::try_from(state.config.retention.as_millis()).unwrap_or(i64::MAX);
     let report = state
         .blocking(move |s| -> Result<PurgeReport, ServerError> {
-            let keys = s.store.purge(now.saturating_sub(retention_ms), now - RATE_EVENT_KEEP_MS)?;
+            let keys = s
+                .store
+                .purge(now.saturating_sub(retention_ms), now - RATE_EVENT_KEEP_MS)?;
             for k in &keys {
                 s.media.delete(k)?;
             }
-            Ok(PurgeReport { media_deleted: keys.len() })
+            Ok(PurgeReport {
+                media_deleted: keys.len(),
+            })
         })
         .await??;
     if report.media_deleted > 0 {
@@ -152,7 +159,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
             let reopened = store.recover_interrupted()?;
             if reopened > 0 {
-                tracing::info!(attempts = reopened, "reopened attempts interrupted by the last shutdown");
+                tracing::info!(
+                    attempts = reopened,
+                    "reopened attempts interrupted by the last shutdown"
+                );
             }
             let media = LocalMediaStore::open(&data_dir.join(MEDIA_DIR))?;
             Ok((store, media))
@@ -165,8 +175,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
-    let bound = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| {
         if bound.ip().is_unspecified() {
             // 0.0.0.0 is no address a browser can open; localhost is (and counts as a secure
@@ -191,11 +207,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let router = app::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let serve_task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
     });
     let purge_state = state.clone();
     let purge_task = tokio::spawn(async move {
@@ -207,5 +226,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             }
         }
     });
-    Ok(RunningServer { state, shutdown: Some(tx), serve_task, purge_task })
+    Ok(RunningServer {
+        state,
+        shutdown: Some(tx),
+        serve_task,
+        purge_task,
+    })
 }

@@ -17,7 +17,10 @@ async fn main() -> std::process::ExitCode {
     if generated {
         println!(
             "Generated cloud API credentials (stored in {}):\n  SecretId:  {}\n  SecretKey: {}",
-            config.data_dir.join(faceid_server::config::CREDENTIALS_FILE).display(),
+            config
+                .data_dir
+                .join(faceid_server::config::CREDENTIALS_FILE)
+                .display(),
             config.credentials.secret_id,
             config.credentials.secret_key
         );

@@ -28,7 +28,9 @@ fn check_key(key: &str) -> Result<(), MediaError> {
     let ok = !key.is_empty()
         && key.len() <= 128
         && !key.starts_with('.')
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -45,7 +47,9 @@ pub struct LocalMediaStore {
 impl LocalMediaStore {
     pub fn open(root: &Path) -> Result<LocalMediaStore, MediaError> {
         std::fs::create_dir_all(root)?;
-        Ok(LocalMediaStore { root: root.to_path_buf() })
+        Ok(LocalMediaStore {
+            root: root.to_path_buf(),
+        })
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, MediaError> {

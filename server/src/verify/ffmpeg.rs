@@ -30,14 +30,19 @@ pub struct MediaTools {
 
 impl Default for MediaTools {
     fn default() -> Self {
-        MediaTools { ffmpeg: PathBuf::from("ffmpeg") }
+        MediaTools {
+            ffmpeg: PathBuf::from("ffmpeg"),
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("cannot start {tool}: {source}")]
-    Spawn { tool: String, source: std::io::Error },
+    Spawn {
+        tool: String,
+        source: std::io::Error,
+    },
     #[error("the decoder did not finish within its time limit")]
     Timeout,
     #[error("the video cannot be decoded: {0}")]
@@ -49,7 +54,10 @@ pub enum DecodeError {
 fn spawn(cmd: &mut Command, tool: &Path) -> Result<Child, DecodeError> {
     cmd.stdin(Stdio::null())
         .spawn()
-        .map_err(|source| DecodeError::Spawn { tool: tool.display().to_string(), source })
+        .map_err(|source| DecodeError::Spawn {
+            tool: tool.display().to_string(),
+            source,
+        })
 }
 
 /// Kills the child when `deadline` passes unless told first (a send or drop on the returned sender).
@@ -73,7 +81,11 @@ impl Watchdog {
                 }
             }
         });
-        Watchdog { stop: Some(stop), fired, thread: Some(thread) }
+        Watchdog {
+            stop: Some(stop),
+            fired,
+            thread: Some(thread),
+        }
     }
 
     /// Stops the watchdog; true if it had already fired.
@@ -106,12 +118,25 @@ pub struct ShowinfoFrame {
 /// every other line.
 pub fn parse_showinfo(line: &str) -> Option<ShowinfoFrame> {
     let rest = line.split("[Parsed_showinfo_").nth(1)?;
-    let instance: u32 = rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let instance: u32 = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
     let pts = rest.split("pts_time:").nth(1)?.split_whitespace().next()?;
-    let t_ms = pts.parse::<f64>().ok().filter(|v| v.is_finite()).map(|s| s * 1000.0);
+    let t_ms = pts
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(|s| s * 1000.0);
     let size = rest.split(" s:").nth(1)?.split_whitespace().next()?;
     let (w, h) = size.split_once('x')?;
-    Some(ShowinfoFrame { instance, t_ms, width: w.parse().ok()?, height: h.parse().ok()? })
+    Some(ShowinfoFrame {
+        instance,
+        t_ms,
+        width: w.parse().ok()?,
+        height: h.parse().ok()?,
+    })
 }
 
 /// A decoded frame's description.
@@ -154,12 +179,31 @@ pub fn decode_rgba(
     let mut cmd = Command::new(&tools.ffmpeg);
     // One decoding thread: a verification holds one core (the verification semaphore is sized to
     // the cores), so concurrent verifications do not oversubscribe the machine.
-    cmd.args(["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-threads", "1", "-filter_threads", "1", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", &filter])
-        .args(["-fps_mode", "passthrough", "-pix_fmt", "rgba", "-f", "rawvideo", "pipe:1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-threads",
+        "1",
+        "-filter_threads",
+        "1",
+        "-i",
+    ])
+    .arg(path)
+    .args(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", &filter])
+    .args([
+        "-fps_mode",
+        "passthrough",
+        "-pix_fmt",
+        "rgba",
+        "-f",
+        "rawvideo",
+        "pipe:1",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = spawn(&mut cmd, &tools.ffmpeg)?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -226,11 +270,19 @@ pub fn decode_rgba(
                     break;
                 }
             }
-            let t_ms = f.t_ms.unwrap_or_else(|| last_t.map_or(0.0, |p| p + FALLBACK_FRAME_INTERVAL_MS));
+            let t_ms = f
+                .t_ms
+                .unwrap_or_else(|| last_t.map_or(0.0, |p| p + FALLBACK_FRAME_INTERVAL_MS));
             last_t = Some(t_ms);
             let (source_width, source_height) = source.unwrap_or((f.width, f.height));
             frames += 1;
-            let info = FrameInfo { t_ms, width: f.width, height: f.height, source_width, source_height };
+            let info = FrameInfo {
+                t_ms,
+                width: f.width,
+                height: f.height,
+                source_width,
+                source_height,
+            };
             if on_frame(&info, &buf).is_break() {
                 stopped_early = true;
                 break;
@@ -258,9 +310,16 @@ pub fn decode_rgba(
     }
     let exited_ok = status.is_some_and(|s| s.success());
     if frames == 0 {
-        return Err(DecodeError::Undecodable(if exited_ok { "no video frames".into() } else { tail(&log) }));
+        return Err(DecodeError::Undecodable(if exited_ok {
+            "no video frames".into()
+        } else {
+            tail(&log)
+        }));
     }
-    Ok(DecodeSummary { frames, stopped_early })
+    Ok(DecodeSummary {
+        frames,
+        stopped_early,
+    })
 }
 
 /// Fills `buf` with one frame; false at a clean end of stream (or a truncated last frame).
@@ -284,11 +343,35 @@ mod tests {
     #[test]
     fn showinfo_lines() {
         let l = "[Parsed_showinfo_2 @ 0x564b] n:   1 pts:     33 pts_time:0.033   pos:     8256 fmt:rgba sar:1/1 s:320x240 i:P iskey:0";
-        assert_eq!(parse_showinfo(l), Some(ShowinfoFrame { instance: 2, t_ms: Some(33.0), width: 320, height: 240 }));
+        assert_eq!(
+            parse_showinfo(l),
+            Some(ShowinfoFrame {
+                instance: 2,
+                t_ms: Some(33.0),
+                width: 320,
+                height: 240
+            })
+        );
         let l = "frame=    1 fps=0.0 q=-0.0 size=     300kB    [Parsed_showinfo_0 @ 0x1] n:   0 pts: NOPTS pts_time:NOPTS pos: 1 fmt:yuv420p sar:1/1 s:480x640 i:P";
-        assert_eq!(parse_showinfo(l), Some(ShowinfoFrame { instance: 0, t_ms: None, width: 480, height: 640 }));
-        assert_eq!(parse_showinfo("[Parsed_showinfo_0 @ 0x1] config in time_base: 1/1000, frame_rate: 30/1"), None);
-        assert_eq!(parse_showinfo("[Parsed_showinfo_0 @ 0x1] color_range:tv color_space:bt470bg"), None);
+        assert_eq!(
+            parse_showinfo(l),
+            Some(ShowinfoFrame {
+                instance: 0,
+                t_ms: None,
+                width: 480,
+                height: 640
+            })
+        );
+        assert_eq!(
+            parse_showinfo(
+                "[Parsed_showinfo_0 @ 0x1] config in time_base: 1/1000, frame_rate: 30/1"
+            ),
+            None
+        );
+        assert_eq!(
+            parse_showinfo("[Parsed_showinfo_0 @ 0x1] color_range:tv color_space:bt470bg"),
+            None
+        );
         assert_eq!(parse_showinfo("Input #0, matroska,webm, from 'x':"), None);
     }
 }
