@@ -70,10 +70,12 @@ impl H5Failure {
             locale,
         }
     }
+    /// A fault of the server itself (database, storage, a task that died): logged as an ERROR and
+    /// answered with code 4, never as the person's liveness failing.
     fn internal(what: impl std::fmt::Display, locale: Locale) -> H5Failure {
         tracing::error!(error = %what, "H5 API internal error");
         H5Failure::new(
-            ResultCode::LivenessFailed,
+            ResultCode::InternalError,
             StatusCode::INTERNAL_SERVER_ERROR,
             locale,
         )

@@ -385,6 +385,7 @@ fn examined_video(code: u32) -> bool {
                 | ResultCode::VideoEmptyOrTooLarge
                 | ResultCode::VideoResolutionTooLow
                 | ResultCode::EngineTimeout
+                | ResultCode::InternalError
         ) | None
     )
 }
