@@ -178,6 +178,40 @@ async fn detect_auth_validates_its_fields() {
 }
 
 #[tokio::test]
+async fn id_card_check_digits_and_birth_dates_are_checked() {
+    let t = TestServer::start().await;
+    // GB 11643-1999: the 18th character is the ISO 7064 MOD 11-2 check of the first 17 and
+    // characters 7-14 are the birth date.
+    for (id, why) in [
+        ("110105194912310020", "check digit (X is right)"),
+        ("110105194913310021", "month 13 (its check digit is right)"),
+        ("110105190002290017", "29 February 1900"),
+        ("11010520990101001X", "born in the future"),
+    ] {
+        let v = t
+            .cloud(
+                "DetectAuth",
+                json!({ "RuleId": "1", "IdCard": id, "Name": "张三" }),
+            )
+            .await;
+        assert_eq!(error_code(&v), "InvalidParameterValue", "{why}: {v}");
+    }
+    for id in [
+        "11010519491231002X",
+        "110105200002290013",
+        "110105194912310038",
+    ] {
+        let v = t
+            .cloud(
+                "DetectAuth",
+                json!({ "RuleId": "1", "IdCard": id, "Name": "张三" }),
+            )
+            .await;
+        assert!(v["Response"]["BizToken"].is_string(), "{id}: {v}");
+    }
+}
+
+#[tokio::test]
 async fn unsupported_modes_and_disabled_rules_answer_honestly() {
     let t = TestServer::start_with(|c| {
         c.rules = Rules::from_toml(
@@ -362,7 +396,7 @@ async fn rate_limits_per_id_card_and_per_browser() {
     let v = t.cloud("DetectAuth", person.clone()).await;
     assert_eq!(error_code(&v), "LimitExceeded", "{v}");
     // Another person is not affected.
-    let other = json!({ "RuleId": "1", "IdCard": "110105194912310021" });
+    let other = json!({ "RuleId": "1", "IdCard": "110105194912310038" });
     assert!(t.cloud("DetectAuth", other).await["Response"]["BizToken"].is_string());
     t.clock.advance_ms(61_000);
     assert!(t.cloud("DetectAuth", person.clone()).await["Response"]["BizToken"].is_string());

@@ -1,6 +1,7 @@
 //! The cloud API (PROTOCOL.md §1): `POST /`, TC3-HMAC-SHA256 signed, API 3.0 envelopes.
 //! CORS stays closed: no Access-Control headers are ever sent, so browsers cannot call it.
 
+pub mod id_card;
 pub mod sign;
 
 use axum::body::Bytes;
@@ -147,14 +148,6 @@ struct DetectAuthRequest {
     encryption: Option<Value>,
 }
 
-/// A mainland ID card number: 18 characters, 17 digits then a digit or uppercase X.
-fn valid_id_card(id: &str) -> bool {
-    let b = id.as_bytes();
-    b.len() == 18
-        && b[..17].iter().all(u8::is_ascii_digit)
-        && (b[17].is_ascii_digit() || b[17] == b'X')
-}
-
 /// Rate-limit key of an IdCard (hashed: the events table never holds the number itself).
 fn id_card_key(id: &str) -> String {
     format!("idcard:{}", hex::encode(Sha256::digest(id.as_bytes())))
@@ -193,11 +186,14 @@ async fn detect_auth(
     }
     let id_card = req.id_card.filter(|s| !s.is_empty());
     if let Some(id) = &id_card {
-        if !valid_id_card(id) {
-            return Err(CloudError::invalid(
-                "IdCard must be 18 characters: 17 digits and a digit or uppercase X",
-            ));
-        }
+        // A malformed number is a bad parameter; a well-formed one whose check digit or birth date
+        // is wrong is a bad value (FaceID's `InvalidParameterValue`).
+        id_card::validate(id, app.now_ms()).map_err(|e| match e {
+            id_card::IdCardError::Format => CloudError::invalid(e.to_string()),
+            id_card::IdCardError::CheckDigit | id_card::IdCardError::BirthDate => {
+                CloudError::new("InvalidParameterValue", e.to_string())
+            }
+        })?;
     }
     let name = req.name.filter(|s| !s.is_empty());
     if name
@@ -714,15 +710,6 @@ mod tests {
         assert_eq!(parse_info_type(Some("5")), None);
         assert_eq!(parse_info_type(Some("")), None);
         assert_eq!(parse_info_type(Some("1a")), None);
-    }
-
-    #[test]
-    fn id_cards() {
-        assert!(valid_id_card("11010519491231002X"));
-        assert!(valid_id_card("110105194912310021"));
-        assert!(!valid_id_card("11010519491231002x"));
-        assert!(!valid_id_card("1101051949123100"));
-        assert!(!valid_id_card("11010519491231002Y"));
     }
 
     #[test]
