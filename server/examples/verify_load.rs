@@ -98,7 +98,8 @@ impl Client {
             .expect("cloud json")
     }
 
-    async fn attempt(&self) -> AttemptCreated {
+    /// A fresh BizToken and an attempt of it.
+    async fn attempt(&self) -> (String, AttemptCreated) {
         let token = self.cloud("DetectAuth", json!({ "RuleId": "1" })).await["Response"]
             ["BizToken"]
             .as_str()
@@ -111,11 +112,16 @@ impl Client {
             .send()
             .await
             .expect("attempt");
-        r.json().await.expect("attempt json")
+        (token, r.json().await.expect("attempt json"))
     }
 
-    /// Uploads a recording for `attempt`; returns (latency ms, errCode).
-    async fn upload(&self, attempt: &AttemptCreated, rec: &SimRecording) -> (f64, u64) {
+    /// Uploads a recording for `attempt` of `token`; returns (latency ms, errCode).
+    async fn upload(
+        &self,
+        token: &str,
+        attempt: &AttemptCreated,
+        rec: &SimRecording,
+    ) -> (f64, u64) {
         let report = UploadReport {
             shown: rec.shown.clone(),
             hold_start_ms: Some(rec.hold_start_ms),
@@ -141,7 +147,7 @@ impl Client {
         let r = self
             .http
             .post(format!(
-                "{}/api/h5/v1/attempts/{}/video",
+                "{}/api/h5/v1/attempts/{}/video?token={token}",
                 self.base, attempt.attempt_id
             ))
             .multipart(form)
@@ -223,7 +229,7 @@ async fn main() {
         let db_path = db_path.clone();
         let (challenge, rec) = recordings[i % recordings.len()].clone();
         async move {
-            let mut a = client.attempt().await;
+            let (token, mut a) = client.attempt().await;
             let conn = rusqlite::Connection::open(&db_path).expect("open db");
             conn.busy_timeout(Duration::from_secs(5))
                 .expect("busy timeout");
@@ -236,7 +242,7 @@ async fn main() {
                 .expect("rewrite challenge");
             assert_eq!(n, 1);
             a.challenge = challenge;
-            (a, rec)
+            (token, a, rec)
         }
     };
 
@@ -245,8 +251,8 @@ async fn main() {
     let mut codes = std::collections::BTreeMap::<u64, usize>::new();
     let sequential = o.uploads.min(12);
     for i in 0..sequential {
-        let (a, rec) = prepared(i).await;
-        let (ms, code) = client.upload(&a, &rec).await;
+        let (token, a, rec) = prepared(i).await;
+        let (ms, code) = client.upload(&token, &a, &rec).await;
         *codes.entry(code).or_default() += 1;
         seq.push(ms);
     }
@@ -309,8 +315,8 @@ async fn main() {
             let mut out = Vec::new();
             loop {
                 let next = queue.lock().await.pop();
-                let Some((a, rec)) = next else { break };
-                out.push(client.upload(&a, &rec).await);
+                let Some((token, a, rec)) = next else { break };
+                out.push(client.upload(&token, &a, &rec).await);
             }
             out
         }));

@@ -26,6 +26,7 @@ use futures_util::StreamExt;
 use rand_core::SeedableRng;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
 
 use crate::app::{AppState, Shared};
@@ -463,8 +464,9 @@ async fn parse_parts(
     Ok((video_bytes, report, token))
 }
 
-/// `POST /api/h5/v1/attempts/{attemptId}/video` (multipart: `video`, `report`, optional `token`;
-/// the token may also come as `?token=`).
+/// `POST /api/h5/v1/attempts/{attemptId}/video?token=…` (multipart: `video`, `report`, optional
+/// `token` which must then be the same). The token in the query is required and must own the
+/// attempt; both are checked before any of the body is read.
 pub async fn upload_video(
     State(app): State<Shared>,
     Path(attempt_id): Path<String>,
@@ -508,6 +510,42 @@ async fn upload_inner(
             locale,
         ));
     }
+    // The attempt id alone is no credential: the BizToken that created the attempt must come with
+    // it. Checked before anything is claimed or read, so a stranger cannot hold the attempt busy.
+    let Some(token) = query_token.filter(|t| !t.is_empty()) else {
+        drain(body).await;
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::FORBIDDEN,
+            locale,
+        ));
+    };
+    let id = attempt_id.to_string();
+    let owner = app
+        .blocking(move |s| s.store.attempt(&id))
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map(|a| a.biz_token);
+    match owner {
+        None => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::LivenessFailed,
+                StatusCode::NOT_FOUND,
+                locale,
+            ));
+        }
+        Some(owner) if !bool::from(owner.as_bytes().ct_eq(token.as_bytes())) => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::TokenExpired,
+                StatusCode::FORBIDDEN,
+                locale,
+            ));
+        }
+        Some(_) => {}
+    }
     // A repeated upload (the page's retry) may find the first one still being verified. It waits,
     // with its own body unread, until the first one is answered — or given back because its body
     // broke off, in which case this upload claims the attempt and is verified instead.
@@ -547,7 +585,7 @@ async fn upload_inner(
     let me = app.clone();
     let headers = headers.clone();
     let task = tokio::spawn(async move {
-        let outcome = verify_claimed(&me, &attempt, query_token, &headers, body, locale).await;
+        let outcome = verify_claimed(&me, &attempt, &headers, body, locale).await;
         if outcome.is_err() {
             let id = attempt.attempt_id.clone();
             if let Ok(Err(e)) = me.blocking(move |s| s.store.release_attempt(&id)).await {
@@ -626,7 +664,6 @@ impl Drop for ScratchFile {
 async fn verify_claimed(
     app: &Shared,
     attempt: &AttemptRecord,
-    query_token: Option<String>,
     headers: &HeaderMap,
     body: Body,
     locale: Locale,
@@ -640,13 +677,26 @@ async fn verify_claimed(
         .map_err(|e| H5Failure::internal(e, locale))?
         .ok_or_else(|| H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale))?;
     let locale = token.locale;
-    if query_token.as_deref().is_some_and(|t| t != token.biz_token) {
-        drain(body).await;
-        return Err(H5Failure::new(
-            ResultCode::TokenExpired,
-            StatusCode::FORBIDDEN,
-            locale,
-        ));
+    // Another attempt of this token already passed (or the budget ended the flow): this one is not
+    // verified, recorded or billed, like a new session or attempt would not be.
+    match token.status {
+        TokenStatus::Passed => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::TokenFinished,
+                StatusCode::CONFLICT,
+                locale,
+            ));
+        }
+        TokenStatus::Exhausted => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::RetryLimit,
+                StatusCode::FORBIDDEN,
+                locale,
+            ));
+        }
+        TokenStatus::Open => {}
     }
     if received_at > token.expires_at_ms {
         drain(body).await;

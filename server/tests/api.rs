@@ -3,32 +3,13 @@
 
 mod common;
 
-use common::TestServer;
-use faceid_core::protocol::UploadReport;
+use common::{empty_report, garbage, TestServer};
 use faceid_server::cloud::sign::{sign, SigningKey};
 use faceid_server::rules::Rules;
 use serde_json::{json, Value};
 
 fn error_code(v: &Value) -> &str {
     v["Response"]["Error"]["Code"].as_str().unwrap_or("")
-}
-
-fn empty_report() -> UploadReport {
-    UploadReport {
-        shown: vec![],
-        hold_start_ms: None,
-        recorder_mime: "video/webm".into(),
-        frame_width: 640,
-        frame_height: 480,
-        page_decode: None,
-        user_agent: "t".into(),
-    }
-}
-
-fn garbage() -> Vec<u8> {
-    (0..50_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
-        .collect()
 }
 
 #[tokio::test]
@@ -376,7 +357,13 @@ async fn retry_budget_and_idempotent_uploads() {
         .await;
     assert_eq!((status, e["errCode"].as_u64()), (400, Some(1107)), "{e}");
     let (status, e) = t2
-        .upload("nosuchattempt", garbage(), "video/webm", &empty_report())
+        .upload_as(
+            Some(&token),
+            "nosuchattempt",
+            garbage(),
+            "video/webm",
+            &empty_report(),
+        )
         .await;
     assert_eq!(status, 404, "{e}");
 }

@@ -116,7 +116,7 @@ async fn a_retry_waiting_behind_an_upload_that_breaks_off_is_verified_itself() {
     .into_bytes();
     body.extend_from_slice(&rec.video);
     let head = format!(
-        "POST /api/h5/v1/attempts/{}/video HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/h5/v1/attempts/{}/video?token={token} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
         a.attempt_id,
         body.len() + 1000
     );
