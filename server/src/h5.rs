@@ -715,10 +715,10 @@ async fn verify_claimed(
         return record(app, attempt, outcome, None, locale).await;
     }
 
-    let scratch = ScratchFile(
-        app.scratch_dir
-            .join(format!("{}.upload", attempt.attempt_id)),
-    );
+    // A random name, not the attempt id: nothing that identifies the attempt appears in paths a
+    // tool might print.
+    let scratch_name = uuid::Uuid::new_v4().simple().to_string();
+    let scratch = ScratchFile(app.scratch_dir.join(format!("{scratch_name}.upload")));
     let received =
         tokio::time::timeout(UPLOAD_TIME_LIMIT, receive_upload(headers, body, &scratch.0))
             .await
@@ -792,6 +792,14 @@ async fn verify_claimed(
         page_code = page_code.map_or(-1, i64::from),
         "verified"
     );
+    if outcome.code == ResultCode::InternalError {
+        // ffmpeg missing, the scratch file gone: not the person's fault, and not a verdict. The
+        // attempt is given back so the page's retry is verified once the server is whole again.
+        return Err(H5Failure::internal(
+            outcome.detail.as_deref().unwrap_or("verification failed"),
+            locale,
+        ));
+    }
     record(app, attempt, outcome, Some(scratch), locale).await
 }
 

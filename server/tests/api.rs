@@ -621,8 +621,14 @@ async fn an_engine_past_its_time_limit_answers_1001() {
     let t = TestServer::start_with(|c| c.verify_timeout = std::time::Duration::ZERO).await;
     let token = t.detect_auth(json!({})).await;
     let a = t.attempt(&token).await;
+    // A real WebM (anything else is refused before the engine starts).
+    let video = common::lavfi_video(
+        &t.data.path().join("pattern.webm"),
+        "testsrc=size=320x240:rate=30:duration=1",
+        common::VP8_WEBM,
+    );
     let (status, answer) = t
-        .upload(&a.attempt_id, garbage(), "video/webm", &empty_report())
+        .upload(&a.attempt_id, video, "video/webm", &empty_report())
         .await;
     assert_eq!(
         (status, answer["errCode"].as_u64()),

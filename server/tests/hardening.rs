@@ -3,7 +3,12 @@
 
 mod common;
 
-use common::{empty_report, garbage, report_for, sim_recording, TestServer};
+use std::path::Path;
+
+use common::{
+    empty_report, garbage, lavfi_video, report_for, sim_recording, ServerProcess, TestServer,
+    H264_MP4, VP8_WEBM,
+};
 use faceid_core::sim::Attack;
 use faceid_server::sim_video::VideoFormat;
 use serde_json::json;
@@ -92,4 +97,147 @@ async fn a_pending_attempt_is_refused_after_its_token_passed() {
     assert_eq!(info["Text"]["ErrCode"], 0, "{info}");
     assert_eq!(details[1]["Errcode"], serde_json::Value::Null, "{info}");
     assert_eq!(details[1]["IsNeedCharge"], false, "{info}");
+}
+
+/// A DASH manifest whose one representation is the local file `target`.
+fn dash_manifest(target: &Path) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\" \
+         mediaPresentationDuration=\"PT3S\" minBufferTime=\"PT1S\" profiles=\"urn:mpeg:dash:profile:isoff-on-demand:2011\">\
+         <Period><AdaptationSet mimeType=\"video/mp4\"><Representation id=\"1\" bandwidth=\"100000\" width=\"640\" \
+         height=\"480\" codecs=\"avc1.42c01e\"><BaseURL>{}</BaseURL><SegmentBase/></Representation></AdaptationSet>\
+         </Period></MPD>\n",
+        target.display()
+    )
+    .into_bytes()
+}
+
+/// Row 1: an upload that is a manifest, a playlist or a concat list naming local files is refused
+/// before ffmpeg runs, the same whether the named file exists or not (no file-existence oracle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifests_and_playlists_naming_local_files_are_not_demuxed() {
+    let t = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mp4, ts) = (dir.path().join("local.mp4"), dir.path().join("local.ts"));
+    let pattern = "testsrc=size=640x480:rate=30:duration=3";
+    lavfi_video(&mp4, pattern, H264_MP4);
+    lavfi_video(&ts, pattern, &[H264_MP4, &["-f", "mpegts"]].concat());
+    let hls = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:3,\n{}\n#EXT-X-ENDLIST\n",
+        ts.display()
+    );
+    let concat = format!("ffconcat version 1.0\nfile '{}'\n", mp4.display());
+    let cases = [
+        ("DASH manifest naming a local MP4", dash_manifest(&mp4)),
+        (
+            "DASH manifest naming a missing file",
+            dash_manifest(&dir.path().join("missing.mp4")),
+        ),
+        ("HLS playlist naming a local MPEG-TS", hls.into_bytes()),
+        ("concat list naming a local MP4", concat.into_bytes()),
+    ];
+    let token = t.detect_auth(json!({})).await;
+    for (what, upload) in cases {
+        let a = t.attempt(&token).await;
+        let (status, answer) = t
+            .upload(&a.attempt_id, upload, "video/webm", &empty_report())
+            .await;
+        assert_eq!(
+            (status, answer["errCode"].as_u64()),
+            (200, Some(1104)),
+            "{what}: {answer}"
+        );
+    }
+    // No frame of a local file became the best frame the business receives.
+    let info = t.detect_info(&token, "3").await;
+    assert_eq!(
+        info["BestFrame"]["BestFrame"],
+        serde_json::Value::Null,
+        "{info}"
+    );
+}
+
+/// Row 6: frames above PROTOCOL.md §5's 1920×1080 are refused (1104: outside the formats the
+/// service takes; 1107 is the byte size, 1108 "too low") without being decoded in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_above_1920x1080_are_refused() {
+    let t = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = t.detect_auth(json!({})).await;
+    // Three frames each: 4K (more pixels than 1920×1080) and 4000×500 (fewer pixels, too wide).
+    for (w, h) in [(3840, 2160), (4000, 500)] {
+        let video = lavfi_video(
+            &dir.path().join(format!("{w}x{h}.webm")),
+            &format!("testsrc=size={w}x{h}:rate=30:duration=0.1"),
+            VP8_WEBM,
+        );
+        let a = t.attempt(&token).await;
+        let (status, answer) = t
+            .upload(&a.attempt_id, video, "video/webm", &empty_report())
+            .await;
+        assert_eq!(
+            (status, answer["errCode"].as_u64()),
+            (200, Some(1104)),
+            "{w}x{h}: {answer}"
+        );
+    }
+    // 1920×1080 itself is decoded (three frames are too short a recording: 1303).
+    let video = lavfi_video(
+        &dir.path().join("hd.webm"),
+        "testsrc=size=1920x1080:rate=30:duration=0.1",
+        VP8_WEBM,
+    );
+    let a = t.attempt(&token).await;
+    let (_, answer) = t
+        .upload(&a.attempt_id, video, "video/webm", &empty_report())
+        .await;
+    assert_eq!(answer["errCode"], 1303, "{answer}");
+}
+
+/// Row 9: the `verified` log line of an undecodable upload carries neither the attempt id (nor the
+/// scratch path, which was named after it) nor any text from the uploaded file.
+#[tokio::test]
+async fn the_log_names_no_attempt_and_repeats_no_uploaded_text() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let token = server.detect_auth(json!({})).await;
+    // An audio-only WebM whose metadata carries text ffmpeg prints, and plain garbage.
+    let secret = "LEAK-META-TEXT";
+    let audio = lavfi_video(
+        &data.path().join("audio.webm"),
+        "sine=duration=1",
+        &[
+            "-c:a",
+            "libopus",
+            "-metadata",
+            &format!("title={secret}"),
+            "-metadata:s:a:0",
+            &format!("title={secret}"),
+        ],
+    );
+    let mut ids = Vec::new();
+    for upload in [audio, garbage()] {
+        let a = server.attempt(&token).await;
+        let (_, answer) = server
+            .upload(&a.attempt_id, upload, "video/webm", &empty_report())
+            .await;
+        assert_eq!(answer["errCode"], 1104, "{answer}");
+        ids.push(a.attempt_id);
+    }
+    let log = server.log();
+    assert_eq!(log.matches("verified").count(), 2, "{log}");
+    for id in &ids {
+        assert!(
+            !log.contains(id.as_str()),
+            "attempt id {id} in the log:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains(secret),
+        "uploaded metadata in the log:\n{log}"
+    );
+    assert!(
+        !log.contains(".upload"),
+        "a scratch path in the log:\n{log}"
+    );
 }

@@ -188,33 +188,11 @@ async fn a_recording_made_for_an_earlier_attempt_is_refused() {
 
 /// ffmpeg's own test pattern: moving colour bars, no face anywhere.
 fn no_face_video(dir: &std::path::Path) -> Vec<u8> {
-    let out = dir.join("noface.webm");
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x480:rate=30:duration=5",
-        ])
-        .args([
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-b:v",
-            "1M",
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read(out).unwrap()
+    common::lavfi_video(
+        &dir.join("noface.webm"),
+        "testsrc=size=640x480:rate=30:duration=5",
+        common::VP8_WEBM,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

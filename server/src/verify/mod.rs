@@ -109,7 +109,8 @@ impl Verifier {
         let mut best = BestFrameKeeper::default();
         let mut frame_error: Option<String> = None;
         let mut source: Option<(u32, u32)> = None;
-        let mut too_small = false;
+        // The first frame's size may refuse the whole video (too small, or above PROTOCOL.md §5).
+        let mut size_refusal: Option<(ResultCode, String)> = None;
         let decoded = ffmpeg::decode_rgba(
             &self.tools,
             video,
@@ -119,10 +120,19 @@ impl Verifier {
             &mut |info, rgba| {
                 if source.is_none() {
                     source = Some((info.source_width, info.source_height));
-                    let long = info.source_width.max(info.source_height);
-                    let short = info.source_width.min(info.source_height);
+                    let (width, height) = (info.source_width, info.source_height);
+                    let long = width.max(height);
+                    let short = width.min(height);
+                    if !ffmpeg::within_size_limit(width, height) {
+                        let why = ffmpeg::Undecodable::TooLarge { width, height };
+                        size_refusal = Some((ResultCode::VideoUndecodable, why.to_string()));
+                        return ControlFlow::Break(());
+                    }
                     if long < MIN_VIDEO_LONG_SIDE || short < MIN_VIDEO_SHORT_SIDE {
-                        too_small = true;
+                        size_refusal = Some((
+                            ResultCode::VideoResolutionTooLow,
+                            format!("{width}x{height}"),
+                        ));
                         return ControlFlow::Break(());
                     }
                 }
@@ -156,9 +166,8 @@ impl Verifier {
                 }
             },
         );
-        if too_small {
-            let mut o =
-                VerifyOutcome::refused(ResultCode::VideoResolutionTooLow, format!("{:?}", source));
+        if let Some((code, detail)) = size_refusal {
+            let mut o = VerifyOutcome::refused(code, detail);
             o.video_size = source;
             return o;
         }
@@ -226,8 +235,8 @@ fn decode_error_code(e: &DecodeError) -> ResultCode {
     match e {
         DecodeError::Timeout => ResultCode::EngineTimeout,
         DecodeError::Undecodable(_) => ResultCode::VideoUndecodable,
-        // The tools are missing or the pipe broke: a server fault, reported as "liveness failed".
-        DecodeError::Spawn { .. } | DecodeError::Io(_) => ResultCode::LivenessFailed,
+        // The tools are missing, the scratch file vanished or the pipe broke: the server's fault.
+        DecodeError::Spawn { .. } | DecodeError::Io(_) => ResultCode::InternalError,
     }
 }
 

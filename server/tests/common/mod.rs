@@ -540,3 +540,46 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// ffmpeg output arguments: VP8 in WebM, fast.
+pub const VP8_WEBM: &[&str] = &[
+    "-c:v",
+    "libvpx",
+    "-deadline",
+    "realtime",
+    "-cpu-used",
+    "8",
+    "-b:v",
+    "1M",
+];
+/// ffmpeg output arguments: H.264 in MP4, fast.
+pub const H264_MP4: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+/// Renders ffmpeg's `lavfi` source `source` (e.g. `testsrc=size=640x480:rate=30:duration=1`) into
+/// `out` with `output_args`; returns the file's bytes.
+pub fn lavfi_video(out: &Path, source: &str, output_args: &[&str]) -> Vec<u8> {
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+        ])
+        .args(output_args)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg could not render {source}");
+    std::fs::read(out).unwrap()
+}
