@@ -188,7 +188,7 @@ impl ServerConfig {
     /// Resolves command-line arguments: loads the rules file and the credentials (given, stored,
     /// or generated and stored). The bool says whether credentials were generated just now.
     pub fn from_args(args: Args) -> Result<(ServerConfig, bool), ConfigError> {
-        std::fs::create_dir_all(&args.data_dir).map_err(|source| ConfigError::DataDir {
+        crate::private_fs::create_dir(&args.data_dir).map_err(|source| ConfigError::DataDir {
             path: args.data_dir.display().to_string(),
             source,
         })?;

@@ -18,6 +18,7 @@ pub mod h5;
 pub mod hosting;
 pub mod logging;
 pub mod media;
+pub mod private_fs;
 pub mod rules;
 pub mod sim_video;
 pub mod store;
@@ -152,10 +153,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         let data_dir = data_dir.clone();
         let scratch_dir = scratch_dir.clone();
         move || -> Result<(SqliteStore, LocalMediaStore), ServerError> {
-            std::fs::create_dir_all(&data_dir).map_err(ServerError::DataDir)?;
+            private_fs::create_dir(&data_dir).map_err(ServerError::DataDir)?;
             // Leftover partial uploads of a previous process are useless: start clean.
             let _ = std::fs::remove_dir_all(&scratch_dir);
-            std::fs::create_dir_all(&scratch_dir).map_err(ServerError::DataDir)?;
+            private_fs::create_dir(&scratch_dir).map_err(ServerError::DataDir)?;
             let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
             let reopened = store.recover_interrupted()?;
             if reopened > 0 {

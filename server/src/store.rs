@@ -24,6 +24,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database lock was poisoned by a panic")]
     Poisoned,
+    #[error("database file permissions: {0}")]
+    Permissions(std::io::Error),
 }
 
 /// Where a BizToken's flow stands.
@@ -299,8 +301,18 @@ fn attempt_from_row(row: &Row<'_>) -> Result<Result<AttemptRecord, StoreError>, 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        // SQLite would create the database 0644 and gives its -wal and -shm files the database's
+        // own mode: create it owner-only first (and tighten one an older version left readable).
+        crate::private_fs::ensure_file(path).map_err(StoreError::Permissions)?;
         let conn = Connection::open(path)?;
-        SqliteStore::with_connection(conn)
+        let store = SqliteStore::with_connection(conn)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            crate::private_fs::restrict_file(Path::new(&companion))
+                .map_err(StoreError::Permissions)?;
+        }
+        Ok(store)
     }
 
     /// An in-memory database (tests).

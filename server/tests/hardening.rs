@@ -241,3 +241,59 @@ async fn the_log_names_no_attempt_and_repeats_no_uploaded_text() {
         "a scratch path in the log:\n{log}"
     );
 }
+
+/// Row 5: under umask 022 the data directory is 0700 and the database, its WAL, the media and the
+/// credentials are 0600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_is_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let server = ServerProcess::start_with_umask(&data, &[], "022");
+    let token = server.detect_auth(json!({})).await;
+    let a = server.attempt(&token).await;
+    // A genuine recording: its video and its best frame are stored.
+    let rec = sim_recording(&a.challenge, Attack::None, 22, VideoFormat::Webm);
+    let (_, answer) = server
+        .upload(
+            &a.attempt_id,
+            rec.video.clone(),
+            "video/webm",
+            &report_for(&rec, "video/webm"),
+        )
+        .await;
+    assert_eq!(answer["errCode"], 0, "{answer}");
+
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for dir in [data.clone(), data.join("media"), data.join("uploads")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    let media: Vec<_> = std::fs::read_dir(data.join("media"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        media
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "video")),
+        "{media:?}"
+    );
+    assert!(
+        media
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "jpg")),
+        "{media:?}"
+    );
+    let db = data.join(faceid_server::DATABASE_FILE);
+    let wal = data.join(format!("{}-wal", faceid_server::DATABASE_FILE));
+    let creds = data.join(faceid_server::config::CREDENTIALS_FILE);
+    for file in [db, wal, creds].iter().chain(media.iter()) {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+}
