@@ -326,6 +326,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows are overwritten with zeros, not merely unlinked: a purged name or ID number
+        // must not stay readable in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         let version: usize = conn
             .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?
             .max(0) as usize;
@@ -582,16 +585,27 @@ impl VerificationStore for SqliteStore {
                 keys.extend(f);
             }
         }
-        tx.execute("DELETE FROM attempts WHERE biz_token IN (SELECT biz_token FROM tokens WHERE issued_at < ?1)", params![cutoff_ms])?;
-        tx.execute(
+        let mut deleted = tx.execute(
+            "DELETE FROM attempts WHERE biz_token IN (SELECT biz_token FROM tokens WHERE issued_at < ?1)",
+            params![cutoff_ms],
+        )?;
+        deleted += tx.execute(
             "DELETE FROM tokens WHERE issued_at < ?1",
             params![cutoff_ms],
         )?;
-        tx.execute(
+        deleted += tx.execute(
             "DELETE FROM rate_events WHERE at < ?1",
             params![events_before_ms],
         )?;
         tx.commit()?;
+        if deleted > 0 {
+            // secure_delete zeroed the rows in the new page images, but the WAL still holds the
+            // old ones (the rows as inserted): copy everything back and empty the WAL file.
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                tracing::warn!("the WAL checkpoint after a purge was blocked; purged rows stay in the WAL until the next one");
+            }
+        }
         Ok(keys)
     }
 

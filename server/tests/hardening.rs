@@ -242,6 +242,49 @@ async fn the_log_names_no_attempt_and_repeats_no_uploaded_text() {
     );
 }
 
+
+/// Row 4: after the retention purge, a token's name and ID number are in none of the database's
+/// files (main file, WAL, shared memory), free pages included.
+#[tokio::test]
+async fn purged_names_and_id_numbers_leave_no_bytes_in_the_database_files() {
+    let t = TestServer::start().await;
+    let (name, id_card, extra) = ("欧阳清扫", "110105200002290013", "order-purge-me");
+    let token = t
+        .detect_auth(json!({ "IdCard": id_card, "Name": name, "Extra": extra }))
+        .await;
+    let a = t.attempt(&token).await;
+    let (_, answer) = t
+        .upload(&a.attempt_id, garbage(), "video/webm", &empty_report())
+        .await;
+    assert_eq!(answer["errCode"], 1104, "{answer}");
+    let files = || -> Vec<u8> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .flat_map(|suffix| {
+                let path = t
+                    .data
+                    .path()
+                    .join(format!("{}{suffix}", faceid_server::DATABASE_FILE));
+                std::fs::read(path).unwrap_or_default()
+            })
+            .collect()
+    };
+    let secrets = [name, id_card, extra, token.as_str()];
+    let found = |bytes: &[u8]| -> Vec<&str> {
+        secrets
+            .iter()
+            .copied()
+            .filter(|s| bytes.windows(s.len()).any(|w| w == s.as_bytes()))
+            .collect()
+    };
+    // The search can see them at all: before the purge they are there.
+    assert_eq!(found(&files()), secrets.to_vec());
+
+    t.clock.advance_ms(3 * 86_400_000 + 1_000);
+    assert_eq!(t.server.purge_now().await.unwrap().media_deleted, 1);
+    assert_eq!(found(&files()), Vec::<&str>::new());
+}
+
 /// Row 5: under umask 022 the data directory is 0700 and the database, its WAL, the media and the
 /// credentials are 0600.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
