@@ -328,9 +328,15 @@ async fn create_attempt_inner(
 #[derive(Debug)]
 enum UploadStop {
     TooLarge,
-    Broken(String),
+    /// The client's side: a fixed reason (never text from the body, which the log would repeat).
+    Broken(&'static str),
     EmptyVideo,
+    /// The server's side: the video could not be written to scratch storage (disk full …).
+    Storage(std::io::Error),
 }
+
+/// Why a multipart body could not be read, as logged.
+const MALFORMED_BODY: &str = "the multipart body is malformed or broke off";
 
 /// The body as a stream of chunks, cut off with an error once it exceeds `limit` bytes. The reader
 /// task then keeps reading (and discarding) up to [`OVERSIZE_DRAIN_BYTES`] more, so the client gets
@@ -396,7 +402,7 @@ async fn receive_upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| UploadStop::Broken("not a multipart/form-data body".into()))?;
+        .ok_or(UploadStop::Broken("not a multipart/form-data body"))?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -420,33 +426,47 @@ async fn parse_parts(
     boundary: String,
     video_path: &std::path::Path,
 ) -> Result<(u64, Option<UploadReport>, Option<String>), UploadStop> {
-    let broken = |e: &dyn std::fmt::Display| UploadStop::Broken(e.to_string());
+    let broken = |_: multer::Error| UploadStop::Broken(MALFORMED_BODY);
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut video_bytes: u64 = 0;
     let mut saw_video = false;
     let mut report: Option<UploadReport> = None;
     let mut token: Option<String> = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| broken(&e))? {
+    // A write that fails (disk full) stops the writing, not the reading: the rest of the body is
+    // still read (within the size and time limits) so the client receives the answer.
+    let mut storage_error: Option<std::io::Error> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
         match field.name() {
             Some("video") if !saw_video => {
                 saw_video = true;
-                let mut file = tokio::fs::File::create(video_path)
-                    .await
-                    .map_err(|e| broken(&e))?;
-                while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
+                let mut file = match crate::private_fs::create_file_async(video_path).await {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        storage_error = Some(e);
+                        None
+                    }
+                };
+                while let Some(chunk) = field.chunk().await.map_err(broken)? {
                     video_bytes += chunk.len() as u64;
-                    file.write_all(&chunk).await.map_err(|e| broken(&e))?;
+                    if let Some(f) = file.as_mut() {
+                        if let Err(e) = f.write_all(&chunk).await {
+                            storage_error = Some(e);
+                            file = None;
+                        }
+                    }
                 }
-                file.flush().await.map_err(|e| broken(&e))?;
+                if let Some(mut f) = file {
+                    if let Err(e) = f.flush().await {
+                        storage_error = Some(e);
+                    }
+                }
             }
             Some(name @ ("report" | "token")) => {
                 let name = name.to_string();
                 let mut buf: Vec<u8> = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
+                while let Some(chunk) = field.chunk().await.map_err(broken)? {
                     if buf.len() + chunk.len() > MAX_REPORT_BYTES {
-                        return Err(UploadStop::Broken(format!(
-                            "{name} part larger than {MAX_REPORT_BYTES} bytes"
-                        )));
+                        return Err(UploadStop::Broken("a report or token part is too large"));
                     }
                     buf.extend_from_slice(&chunk);
                 }
@@ -458,8 +478,11 @@ async fn parse_parts(
                     token = String::from_utf8(buf).ok();
                 }
             }
-            _ => while field.chunk().await.map_err(|e| broken(&e))?.is_some() {},
+            _ => while field.chunk().await.map_err(broken)?.is_some() {},
         }
+    }
+    if let Some(e) = storage_error {
+        return Err(UploadStop::Storage(e));
     }
     Ok((video_bytes, report, token))
 }
@@ -722,7 +745,7 @@ async fn verify_claimed(
     let received =
         tokio::time::timeout(UPLOAD_TIME_LIMIT, receive_upload(headers, body, &scratch.0))
             .await
-            .unwrap_or_else(|_| Err(UploadStop::Broken("the upload took too long".into())));
+            .unwrap_or(Err(UploadStop::Broken("the upload took too long")));
     let (_, report, part_token) = match received {
         Ok(r) => r,
         Err(UploadStop::TooLarge) => {
@@ -739,8 +762,17 @@ async fn verify_claimed(
                 locale,
             ))
         }
+        Err(UploadStop::Storage(e)) => {
+            // Not the person's network (1008) and not their liveness (1003): the server's storage.
+            tracing::error!(error = %e, "storing an upload failed");
+            return Err(H5Failure::new(
+                ResultCode::InternalError,
+                StatusCode::INSUFFICIENT_STORAGE,
+                locale,
+            ));
+        }
         Err(UploadStop::Broken(why)) => {
-            tracing::info!(reason = %why, "upload broke off");
+            tracing::info!(reason = why, "upload broke off");
             return Err(H5Failure::new(
                 ResultCode::NetworkUnstable,
                 StatusCode::BAD_REQUEST,

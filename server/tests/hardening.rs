@@ -242,7 +242,6 @@ async fn the_log_names_no_attempt_and_repeats_no_uploaded_text() {
     );
 }
 
-
 /// Row 4: after the retention purge, a token's name and ID number are in none of the database's
 /// files (main file, WAL, shared memory), free pages included.
 #[tokio::test]
@@ -339,4 +338,99 @@ async fn the_data_directory_is_owner_only_whatever_the_umask() {
     for file in [db, wal, creds].iter().chain(media.iter()) {
         assert_eq!(mode(file), 0o600, "{}", file.display());
     }
+}
+
+/// A small tmpfs mounted for one test (the test runs as root, as CI does), unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a {size} tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk(at.to_path_buf())
+    }
+
+    /// Fills what space is left with a file (until the file system says it is full).
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.write_all(&[0u8]);
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Row 8: a disk that fills up while an upload streams, or before the database can grow, is the
+/// server's fault (code 4, an ERROR in the log), never "network unstable" (1008) or "liveness
+/// failed" (1003); with space back everything works again.
+#[tokio::test]
+async fn a_full_disk_is_answered_as_the_servers_fault() {
+    let parent = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&parent.path().join("data"), "2m");
+    let server = ServerProcess::start(&disk.0, &[]);
+    let token = server.detect_auth(json!({})).await;
+
+    let a = server.attempt(&token).await;
+    let bigger_than_the_disk: Vec<u8> = garbage()
+        .iter()
+        .copied()
+        .cycle()
+        .take(3 * 1024 * 1024)
+        .collect();
+    let (status, e) = server
+        .upload(
+            &a.attempt_id,
+            bigger_than_the_disk,
+            "video/webm",
+            &empty_report(),
+        )
+        .await;
+    assert_eq!((status, e["errCode"].as_u64()), (507, Some(4)), "{e}");
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("storing an upload failed")),
+        "{log}"
+    );
+
+    // Full to the last byte: the database cannot grow (SQLITE_FULL) and no scratch file fits.
+    let filler = disk.fill();
+    let (status, e) = server.attempt_raw(&token, None).await;
+    assert_eq!((status, e["errCode"].as_u64()), (500, Some(4)), "{e}");
+    // (Claiming the attempt is already a database write: 500 rather than 507, the same code.)
+    let (status, e) = server
+        .upload(&a.attempt_id, garbage(), "video/webm", &empty_report())
+        .await;
+    assert_eq!((status, e["errCode"].as_u64()), (500, Some(4)), "{e}");
+
+    // Space back: the refused upload did not use the attempt up.
+    std::fs::remove_file(filler).unwrap();
+    let (status, answer) = server
+        .upload(&a.attempt_id, garbage(), "video/webm", &empty_report())
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(1104)),
+        "{answer}"
+    );
+    drop(server);
 }
