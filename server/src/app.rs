@@ -14,7 +14,7 @@ use crate::config::ServerConfig;
 use crate::media::MediaStore;
 use crate::store::VerificationStore;
 use crate::verify::Verifier;
-use crate::{cloud, demo, h5, hosting, logging};
+use crate::{cloud, demo, h5, hosting, logging, serve};
 
 /// The cloud API body limit: a 3 MB ImageBase64 plus the other fields.
 pub const CLOUD_BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
@@ -70,7 +70,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/h5/v1/attempts", post(h5::create_attempt))
         // The upload enforces its own limit while streaming (PROTOCOL.md §2).
         .route(
-            "/api/h5/v1/attempts/{attempt_id}/video",
+            serve::UPLOAD_ROUTE,
             post(h5::upload_video).layer(DefaultBodyLimit::disable()),
         )
         .route("/h5", get(hosting::h5_without_slash))
@@ -85,6 +85,10 @@ pub fn router(state: Shared) -> Router {
             .route("/demo/style.css", get(demo::stylesheet));
     }
     r.fallback(hosting::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            serve::body_deadline,
+        ))
         .layer(axum::middleware::from_fn(logging::log_request))
         .with_state(state)
 }

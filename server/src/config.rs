@@ -28,6 +28,17 @@ pub const DEFAULT_BROWSER_PER_DAY: u32 = 20;
 pub const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 30;
 /// How often the retention purge runs.
 pub const DEFAULT_PURGE_INTERVAL_SECS: u64 = 600;
+/// Connections served at once (lowered to half the open-file limit when that is smaller): far
+/// above what real traffic of one instance needs, far below what file descriptors allow.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// A request head must arrive within this; it is also how long an idle kept-alive connection stays
+/// open. A phone on a slow link sends a head in well under a second.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// A request body (other than a video upload, which has its own 90 s) must be complete this long
+/// after its head: the largest, a 4 MB cloud API call, takes 16 s at 2 Mbit/s.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: u64 = 20;
+/// On shutdown, requests in progress get this long to finish before their connections are closed.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// `faceid-server`: the self-hosted FaceID H5 backend.
 #[derive(Parser, Debug, Clone)]
@@ -86,6 +97,19 @@ pub struct Args {
     /// How often expired results and media are purged, in seconds.
     #[arg(long, env = "FACEID_PURGE_INTERVAL_SECS", default_value_t = DEFAULT_PURGE_INTERVAL_SECS)]
     pub purge_interval_secs: u64,
+    /// Connections served at once (never more than half the open-file limit). At the limit a new
+    /// connection replaces the oldest one with no request in progress.
+    #[arg(long, env = "FACEID_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a request head may take to arrive (also the idle keep-alive timeout).
+    #[arg(long, env = "FACEID_HEADER_READ_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT_SECS)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body (other than a video upload: 90 s) may take to arrive.
+    #[arg(long, env = "FACEID_REQUEST_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_BODY_TIMEOUT_SECS)]
+    pub request_body_timeout_secs: u64,
+    /// Seconds requests in progress get to finish on shutdown (Ctrl-C) before connections close.
+    #[arg(long, env = "FACEID_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
+    pub shutdown_grace_secs: u64,
     /// Serve the /demo business page (it can create BizTokens for anyone who reaches it: turn it
     /// off on a public deployment).
     #[arg(long, env = "FACEID_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
@@ -149,6 +173,10 @@ pub struct ServerConfig {
     pub verify_timeout: Duration,
     pub verify_concurrency: usize,
     pub purge_interval: Duration,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub request_body_timeout: Duration,
+    pub shutdown_grace: Duration,
     pub demo: bool,
     pub default_locale: Locale,
     pub clock: Arc<dyn Clock>,
@@ -179,6 +207,10 @@ impl ServerConfig {
             verify_timeout: Duration::from_secs(DEFAULT_VERIFY_TIMEOUT_SECS),
             verify_concurrency: default_concurrency(),
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            request_body_timeout: Duration::from_secs(DEFAULT_REQUEST_BODY_TIMEOUT_SECS),
+            shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             demo: true,
             default_locale: Locale::ZhCn,
             clock: Arc::new(SystemClock),
@@ -238,6 +270,10 @@ impl ServerConfig {
             .unwrap_or_else(default_concurrency)
             .max(1);
         cfg.purge_interval = Duration::from_secs(args.purge_interval_secs.max(1));
+        cfg.max_connections = args.max_connections.max(1);
+        cfg.header_read_timeout = Duration::from_secs(args.header_read_timeout_secs.max(1));
+        cfg.request_body_timeout = Duration::from_secs(args.request_body_timeout_secs.max(1));
+        cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
         cfg.demo = args.demo;
         Ok((cfg, generated))
     }

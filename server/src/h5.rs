@@ -50,7 +50,7 @@ const OVERSIZE_DRAIN_BYTES: u64 = MAX_UPLOAD_BYTES;
 const BUSY_POLL: Duration = Duration::from_millis(100);
 /// An upload must arrive within this: 8 MB at 1 Mbit/s takes about 67 s, and a sender slower than
 /// that would only hold a connection open (the attempt itself expires after 60 s).
-const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
+pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
 /// Upload chunks in flight between the body reader and the multipart parser.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
 const DAY_MS: i64 = 86_400_000;

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod media;
 pub mod private_fs;
 pub mod rules;
+pub mod serve;
 pub mod sim_video;
 pub mod store;
 pub mod verify;
@@ -207,16 +208,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let router = app::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let serve_task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.await;
-        })
-        .await
-    });
+    let limits = serve::ConnectionLimits {
+        max_connections: state.config.max_connections,
+        header_read_timeout: state.config.header_read_timeout,
+        shutdown_grace: state.config.shutdown_grace,
+    };
+    let serve_task = tokio::spawn(serve::serve(listener, router, limits, async move {
+        let _ = rx.await;
+    }));
     let purge_state = state.clone();
     let purge_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(purge_state.config.purge_interval);

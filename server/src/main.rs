@@ -1,12 +1,34 @@
 //! `faceid-server`: see `faceid-server --help`. Every flag has an environment variable.
 
+use std::time::Duration;
+
 use clap::Parser;
 use faceid_server::{logging, start, Args, ServerConfig};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// After the server stopped, work still running on blocking threads (a verification whose client
+/// was disconnected at the end of the grace period) gets this long; an attempt it leaves
+/// unanswered is reopened at the next start.
+const BLOCKING_WORK_GRACE: Duration = Duration::from_secs(2);
+
+fn main() -> std::process::ExitCode {
     logging::init();
     let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("faceid-server: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(run(args));
+    runtime.shutdown_timeout(BLOCKING_WORK_GRACE);
+    code
+}
+
+async fn run(args: Args) -> std::process::ExitCode {
     let (config, generated) = match ServerConfig::from_args(args) {
         Ok(c) => c,
         Err(e) => {

@@ -291,7 +291,7 @@ async fn the_data_directory_is_owner_only_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
     let parent = tempfile::tempdir().unwrap();
     let data = parent.path().join("data");
-    let server = ServerProcess::start_with_umask(&data, &[], "022");
+    let server = ServerProcess::start_after("umask 022", &data, &[]);
     let token = server.detect_auth(json!({})).await;
     let a = server.attempt(&token).await;
     // A genuine recording: its video and its best frame are stored.
@@ -433,4 +433,157 @@ async fn a_full_disk_is_answered_as_the_servers_fault() {
         "{answer}"
     );
     drop(server);
+}
+
+/// Reads from `stream` until the server closes it (EOF or reset); whatever it answered first.
+async fn until_closed(stream: &mut tokio::net::tcp::OwnedReadHalf) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+        answer.extend_from_slice(&buf[..n]);
+    }
+    answer
+}
+
+/// Row 2: a request head sent one byte a second is cut off by the header timeout; so is a
+/// connection left idle after a request.
+#[tokio::test]
+async fn slow_request_heads_and_idle_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &["--header-read-timeout-secs", "2"]);
+
+    let (mut read, mut write) = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .unwrap()
+        .into_split();
+    let trickle = async move {
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+        {
+            if write.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    };
+    let closed = tokio::time::timeout(common::PROCESS_BOUND, async {
+        tokio::select! {
+            answer = until_closed(&mut read) => answer,
+            () = trickle => Vec::new(),
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the trickling head was never cut off");
+
+    // An idle kept-alive connection: one request answered, then nothing.
+    let (mut read, mut write) = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .unwrap()
+        .into_split();
+    write
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(common::PROCESS_BOUND, until_closed(&mut read)).await;
+    let answer = answer.expect("the idle connection was never closed");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// Row 2: a body that stalls is given up on after the body deadline (here 2 s), on a JSON route
+/// and on an upload to an unknown attempt alike; the server answers and closes.
+#[tokio::test]
+async fn stalled_request_bodies_are_given_up_on() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &["--request-body-timeout-secs", "2"]);
+    let (mut read, mut write) = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .unwrap()
+        .into_split();
+    write
+        .write_all(b"POST /api/h5/v1/attempts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok")
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(common::PROCESS_BOUND, until_closed(&mut read)).await;
+    let answer = answer.expect("a stalled JSON body held its connection");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 4"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// Row 2: with the file limit at 256, 400 idle connections and 100 half-sent request heads do not
+/// keep /healthz or DetectAuth out: at the connection cap (here half the file limit) the oldest
+/// connection without a request in progress makes room. The header timeout is an hour, so only
+/// the cap can be what lets them in.
+#[tokio::test]
+async fn a_crowd_of_idle_connections_does_not_keep_requests_out() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_after(
+        "ulimit -n 256",
+        data.path(),
+        &["--header-read-timeout-secs", "3600"],
+    );
+    let mut crowd = Vec::new();
+    for i in 0..500 {
+        let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        if i % 5 == 0 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        crowd.push(s);
+    }
+    let http = reqwest::Client::builder()
+        .timeout(common::PROCESS_BOUND)
+        .build()
+        .unwrap();
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("/healthz did not answer");
+    assert_eq!(health.status(), 200);
+    let token = server.detect_auth(json!({})).await;
+    assert_eq!(token.len(), 36);
+    drop(crowd);
+}
+
+/// Row 2: Ctrl-C ends the server even while a client holds a request open with a stalled body
+/// (an upload to an unknown attempt) and others hold idle and half-sent connections.
+#[tokio::test]
+async fn ctrl_c_ends_the_server_despite_stalled_clients() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(data.path(), &["--shutdown-grace-secs", "2"]);
+    let token = server.detect_auth(json!({})).await;
+    let mut stalled = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/h5/v1/attempts/nosuchattempt/video?token={token} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000\r\n\r\n--b\r\n"
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let idle = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut half = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    half.write_all(b"GET /healthz HT").await.unwrap();
+    // Let the server take the upload's head before the signal (a pause, not a measurement).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    server.interrupt();
+    let status = server.wait_for_exit(common::PROCESS_BOUND);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the server did not stop: {status:?}\n{}",
+        server.log()
+    );
+    drop((stalled, idle, half));
 }

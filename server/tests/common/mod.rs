@@ -417,22 +417,23 @@ impl ServerProcess {
         ServerProcess::spawn(data_dir, extra, None)
     }
 
-    /// The same, under the given umask (set by a shell that then execs the server).
-    pub fn start_with_umask(data_dir: &Path, extra: &[&str], umask: &str) -> ServerProcess {
-        ServerProcess::spawn(data_dir, extra, Some(umask))
+    /// The same, started by a shell that first runs `prelude` (`umask 022`, `ulimit -n 256`) and
+    /// then execs the server.
+    pub fn start_after(prelude: &str, data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::spawn(data_dir, extra, Some(prelude))
     }
 
-    fn spawn(data_dir: &Path, extra: &[&str], umask: Option<&str>) -> ServerProcess {
+    fn spawn(data_dir: &Path, extra: &[&str], prelude: Option<&str>) -> ServerProcess {
         use std::io::BufRead;
         let scratch = tempfile::tempdir().unwrap();
         let (www, pkg) = site_in(scratch.path());
         let log = scratch.path().join("server.log");
         let bin = env!("CARGO_BIN_EXE_faceid-server");
-        let mut cmd = match umask {
-            Some(mask) => {
+        let mut cmd = match prelude {
+            Some(prelude) => {
                 let mut c = std::process::Command::new("sh");
                 c.arg("-c")
-                    .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+                    .arg(format!("{prelude} && exec \"$0\" \"$@\""))
                     .arg(bin);
                 c
             }
