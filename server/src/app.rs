@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::media::MediaStore;
+use crate::queue::VerifyQueue;
 use crate::store::VerificationStore;
 use crate::verify::Verifier;
 use crate::{cloud, demo, h5, hosting, logging, serve};
@@ -29,6 +30,8 @@ pub struct AppState {
     pub verifier: Verifier,
     /// One permit per concurrent verification (CPU-bound: sized to the cores).
     pub verify_slots: Arc<Semaphore>,
+    /// Uploads admitted to verification (bounded, fair per token and browser).
+    pub verify_queue: VerifyQueue,
     /// Uploads stream here before verification.
     pub scratch_dir: PathBuf,
     pub clock: Arc<dyn Clock>,

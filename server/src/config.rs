@@ -26,6 +26,10 @@ pub const DEFAULT_BROWSER_PER_DAY: u32 = 20;
 /// The engine's time limit per upload (1001 beyond it): a 4 s upload decodes in well under a
 /// second; 30 s leaves room for a busy machine without letting a hostile file hold a core.
 pub const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 30;
+/// Uploads admitted to verification at once (receiving, waiting, verified), per verification slot:
+/// with ~0.35 s of a core per verification the last admitted waits about 3 s, and scratch storage
+/// holds at most this many 8 MB uploads per core.
+pub const DEFAULT_QUEUE_PER_SLOT: usize = 8;
 /// How often the retention purge runs.
 pub const DEFAULT_PURGE_INTERVAL_SECS: u64 = 600;
 /// Connections served at once (lowered to half the open-file limit when that is smaller): far
@@ -94,6 +98,10 @@ pub struct Args {
     /// Verifications run at once (default: the number of cores).
     #[arg(long, env = "FACEID_VERIFY_CONCURRENCY")]
     pub verify_concurrency: Option<usize>,
+    /// Uploads admitted to verification at once (receiving, waiting or being verified); beyond it an
+    /// upload is answered 503 with Retry-After at once. Default: 8 per verification slot.
+    #[arg(long, env = "FACEID_VERIFY_QUEUE")]
+    pub verify_queue: Option<usize>,
     /// How often expired results and media are purged, in seconds.
     #[arg(long, env = "FACEID_PURGE_INTERVAL_SECS", default_value_t = DEFAULT_PURGE_INTERVAL_SECS)]
     pub purge_interval_secs: u64,
@@ -172,6 +180,7 @@ pub struct ServerConfig {
     pub browser_per_day: u32,
     pub verify_timeout: Duration,
     pub verify_concurrency: usize,
+    pub verify_queue: usize,
     pub purge_interval: Duration,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
@@ -206,6 +215,7 @@ impl ServerConfig {
             browser_per_day: DEFAULT_BROWSER_PER_DAY,
             verify_timeout: Duration::from_secs(DEFAULT_VERIFY_TIMEOUT_SECS),
             verify_concurrency: default_concurrency(),
+            verify_queue: default_concurrency() * DEFAULT_QUEUE_PER_SLOT,
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
@@ -268,6 +278,10 @@ impl ServerConfig {
         cfg.verify_concurrency = args
             .verify_concurrency
             .unwrap_or_else(default_concurrency)
+            .max(1);
+        cfg.verify_queue = args
+            .verify_queue
+            .unwrap_or(cfg.verify_concurrency * DEFAULT_QUEUE_PER_SLOT)
             .max(1);
         cfg.purge_interval = Duration::from_secs(args.purge_interval_secs.max(1));
         cfg.max_connections = args.max_connections.max(1);

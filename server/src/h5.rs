@@ -51,6 +51,9 @@ const BUSY_POLL: Duration = Duration::from_millis(100);
 /// An upload must arrive within this: 8 MB at 1 Mbit/s takes about 67 s, and a sender slower than
 /// that would only hold a connection open (the attempt itself expires after 60 s).
 pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
+/// How long a refused-as-busy upload is asked to wait before it comes back: a verification takes
+/// about 0.35 s of a core, so a full queue has moved on by then.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
 /// Upload chunks in flight between the body reader and the multipart parser.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
 const DAY_MS: i64 = 86_400_000;
@@ -61,6 +64,8 @@ pub struct H5Failure {
     pub code: ResultCode,
     pub status: StatusCode,
     pub locale: Locale,
+    /// Sent as `Retry-After` (seconds): the server is busy, the same request may come back then.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl H5Failure {
@@ -69,6 +74,20 @@ impl H5Failure {
             code,
             status,
             locale,
+            retry_after_secs: None,
+        }
+    }
+    /// The verification engine cannot take this upload now: 503 with code 1001 (FaceID's "failed
+    /// to call the liveness engine", PROTOCOL.md's "engine timeout, try again") and `Retry-After`,
+    /// which the page turns into "busy, retrying" and a resend after that many seconds.
+    fn busy(locale: Locale) -> H5Failure {
+        H5Failure {
+            retry_after_secs: Some(BUSY_RETRY_AFTER_SECS),
+            ..H5Failure::new(
+                ResultCode::EngineTimeout,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+            )
         }
     }
     /// A fault of the server itself (database, storage, a task that died): logged as an ERROR and
@@ -88,6 +107,10 @@ impl IntoResponse for H5Failure {
         let mut r = (self.status, Json(H5Error::new(self.code, self.locale))).into_response();
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after_secs {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         r
     }
 }
@@ -492,13 +515,20 @@ async fn parse_parts(
 /// attempt; both are checked before any of the body is read.
 pub async fn upload_video(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(attempt_id): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let locale = request_locale(&app, &headers);
-    match upload_inner(&app, &attempt_id, q.token, &headers, body, locale).await {
+    let upload = Upload {
+        attempt_id: &attempt_id,
+        query_token: q.token,
+        browser: browser_key(&headers, Some(peer)).0,
+        headers: &headers,
+    };
+    match upload_inner(&app, upload, body, locale).await {
         Ok(json) => no_store(
             (
                 StatusCode::OK,
@@ -514,14 +544,27 @@ pub async fn upload_video(
     }
 }
 
+/// Who sends which upload.
+struct Upload<'a> {
+    attempt_id: &'a str,
+    query_token: Option<String>,
+    /// The per-browser key of the queue's fairness (cookie, else IP and user agent).
+    browser: String,
+    headers: &'a HeaderMap,
+}
+
 async fn upload_inner(
     app: &Shared,
-    attempt_id: &str,
-    query_token: Option<String>,
-    headers: &HeaderMap,
+    upload: Upload<'_>,
     body: Body,
     locale: Locale,
 ) -> Result<String, H5Failure> {
+    let Upload {
+        attempt_id,
+        query_token,
+        browser,
+        headers,
+    } = upload;
     let valid_id = !attempt_id.is_empty()
         && attempt_id.len() <= 64
         && attempt_id.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -602,6 +645,23 @@ async fn upload_inner(
             }
         }
     };
+    // A place in the verification queue, before a byte of the body is read. Without one the
+    // attempt is given back and the answer is immediate: 503, come back after Retry-After. The
+    // body is still read (and dropped) by a task of its own, so the client receives the answer
+    // instead of a reset connection.
+    let ticket = match app.verify_queue.admit(&token, &browser) {
+        Ok(t) => t,
+        Err(why) => {
+            tracing::info!(reason = %why, queued = app.verify_queue.len(), "upload not admitted: busy");
+            let id = attempt.attempt_id.clone();
+            app.blocking(move |s| s.store.release_attempt(&id))
+                .await
+                .map_err(|e| H5Failure::internal(e, locale))?
+                .map_err(|e| H5Failure::internal(e, locale))?;
+            tokio::spawn(drain(body));
+            return Err(H5Failure::busy(locale));
+        }
+    };
     // From here on the attempt is ours. The rest runs as its own task, so a client that goes away
     // mid-verification cannot cancel it halfway (the attempt would stay claimed); a body that
     // breaks off ends in an error, and the claim is given back.
@@ -609,6 +669,8 @@ async fn upload_inner(
     let headers = headers.clone();
     let task = tokio::spawn(async move {
         let outcome = verify_claimed(&me, &attempt, &headers, body, locale).await;
+        // The place in the queue is held until the answer is stored (or the upload failed).
+        drop(ticket);
         if outcome.is_err() {
             let id = attempt.attempt_id.clone();
             if let Ok(Err(e)) = me.blocking(move |s| s.store.release_attempt(&id)).await {
@@ -666,11 +728,8 @@ async fn wait_until_settled(
             }
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(H5Failure::new(
-                ResultCode::EngineTimeout,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-            ));
+            // The first upload's verification is still running: come back for its answer.
+            return Err(H5Failure::busy(locale));
         }
     }
 }

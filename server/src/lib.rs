@@ -19,6 +19,7 @@ pub mod hosting;
 pub mod logging;
 pub mod media;
 pub mod private_fs;
+pub mod queue;
 pub mod rules;
 pub mod serve;
 pub mod sim_video;
@@ -197,6 +198,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let state: Shared = Arc::new(AppState {
         verifier: Verifier::new(config.tools.clone(), config.verify_timeout),
         verify_slots: Arc::new(Semaphore::new(config.verify_concurrency.max(1))),
+        verify_queue: queue::VerifyQueue::new(config.verify_queue),
         clock: config.clock.clone(),
         config,
         public_url,

@@ -587,3 +587,124 @@ async fn ctrl_c_ends_the_server_despite_stalled_clients() {
     );
     drop((stalled, idle, half));
 }
+
+/// Opens an upload of `attempt_id` that sends its head and the start of its body, then stalls.
+async fn stalled_upload(t: &TestServer, attempt_id: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(t.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/h5/v1/attempts/{attempt_id}/video?token={} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 7500000\r\n\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"video\"; filename=\"v\"\r\n\r\nvideo bytes",
+        t.owner(attempt_id)
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
+}
+
+/// Waits (bounded) until the verification queue holds `n` uploads.
+async fn until_queued(t: &TestServer, n: usize) {
+    let queue = &t.server.state().verify_queue;
+    let waited = tokio::time::timeout(common::PROCESS_BOUND, async {
+        while queue.len() != n {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "the queue never held {n} uploads (it holds {})",
+        queue.len()
+    );
+}
+
+/// Row 3: the verification queue is bounded and fair. A token with an upload in the queue gets
+/// 503 for a second one even with room left; a full queue answers 503 with Retry-After at once
+/// (nothing queued, nothing stored); after Retry-After the same upload goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_verification_queue_answers_busy_at_once() {
+    let t = TestServer::start_with(|c| c.verify_queue = 2).await;
+    let (first, second, third) = (
+        t.detect_auth(json!({})).await,
+        t.detect_auth(json!({})).await,
+        t.detect_auth(json!({})).await,
+    );
+    let a1 = t.attempt(&first).await;
+    let held_a = stalled_upload(&t, &a1.attempt_id).await;
+    until_queued(&t, 1).await;
+
+    // Fairness: the same token's other attempt waits for its first, though there is room.
+    let a2 = t.attempt(&first).await;
+    let r = t
+        .upload_response(
+            Some(&first),
+            &a2.attempt_id,
+            garbage(),
+            "video/webm",
+            &empty_report(),
+        )
+        .await;
+    assert_eq!(r.status(), 503);
+    // Another person is admitted to the free place.
+    let c1 = t.attempt(&third).await;
+    let (status, answer) = t
+        .upload(&c1.attempt_id, garbage(), "video/webm", &empty_report())
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(1104)),
+        "{answer}"
+    );
+
+    let b1 = t.attempt(&second).await;
+    let held_b = stalled_upload(&t, &b1.attempt_id).await;
+    until_queued(&t, 2).await;
+    // Full: answered at once with 503, code 1001 and Retry-After.
+    let c2 = t.attempt(&third).await;
+    let r = t
+        .upload_response(
+            Some(&third),
+            &c2.attempt_id,
+            garbage(),
+            "video/webm",
+            &empty_report(),
+        )
+        .await;
+    assert_eq!(r.status(), 503);
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    let busy: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(busy["errCode"], 1001, "{busy}");
+
+    // The held uploads break off; the refused one, sent again as the page does, is verified.
+    drop((held_a, held_b));
+    until_queued(&t, 0).await;
+    let (status, answer) = t
+        .upload(&c2.attempt_id, garbage(), "video/webm", &empty_report())
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(1104)),
+        "{answer}"
+    );
+    // Refused and broken-off uploads used no attempt up: only the two verified ones are recorded.
+    let info = t.detect_info(&third, "1").await;
+    assert_eq!(
+        info["Text"]["LivenessDetail"].as_array().map(Vec::len),
+        Some(2),
+        "{info}"
+    );
+    let info = t.detect_info(&first, "1").await;
+    let first_details = info["Text"]["LivenessDetail"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        first_details.iter().all(|d| d["Errcode"].is_null()),
+        "{info}"
+    );
+}
