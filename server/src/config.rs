@@ -46,7 +46,7 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// `faceid-server`: the self-hosted FaceID H5 backend.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "faceid-server", version, about)]
+#[command(name = "faceid-server", version, about, args_override_self = true)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "FACEID_LISTEN", default_value = "127.0.0.1:8000")]
@@ -118,9 +118,16 @@ pub struct Args {
     /// Seconds requests in progress get to finish on shutdown (Ctrl-C) before connections close.
     #[arg(long, env = "FACEID_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
-    /// Serve the /demo business page (it can create BizTokens for anyone who reaches it: turn it
-    /// off on a public deployment).
-    #[arg(long, env = "FACEID_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Serve the /demo business page (off unless given: it creates BizTokens for whoever reaches
+    /// it, so only for a local demo). `--demo` alone means `--demo true`.
+    #[arg(
+        long,
+        env = "FACEID_DEMO",
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub demo: bool,
 }
 
@@ -221,7 +228,7 @@ impl ServerConfig {
             header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
             request_body_timeout: Duration::from_secs(DEFAULT_REQUEST_BODY_TIMEOUT_SECS),
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
-            demo: true,
+            demo: false,
             default_locale: Locale::ZhCn,
             clock: Arc::new(SystemClock),
         })
@@ -395,5 +402,20 @@ mod tests {
         ));
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--demo", "false"]);
         assert!(!ServerConfig::from_args(a).unwrap().0.demo);
+    }
+
+    #[test]
+    fn the_demo_is_off_unless_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let demo = |extra: &[&str]| {
+            let a = Args::parse_from([&["faceid-server", "--data-dir", d][..], extra].concat());
+            ServerConfig::from_args(a).unwrap().0.demo
+        };
+        assert!(!demo(&[]));
+        assert!(demo(&["--demo"]));
+        assert!(demo(&["--demo", "true"]));
+        // scripts/run.sh passes --demo before the operator's own flags; theirs win.
+        assert!(!demo(&["--demo", "--demo", "false"]));
     }
 }

@@ -3,15 +3,19 @@
 //! person to the H5 page with RedirectUrl back to /demo/result, which shows what
 //! GetDetectInfoEnhanced returns: text, best frame, video. No scripts at all; forms work without JS.
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::app::Shared;
 use crate::cloud;
 use crate::hosting::page_security_headers;
+use crate::store::RateLimit;
 
 /// Marks the tokens the demo created; /demo/result shows no other token's result.
 pub const DEMO_EXTRA: &str = "faceid-demo";
@@ -93,6 +97,11 @@ pub async fn index(State(app): State<Shared>) -> Response {
     )
 }
 
+fn internal_error(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "demo: internal error");
+    error_page("The server had a problem; try again later.")
+}
+
 fn error_page(message: &str) -> Response {
     page(
         "faceid-h5 demo: error",
@@ -104,7 +113,95 @@ fn error_page(message: &str) -> Response {
     )
 }
 
-pub async fn start(State(app): State<Shared>) -> Response {
+/// The demo's own limits on `/demo/start` (each start is a BizToken and an H5 session): per client
+/// address, a person trying it out a few times a minute; in all, what one demo machine needs.
+const DEMO_STARTS_PER_CLIENT_PER_MINUTE: u32 = 6;
+const DEMO_STARTS_PER_HOUR: u32 = 120;
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// `scheme://host[:port]` of a base URL.
+fn origin_of(base: &str) -> &str {
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest
+                .find(['/', '?', '#'])
+                .map_or(base.len(), |i| scheme.len() + 3 + i);
+            &base[..host_end]
+        }
+        None => base,
+    }
+}
+
+/// Whether a POST to /demo/start comes from the demo's own page. Browsers send `Origin` with every
+/// POST: it must be the server's public origin, or the origin of the `Host` the request was sent
+/// to (the page opened by another name, e.g. 127.0.0.1 for localhost). Without `Origin`, a
+/// browser's `Sec-Fetch-Site` must say same-origin (or none: typed in). A request with neither is
+/// no browser acting on someone's behalf (curl, a script) and is left to the rate limit.
+fn from_own_page(app: &Shared, headers: &HeaderMap) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let via_host = host
+            .is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
+        return origin == origin_of(&app.public_url) || via_host;
+    }
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => site == "same-origin" || site == "none",
+        None => true,
+    }
+}
+
+pub async fn start(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !from_own_page(&app, &headers) {
+        return page(
+            "faceid-h5 demo: refused",
+            "<h1>Refused</h1><p>A verification can only be started from the demo page itself.</p>\
+             <p><a href=\"/demo\">Go to the demo</a></p>",
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let client = hex::encode(Sha256::digest(peer.ip().to_string().as_bytes()));
+    let limits = vec![
+        RateLimit {
+            key: format!("demo:client:{client}"),
+            window_ms: MINUTE_MS,
+            max: DEMO_STARTS_PER_CLIENT_PER_MINUTE,
+        },
+        RateLimit {
+            key: "demo:all".into(),
+            window_ms: HOUR_MS,
+            max: DEMO_STARTS_PER_HOUR,
+        },
+    ];
+    let now = app.now_ms();
+    match app
+        .blocking(move |s| s.store.check_and_count(&limits, now))
+        .await
+    {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            let mut r = page(
+                "faceid-h5 demo: slow down",
+                "<h1>Too many verifications started</h1><p>Wait a minute and try again.</p>\
+                 <p><a href=\"/demo\">Back to the demo</a></p>",
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(MINUTE_MS as u64 / 1000),
+            );
+            return r;
+        }
+        Ok(Err(e)) => return internal_error(&e),
+        Err(e) => return internal_error(&e),
+    }
     let Some(rule) = demo_rule(&app) else {
         return error_page("No enabled light-mode rule is configured.");
     };
@@ -243,6 +340,12 @@ mod tests {
             escape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin_of("http://localhost:8000"), "http://localhost:8000");
+        assert_eq!(origin_of("https://id.example/base?x"), "https://id.example");
     }
 
     #[test]

@@ -550,7 +550,7 @@ async fn the_page_is_served_with_its_headers() {
 
 #[tokio::test]
 async fn the_demo_starts_a_flow_and_shows_its_result() {
-    let t = TestServer::start().await;
+    let t = TestServer::start_with(|c| c.demo = true).await;
     let page = t.http.get(format!("{}/demo", t.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-security-policy"]

@@ -708,3 +708,41 @@ async fn a_full_verification_queue_answers_busy_at_once() {
         "{info}"
     );
 }
+
+/// Row 10: `/demo/start` mints BizTokens, so it is off unless the server is started with `--demo`;
+/// when on, a POST from another site's page is refused and starts are rate-limited.
+#[tokio::test]
+async fn the_demo_is_off_by_default_and_guarded_when_on() {
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = |server: &ServerProcess, origin: Option<String>| {
+        let mut req = no_redirect.post(format!("{}/demo/start", server.base));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let data = tempfile::tempdir().unwrap();
+    let off = ServerProcess::start(data.path(), &[]);
+    assert_eq!(start(&off, None).await.unwrap().status(), 404);
+    drop(off);
+
+    let data = tempfile::tempdir().unwrap();
+    let on = ServerProcess::start(data.path(), &["--demo"]);
+    let r = start(&on, Some("https://evil.example".into()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = start(&on, Some("null".into())).await.unwrap();
+    assert_eq!(r.status(), 403);
+    // From the demo's own page: six starts a minute from one address, then 429.
+    for _ in 0..6 {
+        let r = start(&on, Some(on.base.clone())).await.unwrap();
+        assert_eq!(r.status(), 303);
+    }
+    let r = start(&on, Some(on.base.clone())).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
