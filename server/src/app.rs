@@ -10,6 +10,7 @@ use axum::Router;
 use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
+use crate::cloud::encryption::KeyPair;
 use crate::config::ServerConfig;
 use crate::media::MediaStore;
 use crate::queue::VerifyQueue;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub verify_slots: Arc<Semaphore>,
     /// Uploads admitted to verification (bounded, fair per token and browser).
     pub verify_queue: VerifyQueue,
+    /// The key pair callers wrap their sensitive-field keys with (PROTOCOL.md §4).
+    pub encryption: KeyPair,
     /// Uploads stream here before verification.
     pub scratch_dir: PathBuf,
     pub clock: Arc<dyn Clock>,
@@ -79,7 +82,16 @@ pub fn router(state: Shared) -> Router {
         .route("/h5", get(hosting::h5_without_slash))
         .route("/h5/", get(hosting::h5_index))
         .route("/h5/{*path}", get(hosting::h5_file))
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/encryption/public-keys", get(cloud::public_keys))
+        .route(
+            "/encryption/rsa-public-key.pem",
+            get(cloud::rsa_public_key_pem),
+        )
+        .route(
+            "/encryption/sm2-public-key.pem",
+            get(cloud::sm2_public_key_pem),
+        );
     if state.config.demo {
         r = r
             .route("/demo", get(demo::index))

@@ -98,6 +98,14 @@ pub struct Args {
     /// Verifications run at once (default: the number of cores).
     #[arg(long, env = "FACEID_VERIFY_CONCURRENCY")]
     pub verify_concurrency: Option<usize>,
+    /// PKCS#8 PEM private RSA key that callers' AES-256-CBC keys are wrapped with (generated,
+    /// 0600, if absent). Default: <data-dir>/encryption-rsa.pem.
+    #[arg(long, env = "FACEID_ENCRYPTION_RSA_KEY")]
+    pub encryption_rsa_key: Option<PathBuf>,
+    /// PKCS#8 PEM private SM2 key that callers' SM4-GCM keys are wrapped with (generated, 0600, if
+    /// absent). Default: <data-dir>/encryption-sm2.pem.
+    #[arg(long, env = "FACEID_ENCRYPTION_SM2_KEY")]
+    pub encryption_sm2_key: Option<PathBuf>,
     /// Uploads admitted to verification at once (receiving, waiting or being verified); beyond it an
     /// upload is answered 503 with Retry-After at once. Default: 8 per verification slot.
     #[arg(long, env = "FACEID_VERIFY_QUEUE")]
@@ -188,6 +196,9 @@ pub struct ServerConfig {
     pub verify_timeout: Duration,
     pub verify_concurrency: usize,
     pub verify_queue: usize,
+    /// Private keys of the sensitive-field encryption; None = in the data directory.
+    pub encryption_rsa_key_path: Option<PathBuf>,
+    pub encryption_sm2_key_path: Option<PathBuf>,
     pub purge_interval: Duration,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
@@ -223,6 +234,8 @@ impl ServerConfig {
             verify_timeout: Duration::from_secs(DEFAULT_VERIFY_TIMEOUT_SECS),
             verify_concurrency: default_concurrency(),
             verify_queue: default_concurrency() * DEFAULT_QUEUE_PER_SLOT,
+            encryption_rsa_key_path: None,
+            encryption_sm2_key_path: None,
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
@@ -290,6 +303,8 @@ impl ServerConfig {
             .verify_queue
             .unwrap_or(cfg.verify_concurrency * DEFAULT_QUEUE_PER_SLOT)
             .max(1);
+        cfg.encryption_rsa_key_path = args.encryption_rsa_key;
+        cfg.encryption_sm2_key_path = args.encryption_sm2_key;
         cfg.purge_interval = Duration::from_secs(args.purge_interval_secs.max(1));
         cfg.max_connections = args.max_connections.max(1);
         cfg.header_read_timeout = Duration::from_secs(args.header_read_timeout_secs.max(1));
@@ -297,6 +312,26 @@ impl ServerConfig {
         cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
         cfg.demo = args.demo;
         Ok((cfg, generated))
+    }
+}
+
+/// File names of generated encryption keys inside the data directory.
+pub const ENCRYPTION_RSA_KEY_FILE: &str = "encryption-rsa.pem";
+pub const ENCRYPTION_SM2_KEY_FILE: &str = "encryption-sm2.pem";
+
+impl ServerConfig {
+    /// Where the RSA private key of the sensitive-field encryption is.
+    pub fn encryption_rsa_key(&self) -> PathBuf {
+        self.encryption_rsa_key_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(ENCRYPTION_RSA_KEY_FILE))
+    }
+
+    /// Where the SM2 private key of the sensitive-field encryption is.
+    pub fn encryption_sm2_key(&self) -> PathBuf {
+        self.encryption_sm2_key_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(ENCRYPTION_SM2_KEY_FILE))
     }
 }
 

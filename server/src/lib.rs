@@ -34,6 +34,7 @@ use tokio::sync::{oneshot, Semaphore};
 pub use app::{AppState, Shared};
 pub use config::{Args, Credentials, ServerConfig};
 
+use cloud::encryption::KeyPair;
 use media::{LocalMediaStore, MediaStore};
 use store::{SqliteStore, VerificationStore};
 use verify::Verifier;
@@ -61,6 +62,8 @@ pub enum ServerError {
     Media(#[from] media::MediaError),
     #[error(transparent)]
     Task(#[from] app::TaskFailed),
+    #[error(transparent)]
+    Keys(#[from] cloud::encryption::KeyError),
     #[error("server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
@@ -151,10 +154,11 @@ pub async fn purge(state: &Shared) -> Result<PurgeReport, ServerError> {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let data_dir = config.data_dir.clone();
     let scratch_dir = data_dir.join(SCRATCH_DIR);
-    let (store, media) = tokio::task::spawn_blocking({
+    let key_paths = (config.encryption_rsa_key(), config.encryption_sm2_key());
+    let (store, media, encryption) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
         let scratch_dir = scratch_dir.clone();
-        move || -> Result<(SqliteStore, LocalMediaStore), ServerError> {
+        move || -> Result<(SqliteStore, LocalMediaStore, KeyPair), ServerError> {
             private_fs::create_dir(&data_dir).map_err(ServerError::DataDir)?;
             // Leftover partial uploads of a previous process are useless: start clean.
             let _ = std::fs::remove_dir_all(&scratch_dir);
@@ -168,7 +172,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
                 );
             }
             let media = LocalMediaStore::open(&data_dir.join(MEDIA_DIR))?;
-            Ok((store, media))
+            let (encryption, generated) = KeyPair::load_or_generate(&key_paths.0, &key_paths.1)?;
+            if generated {
+                tracing::info!(
+                    rsa = %key_paths.0.display(),
+                    sm2 = %key_paths.1.display(),
+                    "generated the sensitive-field encryption key pair"
+                );
+            }
+            Ok((store, media, encryption))
         }
     })
     .await
@@ -199,6 +211,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         verifier: Verifier::new(config.tools.clone(), config.verify_timeout),
         verify_slots: Arc::new(Semaphore::new(config.verify_concurrency.max(1))),
         verify_queue: queue::VerifyQueue::new(config.verify_queue),
+        encryption,
         clock: config.clock.clone(),
         config,
         public_url,

@@ -60,6 +60,10 @@ async fn run(args: Args) -> std::process::ExitCode {
     println!("faceid-server listening on http://{}", server.addr());
     println!("  cloud API: POST {}/", server.base_url());
     println!("  H5 page:   {}/h5/?token=<BizToken>", server.base_url());
+    println!(
+        "  sensitive-field encryption public keys: {}/encryption/public-keys",
+        server.base_url()
+    );
     if demo {
         println!("  demo:      {}/demo", server.base_url());
     }

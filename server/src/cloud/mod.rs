@@ -1,6 +1,7 @@
 //! The cloud API (PROTOCOL.md §1): `POST /`, TC3-HMAC-SHA256 signed, API 3.0 envelopes.
 //! CORS stays closed: no Access-Control headers are ever sent, so browsers cannot call it.
 
+pub mod encryption;
 pub mod id_card;
 pub mod sign;
 
@@ -148,6 +149,19 @@ struct DetectAuthRequest {
     encryption: Option<Value>,
 }
 
+/// The cloud error of an encryption failure: FaceID's `InvalidParameter.UnsupportEncryptField` for
+/// a field that cannot be encrypted, `InvalidParameter` for the rest (one message for every way a
+/// ciphertext fails to decrypt).
+fn encryption_error(e: encryption::EncryptionError) -> CloudError {
+    match e {
+        encryption::EncryptionError::UnsupportedField => {
+            CloudError::new("InvalidParameter.UnsupportEncryptField", e.to_string())
+        }
+        encryption::EncryptionError::Random => CloudError::internal(e),
+        _ => CloudError::invalid(e.to_string()),
+    }
+}
+
 /// Rate-limit key of an IdCard (hashed: the events table never holds the number itself).
 fn id_card_key(id: &str) -> String {
     format!("idcard:{}", hex::encode(Sha256::digest(id.as_bytes())))
@@ -184,7 +198,27 @@ async fn detect_auth(
             format!("liveness mode {} of this RuleId is not yet supported by this server (light mode is)", rule.mode.digit()),
         ));
     }
-    let id_card = req.id_card.filter(|s| !s.is_empty());
+    let mut id_card = req.id_card.filter(|s| !s.is_empty());
+    let mut name = req.name.filter(|s| !s.is_empty());
+    // Encrypted IdCard/Name (PROTOCOL.md §4): decrypted first, then checked like plain ones.
+    if let Some(enc) = req.encryption.filter(|e| !e.is_null()) {
+        let params: encryption::EncryptionParams = serde_json::from_value(enc)
+            .map_err(|e| CloudError::invalid(format!("Encryption: {e}")))?;
+        let (sent_id, sent_name) = (id_card.clone(), name.clone());
+        let plain =
+            encryption::decrypt_request_fields(&app.encryption, &params, |field| match field {
+                "IdCard" => sent_id.clone(),
+                "Name" => sent_name.clone(),
+                _ => None,
+            })
+            .map_err(encryption_error)?;
+        for (field, value) in plain {
+            match field.as_str() {
+                "IdCard" => id_card = Some(value),
+                _ => name = Some(value),
+            }
+        }
+    }
     if let Some(id) = &id_card {
         // A malformed number is a bad parameter; a well-formed one whose check digit or birth date
         // is wrong is a bad value (FaceID's `InvalidParameterValue`).
@@ -195,7 +229,6 @@ async fn detect_auth(
             }
         })?;
     }
-    let name = req.name.filter(|s| !s.is_empty());
     if name
         .as_ref()
         .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
@@ -226,11 +259,6 @@ async fn detect_auth(
         check_image_base64(&img)?;
         return Err(CloudError::invalid(
             "ImageBase64: face comparison is not yet supported by this server; call DetectAuth without it",
-        ));
-    }
-    if req.encryption.is_some_and(|e| !e.is_null()) {
-        return Err(CloudError::invalid(
-            "Encryption is not yet supported by this server",
         ));
     }
 
@@ -328,6 +356,7 @@ struct DetectInfoRequest {
     #[allow(dead_code)]
     is_need_id_card_avatar: Option<bool>,
     is_encrypt_response: Option<bool>,
+    encryption: Option<Value>,
 }
 
 /// Which parts GetDetectInfoEnhanced returns.
@@ -422,9 +451,16 @@ async fn detect_info(
     if frames_wanted > MAX_BEST_FRAMES {
         return Err(CloudError::invalid("BestFramesCount must be 0-10"));
     }
-    if req.is_encrypt_response == Some(true) {
+    // The key the response is encrypted with (PROTOCOL.md §4): the caller's own, wrapped in this
+    // request's Encryption (the SDK sends the same CiphertextBlob form as for DetectAuth).
+    let response_key = match req.encryption.filter(|e| !e.is_null()) {
+        Some(enc) => Some(response_key(app, enc)?),
+        None => None,
+    };
+    let whole_body = req.is_encrypt_response == Some(true);
+    if whole_body && response_key.is_none() {
         return Err(CloudError::invalid(
-            "IsEncryptResponse is not yet supported by this server",
+            "IsEncryptResponse needs Encryption with the CiphertextBlob of the key to encrypt the response with",
         ));
     }
     if app.config.rules.get(&rule_id).is_none() {
@@ -557,8 +593,135 @@ async fn detect_info(
             Value::Null
         },
     );
-    out.insert("Encryption".into(), Value::Null);
-    Ok(out)
+    match response_key {
+        Some((key, blob)) if whole_body => encrypt_whole_body(out, &key, &blob),
+        Some((key, blob)) => {
+            let encryption = encrypt_text_fields(&mut out, &key, &blob)?;
+            out.insert("Encryption".into(), encryption);
+            Ok(out)
+        }
+        None => {
+            out.insert("Encryption".into(), Value::Null);
+            Ok(out)
+        }
+    }
+}
+
+/// Unwraps the key of a GetDetectInfoEnhanced `Encryption` (Algorithm and CiphertextBlob).
+fn response_key(app: &Shared, enc: Value) -> Result<(encryption::SessionKey, String), CloudError> {
+    let params: encryption::EncryptionParams =
+        serde_json::from_value(enc).map_err(|e| CloudError::invalid(format!("Encryption: {e}")))?;
+    let algorithm =
+        encryption::Algorithm::parse(params.algorithm.as_deref()).map_err(encryption_error)?;
+    let blob = params
+        .ciphertext_blob
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| encryption_error(encryption::EncryptionError::MissingKey))?;
+    let key = app
+        .encryption
+        .unwrap_key(algorithm, &blob)
+        .map_err(encryption_error)?;
+    Ok((key, blob))
+}
+
+/// The response's `Encryption` object.
+fn encryption_object(
+    key: &encryption::SessionKey,
+    blob: &str,
+    iv: &[u8],
+    list: &[&str],
+    tags: &[String],
+) -> Value {
+    json!({
+        "EncryptList": list,
+        "CiphertextBlob": blob,
+        "Iv": encryption::to_b64(iv),
+        "Algorithm": key.algorithm().name(),
+        "TagList": tags,
+    })
+}
+
+/// `Encryption` without IsEncryptResponse: Text.IdCard and Text.Name (and their copies in each
+/// LivenessDetail) become Base64 ciphertexts under one fresh IV; returns the Encryption object.
+fn encrypt_text_fields(
+    out: &mut Map<String, Value>,
+    key: &encryption::SessionKey,
+    blob: &str,
+) -> Result<Value, CloudError> {
+    let iv = key.fresh_iv().map_err(encryption_error)?;
+    let mut list = Vec::new();
+    let mut tags = Vec::new();
+    if let Some(text) = out.get_mut("Text").and_then(Value::as_object_mut) {
+        for (field, detail_field) in [("IdCard", "Idcard"), ("Name", "Name")] {
+            let Some(plain) = text.get(field).and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            let sealed = key
+                .encrypt(&iv, plain.as_bytes())
+                .map_err(encryption_error)?;
+            let ciphertext = Value::String(encryption::to_b64(&sealed.ciphertext));
+            text.insert(field.into(), ciphertext.clone());
+            if let Some(details) = text.get_mut("LivenessDetail").and_then(Value::as_array_mut) {
+                for detail in details.iter_mut().filter_map(Value::as_object_mut) {
+                    if detail.get(detail_field).is_some_and(|v| !v.is_null()) {
+                        detail.insert(detail_field.into(), ciphertext.clone());
+                    }
+                }
+            }
+            list.push(field);
+            tags.extend(sealed.tag.map(|t| encryption::to_b64(&t)));
+        }
+    }
+    Ok(encryption_object(key, blob, &iv, &list, &tags))
+}
+
+/// IsEncryptResponse: the whole answer (everything but RequestId) as one ciphertext in
+/// `EncryptedBody`, the way FaceID's SDK decrypts it (`CryptoUtil.bodyDecrypt`).
+fn encrypt_whole_body(
+    out: Map<String, Value>,
+    key: &encryption::SessionKey,
+    blob: &str,
+) -> Result<Map<String, Value>, CloudError> {
+    let iv = key.fresh_iv().map_err(encryption_error)?;
+    let mut plain = out;
+    plain.insert("Encryption".into(), Value::Null);
+    let body = serde_json::to_vec(&Value::Object(plain.clone())).map_err(CloudError::internal)?;
+    let sealed = key.encrypt(&iv, &body).map_err(encryption_error)?;
+    let tags: Vec<String> = sealed.tag.iter().map(|t| encryption::to_b64(t)).collect();
+    let mut encrypted: Map<String, Value> =
+        plain.keys().map(|k| (k.clone(), Value::Null)).collect();
+    encrypted.insert(
+        "EncryptedBody".into(),
+        Value::String(encryption::to_b64(&sealed.ciphertext)),
+    );
+    encrypted.insert(
+        "Encryption".into(),
+        encryption_object(key, blob, &iv, &[encryption::ENCRYPTED_BODY_FIELD], &tags),
+    );
+    Ok(encrypted)
+}
+
+/// `GET /encryption/public-keys`: the public keys a caller wraps its key with, per algorithm.
+pub async fn public_keys(State(app): State<Shared>) -> Response {
+    let body = json!({
+        "AES-256-CBC": { "KeyWrap": "RSA PKCS#1 v1.5", "PublicKey": app.encryption.rsa_public_pem() },
+        "SM4-GCM": { "KeyWrap": "SM2 C1C3C2", "PublicKey": app.encryption.sm2_public_pem() },
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// `GET /encryption/rsa-public-key.pem` (PKCS#1, `BEGIN RSA PUBLIC KEY`).
+pub async fn rsa_public_key_pem(State(app): State<Shared>) -> Response {
+    pem_response(app.encryption.rsa_public_pem())
+}
+
+/// `GET /encryption/sm2-public-key.pem` (SubjectPublicKeyInfo, `BEGIN PUBLIC KEY`).
+pub async fn sm2_public_key_pem(State(app): State<Shared>) -> Response {
+    pem_response(app.encryption.sm2_public_pem())
+}
+
+fn pem_response(pem: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response()
 }
 
 /// The deciding attempt's best frame, the other attempts' best frames (best first), the video.
