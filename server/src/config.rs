@@ -41,6 +41,9 @@ pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 /// A request body (other than a video upload, which has its own 90 s) must be complete this long
 /// after its head: the largest, a 4 MB cloud API call, takes 16 s at 2 Mbit/s.
 pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: u64 = 20;
+/// A response that makes no progress for this long (the client stopped reading) closes its
+/// connection: a live phone on a poor link still takes some bytes every few seconds.
+pub const DEFAULT_WRITE_STALL_TIMEOUT_SECS: u64 = 30;
 /// On shutdown, requests in progress get this long to finish before their connections are closed.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
@@ -123,6 +126,10 @@ pub struct Args {
     /// Seconds a request body (other than a video upload: 90 s) may take to arrive.
     #[arg(long, env = "FACEID_REQUEST_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_BODY_TIMEOUT_SECS)]
     pub request_body_timeout_secs: u64,
+    /// Seconds a response may make no progress (the client reads nothing) before its connection is
+    /// closed.
+    #[arg(long, env = "FACEID_WRITE_STALL_TIMEOUT_SECS", default_value_t = DEFAULT_WRITE_STALL_TIMEOUT_SECS)]
+    pub write_stall_timeout_secs: u64,
     /// Seconds requests in progress get to finish on shutdown (Ctrl-C) before connections close.
     #[arg(long, env = "FACEID_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
@@ -203,6 +210,7 @@ pub struct ServerConfig {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub request_body_timeout: Duration,
+    pub write_stall_timeout: Duration,
     pub shutdown_grace: Duration,
     pub demo: bool,
     pub default_locale: Locale,
@@ -240,6 +248,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
             request_body_timeout: Duration::from_secs(DEFAULT_REQUEST_BODY_TIMEOUT_SECS),
+            write_stall_timeout: Duration::from_secs(DEFAULT_WRITE_STALL_TIMEOUT_SECS),
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             demo: false,
             default_locale: Locale::ZhCn,
@@ -309,6 +318,7 @@ impl ServerConfig {
         cfg.max_connections = args.max_connections.max(1);
         cfg.header_read_timeout = Duration::from_secs(args.header_read_timeout_secs.max(1));
         cfg.request_body_timeout = Duration::from_secs(args.request_body_timeout_secs.max(1));
+        cfg.write_stall_timeout = Duration::from_secs(args.write_stall_timeout_secs.max(1));
         cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
         cfg.demo = args.demo;
         Ok((cfg, generated))

@@ -226,6 +226,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let limits = serve::ConnectionLimits {
         max_connections: state.config.max_connections,
         header_read_timeout: state.config.header_read_timeout,
+        write_stall_timeout: state.config.write_stall_timeout,
         shutdown_grace: state.config.shutdown_grace,
     };
     let serve_task = tokio::spawn(serve::serve(listener, router, limits, async move {

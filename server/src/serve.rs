@@ -3,6 +3,8 @@
 //! - **Request heads** must arrive within `header_read_timeout` from the moment the connection
 //!   is ready for one: a new connection, and an idle kept-alive one waiting for its next request
 //!   (hyper starts the same timer for both), so it is also the idle timeout.
+//! - **Responses** must keep moving: a connection whose writes make no progress for
+//!   `write_stall_timeout` (a client that stopped reading its answer) is closed.
 //! - **Request bodies** must arrive by a deadline per route ([`body_deadline`]): a body that
 //!   trickles or stalls fails the handler reading it, instead of holding it forever.
 //! - **Connections** are capped at `max_connections` (lowered to half the process's open-file
@@ -15,9 +17,12 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -28,6 +33,7 @@ use axum::Router;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
@@ -47,6 +53,7 @@ const CONNECTION_SHARE_OF_FILE_LIMIT: u64 = 2;
 pub struct ConnectionLimits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    pub write_stall_timeout: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -201,6 +208,7 @@ pub async fn serve(
         };
         let router = router.clone();
         let stop = stop_rx.clone();
+        let stream = WriteStallLimit::new(stream, limits.write_stall_timeout);
         tasks.spawn(serve_connection(
             stream,
             peer,
@@ -228,7 +236,7 @@ pub async fn serve(
 }
 
 async fn serve_connection(
-    stream: tokio::net::TcpStream,
+    stream: WriteStallLimit<tokio::net::TcpStream>,
     peer: SocketAddr,
     router: Router,
     conn: Arc<Connection>,
@@ -272,6 +280,98 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+/// A stream whose writes fail once they have made no progress for `limit`: hyper has no write
+/// timeout, and a client that never reads its answer would otherwise hold the connection (and its
+/// place under the cap) for as long as it likes.
+pub struct WriteStallLimit<S> {
+    inner: S,
+    limit: Duration,
+    /// Running while writes are pending; dropped whenever one makes progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteStallLimit<S> {
+    pub fn new(inner: S, limit: Duration) -> WriteStallLimit<S> {
+        WriteStallLimit {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After the inner write returned `poll`: progress clears the stall timer, `Pending` starts it
+    /// (or turns into an error once it has run out).
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading its answer",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteStallLimit<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStallLimit<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(cx, poll)
     }
 }
 
@@ -331,6 +431,7 @@ mod tests {
         let limits = ConnectionLimits {
             max_connections: usize::MAX,
             header_read_timeout: Duration::from_secs(1),
+            write_stall_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(1),
         };
         let files = open_file_limit().expect("Linux reports its open-file limit");

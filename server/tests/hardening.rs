@@ -746,3 +746,71 @@ async fn the_demo_is_off_by_default_and_guarded_when_on() {
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
 }
+
+/// Row 2: a client that asks for a large answer (a stored video, about 9 MB as Base64) and never
+/// reads it does not hold its connection: once the server's writes make no progress for the write
+/// stall limit (1 s here) the connection is closed, and what the client finally reads is cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_answer_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t =
+        TestServer::start_with(|c| c.write_stall_timeout = std::time::Duration::from_secs(1)).await;
+    let token = t.detect_auth(json!({})).await;
+    let a = t.attempt(&token).await;
+    let video: Vec<u8> = garbage()
+        .iter()
+        .copied()
+        .cycle()
+        .take(7 * 1024 * 1024)
+        .collect();
+    let (_, answer) = t
+        .upload(&a.attempt_id, video, "video/webm", &empty_report())
+        .await;
+    assert_eq!(answer["errCode"], 1104, "{answer}");
+
+    let body =
+        serde_json::to_vec(&json!({ "BizToken": token, "RuleId": "1", "InfoType": "4" })).unwrap();
+    let key = faceid_server::cloud::sign::SigningKey {
+        secret_id: &t.secret_id,
+        secret_key: &t.secret_key,
+    };
+    let signed = faceid_server::cloud::sign::sign(
+        &key,
+        &t.host(),
+        "GetDetectInfoEnhanced",
+        &body,
+        t.signing_clock.now_secs(),
+    );
+    let mut request = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in signed.pairs() {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    // A small receive window, so the answer cannot all sit in this side's buffers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(t.addr().parse().unwrap()).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    // Read nothing for a while (ten times the limit: a pause, not a measurement).
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(common::PROCESS_BOUND, stream.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the connection was never closed");
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer head")
+        + 4;
+    let head = String::from_utf8_lossy(&received[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a content-length");
+    assert!(length > 9_000_000, "{head}");
+    assert!(
+        received.len() - head_end < length,
+        "the whole answer was delivered to a client that did not read"
+    );
+}
