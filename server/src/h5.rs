@@ -4,8 +4,11 @@
 //! Codes this module answers with, beyond the engine's verdicts:
 //! unknown token 15 (404), expired token 15 (410), finished token 14 (409), retry budget spent 16
 //! (403), browser rate limit 2018 (429), upload over 8 MB 1107 (413), empty video 1107 (400),
-//! unknown attempt 1003 (404), broken upload 1008 (400). An attempt whose video arrives more than
-//! 60 s after it was issued is answered 1001 ("timed out, try again") and counts as used.
+//! unknown attempt 1003 (404), upload without its attempt's token 15 (403), another attempt of the
+//! token already passed 14 (409), verification queue full 1001 (503 with Retry-After), broken
+//! upload 1008 (400), the server's own storage or database failing 4 (507 / 500). An attempt
+//! whose video arrives more than 60 s after it was issued is answered 1001 ("timed out, try
+//! again") and counts as used.
 
 use std::net::SocketAddr;
 use std::time::Duration;
