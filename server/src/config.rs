@@ -364,51 +364,26 @@ pub fn random_secret(prefix: &str, bytes: usize) -> Result<String, ConfigError> 
 fn load_or_create_credentials(dir: &Path) -> Result<(Credentials, bool), ConfigError> {
     let path = dir.join(CREDENTIALS_FILE);
     let shown = path.display().to_string();
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let c: Credentials =
-                serde_json::from_slice(&bytes).map_err(|e| ConfigError::StoredCredentials {
-                    path: shown,
-                    message: e.to_string(),
-                })?;
-            Ok((c, false))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let c = Credentials {
-                secret_id: random_secret("AKID", 16)?,
-                secret_key: random_secret("", 24)?,
-            };
-            let json =
-                serde_json::to_vec_pretty(&c).map_err(|e| ConfigError::StoredCredentials {
-                    path: shown.clone(),
-                    message: e.to_string(),
-                })?;
-            write_private(&path, &json).map_err(|source| ConfigError::DataDir {
-                path: shown,
-                source,
-            })?;
-            Ok((c, true))
-        }
-        Err(source) => Err(ConfigError::DataDir {
-            path: shown,
+    let unreadable = |message: String| ConfigError::StoredCredentials {
+        path: shown.clone(),
+        message,
+    };
+    let (bytes, created) = crate::private_fs::read_or_create(&path, || {
+        let c = Credentials {
+            secret_id: random_secret("AKID", 16)?,
+            secret_key: random_secret("", 24)?,
+        };
+        serde_json::to_vec_pretty(&c).map_err(|e| unreadable(e.to_string()))
+    })
+    .map_err(|e| match e {
+        crate::private_fs::SecretFileError::Io(source) => ConfigError::DataDir {
+            path: shown.clone(),
             source,
-        }),
-    }
-}
-
-/// Writes a file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+        },
+        crate::private_fs::SecretFileError::Create(e) => e,
+    })?;
+    let c: Credentials = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    Ok((c, created))
 }
 
 #[cfg(test)]

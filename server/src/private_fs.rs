@@ -56,6 +56,44 @@ pub fn ensure_file(path: &Path) -> std::io::Result<()> {
     restrict_file(path)
 }
 
+/// Why [`read_or_create`] failed: the file system, or `create` itself.
+#[derive(Debug)]
+pub enum SecretFileError<E> {
+    Io(std::io::Error),
+    Create(E),
+}
+
+/// A secret kept in a file (credentials, private keys): the file's bytes if it exists (made
+/// owner-only), else what `create` makes, written owner-only from the first byte and never over a
+/// file that appeared meanwhile. The bool says whether it was created now.
+pub fn read_or_create<E>(
+    path: &Path,
+    create: impl FnOnce() -> Result<Vec<u8>, E>,
+) -> Result<(Vec<u8>, bool), SecretFileError<E>> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            restrict_file(path).map_err(SecretFileError::Io)?;
+            Ok((bytes, false))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let bytes = create().map_err(SecretFileError::Create)?;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(PRIVATE_FILE_MODE);
+            }
+            let mut file = opts.open(path).map_err(SecretFileError::Io)?;
+            std::io::Write::write_all(&mut file, &bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(SecretFileError::Io)?;
+            Ok((bytes, true))
+        }
+        Err(e) => Err(SecretFileError::Io(e)),
+    }
+}
+
 /// Makes an existing file owner-only (a missing one is fine): for files another library creates
 /// (SQLite's database, WAL and shared-memory files) or an older version left readable.
 pub fn restrict_file(path: &Path) -> std::io::Result<()> {

@@ -34,6 +34,31 @@ impl VideoFormat {
             VideoFormat::Mp4 => "video/mp4;codecs=avc1",
         }
     }
+
+    /// ffmpeg's output arguments for this format: a fast encoder, 4:2:0 as recorders deliver
+    /// (the bitrate comes separately).
+    pub fn encoder_args(self) -> &'static [&'static str] {
+        match self {
+            VideoFormat::Webm => &[
+                "-c:v",
+                "libvpx",
+                "-pix_fmt",
+                "yuv420p",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+            ],
+            VideoFormat::Mp4 => &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+        }
+    }
 }
 
 /// A rendered recording and the display timeline the page would report with it.
@@ -122,30 +147,7 @@ pub fn record(
         "rgba",
     ])
     .args(["-s", &size, "-framerate", &rate, "-i", "pipe:0", "-an"]);
-    match format {
-        VideoFormat::Webm => cmd.args([
-            "-c:v",
-            "libvpx",
-            "-pix_fmt",
-            "yuv420p",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-b:v",
-            &bitrate,
-        ]),
-        VideoFormat::Mp4 => cmd.args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-b:v",
-            &bitrate,
-        ]),
-    };
+    cmd.args(format.encoder_args()).args(["-b:v", &bitrate]);
     cmd.arg(&out)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -356,15 +356,8 @@ async fn retry_budget_and_idempotent_uploads() {
         .upload(&a.attempt_id, vec![], "video/webm", &empty_report())
         .await;
     assert_eq!((status, e["errCode"].as_u64()), (400, Some(1107)), "{e}");
-    let (status, e) = t2
-        .upload_as(
-            Some(&token),
-            "nosuchattempt",
-            garbage(),
-            "video/webm",
-            &empty_report(),
-        )
-        .await;
+    let r = t2.garbage_upload(Some(&token), "nosuchattempt").await;
+    let (status, e) = common::status_and_json(r).await;
     assert_eq!(status, 404, "{e}");
 }
 
@@ -625,7 +618,7 @@ async fn an_engine_past_its_time_limit_answers_1001() {
     let video = common::lavfi_video(
         &t.data.path().join("pattern.webm"),
         "testsrc=size=320x240:rate=30:duration=1",
-        common::VP8_WEBM,
+        faceid_server::sim_video::VideoFormat::Webm.encoder_args(),
     );
     let (status, answer) = t
         .upload(&a.attempt_id, video, "video/webm", &empty_report())

@@ -191,7 +191,7 @@ fn no_face_video(dir: &std::path::Path) -> Vec<u8> {
     common::lavfi_video(
         &dir.join("noface.webm"),
         "testsrc=size=640x480:rate=30:duration=5",
-        common::VP8_WEBM,
+        faceid_server::sim_video::VideoFormat::Webm.encoder_args(),
     )
 }
 
@@ -356,29 +356,11 @@ fn rotated_phone_videos_are_decoded_upright_at_analysis_size() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.mp4");
     let out = dir.path().join("rotated.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x480:rate=30:duration=1",
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&plain)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::lavfi_video(
+        &plain,
+        "testsrc=size=640x480:rate=30:duration=1",
+        VideoFormat::Mp4.encoder_args(),
+    );
     // ffmpeg 5 writes the rotation (a display matrix) when remuxing with the tag.
     let status = std::process::Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-y", "-i"])

@@ -152,49 +152,29 @@ impl std::fmt::Debug for KeyPair {
     }
 }
 
-/// Reads a PEM private key, or generates one with `generate` and stores it owner-only.
+/// Reads a PEM private key, or generates one (`generate` makes its PEM) and stores it owner-only.
 fn load_or_generate<K>(
     path: &Path,
     parse: impl Fn(&str) -> Result<K, String>,
-    generate: impl Fn() -> Result<(K, String), String>,
+    generate: impl FnOnce() -> Result<String, String>,
 ) -> Result<(K, bool), KeyError> {
     let shown = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(pem) => {
-            crate::private_fs::restrict_file(path).map_err(|source| KeyError::Io {
-                path: shown.clone(),
-                source,
-            })?;
-            let key = parse(&pem).map_err(|message| KeyError::Invalid {
-                path: shown,
-                message,
-            })?;
-            Ok((key, false))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let (key, pem) = generate().map_err(|message| KeyError::Invalid {
-                path: shown.clone(),
-                message,
-            })?;
-            let mut file = crate::private_fs::write_options()
-                .open(path)
-                .map_err(|source| KeyError::Io {
+    let invalid = |message: String| KeyError::Invalid {
+        path: shown.clone(),
+        message,
+    };
+    let (bytes, created) =
+        crate::private_fs::read_or_create(path, || generate().map(String::into_bytes)).map_err(
+            |e| match e {
+                crate::private_fs::SecretFileError::Io(source) => KeyError::Io {
                     path: shown.clone(),
                     source,
-                })?;
-            std::io::Write::write_all(&mut file, pem.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|source| KeyError::Io {
-                    path: shown,
-                    source,
-                })?;
-            Ok((key, true))
-        }
-        Err(source) => Err(KeyError::Io {
-            path: shown,
-            source,
-        }),
-    }
+                },
+                crate::private_fs::SecretFileError::Create(message) => invalid(message),
+            },
+        )?;
+    let pem = String::from_utf8(bytes).map_err(|e| invalid(e.to_string()))?;
+    Ok((parse(&pem).map_err(invalid)?, created))
 }
 
 impl KeyPair {
@@ -210,7 +190,7 @@ impl KeyPair {
                 let pem = key
                     .to_pkcs8_pem(LineEnding::LF)
                     .map_err(|e| e.to_string())?;
-                Ok((key, pem.to_string()))
+                Ok(pem.to_string())
             },
         )?;
         let (sm2, sm2_new) = load_or_generate(
@@ -221,7 +201,7 @@ impl KeyPair {
                 let pem = key
                     .to_pkcs8_pem(LineEnding::LF)
                     .map_err(|e| e.to_string())?;
-                Ok((key, pem.to_string()))
+                Ok(pem.to_string())
             },
         )?;
         Ok((KeyPair { rsa, sm2 }, rsa_new || sm2_new))

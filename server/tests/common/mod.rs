@@ -266,23 +266,48 @@ impl Endpoint {
         report: &UploadReport,
     ) -> (u16, Value) {
         let token = self.owner(attempt_id);
-        self.upload_as(Some(&token), attempt_id, video, mime, report)
+        let r = self
+            .upload_response(Some(&token), attempt_id, video, mime, report)
+            .await;
+        status_and_json(r).await
+    }
+
+    /// Bytes no demuxer recognises, uploaded with the given `?token=` (None: no token at all).
+    pub async fn garbage_upload(&self, token: Option<&str>, attempt_id: &str) -> reqwest::Response {
+        self.upload_response(token, attempt_id, garbage(), "video/webm", &empty_report())
             .await
     }
 
-    /// Uploads with the given `?token=` (None: no token at all); returns the status and the JSON body.
-    pub async fn upload_as(
-        &self,
-        token: Option<&str>,
-        attempt_id: &str,
-        video: Vec<u8>,
-        mime: &str,
-        report: &UploadReport,
-    ) -> (u16, Value) {
-        let r = self
-            .upload_response(token, attempt_id, video, mime, report)
+    /// Uploads bytes no demuxer recognises, as the attempt's owner: verified and answered 1104.
+    pub async fn upload_undecodable(&self, attempt_id: &str) -> Value {
+        let (status, answer) = self
+            .upload(attempt_id, garbage(), "video/webm", &empty_report())
             .await;
-        (r.status().as_u16(), r.json().await.unwrap())
+        assert_eq!(
+            (status, answer["errCode"].as_u64()),
+            (200, Some(1104)),
+            "{answer}"
+        );
+        answer
+    }
+
+    /// How many attempts of `token` GetDetectInfoEnhanced lists in LivenessDetail.
+    pub async fn attempts_recorded(&self, token: &str) -> usize {
+        let info = self.detect_info(token, "1").await;
+        let details = info["Text"]["LivenessDetail"].as_array().map(Vec::len);
+        details.unwrap_or_else(|| panic!("no LivenessDetail: {info}"))
+    }
+
+    /// Uploads a rendered recording with the report the page would send for it.
+    pub async fn upload_recording(
+        &self,
+        attempt_id: &str,
+        rec: &SimRecording,
+        format: VideoFormat,
+    ) -> (u16, Value) {
+        let mime = format.mime();
+        self.upload(attempt_id, rec.video.clone(), mime, &report_for(rec, mime))
+            .await
     }
 
     /// Uploads and returns the whole response (headers included).
@@ -315,6 +340,11 @@ impl Endpoint {
             .await
             .unwrap()
     }
+}
+
+/// An H5 answer's status and JSON body.
+pub async fn status_and_json(r: reqwest::Response) -> (u16, Value) {
+    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// The upload address of an attempt, with `?token=` when given.
@@ -541,27 +571,6 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
-
-/// ffmpeg output arguments: VP8 in WebM, fast.
-pub const VP8_WEBM: &[&str] = &[
-    "-c:v",
-    "libvpx",
-    "-deadline",
-    "realtime",
-    "-cpu-used",
-    "8",
-    "-b:v",
-    "1M",
-];
-/// ffmpeg output arguments: H.264 in MP4, fast.
-pub const H264_MP4: &[&str] = &[
-    "-c:v",
-    "libx264",
-    "-preset",
-    "ultrafast",
-    "-pix_fmt",
-    "yuv420p",
-];
 
 /// Renders ffmpeg's `lavfi` source `source` (e.g. `testsrc=size=640x480:rate=30:duration=1`) into
 /// `out` with `output_args`; returns the file's bytes.
