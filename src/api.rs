@@ -23,6 +23,10 @@ pub enum ApiError {
     /// The answer could not be parsed.
     #[error("unreadable answer: {0}")]
     BadAnswer(String),
+    /// The server is busy (503 with `Retry-After`): the same request may be sent again after
+    /// `retry_after_ms` (the upload waits and resends; the person sees "busy, retrying").
+    #[error("server busy; retry after {retry_after_ms} ms")]
+    Busy { retry_after_ms: u32 },
 }
 
 impl ApiError {
@@ -32,6 +36,7 @@ impl ApiError {
             ApiError::Network(_) => true,
             // Gateways and overloaded servers: 408 timeout, 429 throttled by a proxy, 5xx.
             ApiError::Status(s) => *s == 408 || *s == 429 || *s >= 500,
+            ApiError::Busy { .. } => true,
             ApiError::Server { .. } | ApiError::BadAnswer(_) => false,
         }
     }
@@ -42,6 +47,8 @@ impl ApiError {
             ApiError::Server { error, .. } => error.err_code,
             ApiError::Network(_) | ApiError::Status(_) => ResultCode::NetworkUnstable,
             ApiError::BadAnswer(_) => ResultCode::LivenessFailed,
+            // Still busy when the page stopped waiting: the engine could not be reached.
+            ApiError::Busy { .. } => ResultCode::EngineTimeout,
         }
     }
 }
@@ -57,6 +64,22 @@ pub fn parse_answer<T: serde::de::DeserializeOwned>(
     match serde_json::from_str::<H5Error>(body) {
         Ok(error) => Err(ApiError::Server { status, error }),
         Err(_) => Err(ApiError::Status(status)),
+    }
+}
+
+/// Like [`parse_answer`], with the answer's `Retry-After` header: a 503 that carries one in
+/// seconds is [`ApiError::Busy`].
+pub fn parse_answer_with_retry_after<T: serde::de::DeserializeOwned>(
+    status: u16,
+    body: &str,
+    retry_after: Option<&str>,
+) -> Result<T, ApiError> {
+    let seconds = retry_after.and_then(|v| v.trim().parse::<u32>().ok());
+    match seconds {
+        Some(s) if status == 503 => Err(ApiError::Busy {
+            retry_after_ms: s.saturating_mul(1000),
+        }),
+        _ => parse_answer(status, body),
     }
 }
 
@@ -203,5 +226,25 @@ mod tests {
             parse_answer::<UploadAnswer>(200, "{"),
             Err(ApiError::BadAnswer(_))
         ));
+    }
+
+    #[test]
+    fn a_503_with_retry_after_is_busy() {
+        let body = r#"{"errCode":1001,"errMsg":"busy"}"#;
+        let e = parse_answer_with_retry_after::<UploadAnswer>(503, body, Some("2")).unwrap_err();
+        assert_eq!(
+            e,
+            ApiError::Busy {
+                retry_after_ms: 2_000
+            }
+        );
+        assert!(e.is_transient());
+        assert_eq!(e.result_code(), ResultCode::EngineTimeout);
+        // Without the header (or with a date) a 503 is what it was before.
+        let e = parse_answer_with_retry_after::<UploadAnswer>(503, body, None).unwrap_err();
+        assert!(matches!(e, ApiError::Server { status: 503, .. }));
+        let date = Some("Wed, 21 Oct 2015 07:28:00 GMT");
+        let e = parse_answer_with_retry_after::<UploadAnswer>(503, body, date).unwrap_err();
+        assert!(matches!(e, ApiError::Server { status: 503, .. }));
     }
 }

@@ -81,6 +81,7 @@ texts! {
     uploading_body: "请勿关闭页面。", "Please keep this page open.";
     uploading_retrying: "网络不稳定，正在重试…", "The network is unstable; trying again…";
     uploading_offline: "网络已断开，恢复连接后将自动继续上传。", "You are offline. The upload continues when you are back online.";
+    uploading_busy: "服务器繁忙，正在排队，稍后自动重新上传…", "The server is busy; your video is sent again in a moment…";
     passed_title: "验证通过", "Verification passed";
     redirecting: "即将返回业务页面…", "Taking you back to the service…";
     passed_done: "验证已完成。您可以关闭本页面，返回业务页面继续。", "You are done. You can close this page and return to the service.";

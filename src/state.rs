@@ -103,6 +103,8 @@ pub enum UploadNote {
     None,
     Retrying,
     Offline,
+    /// The server is busy; the page sends the video again shortly.
+    Busy,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -387,9 +389,10 @@ impl FlowState {
                 ApiError::Server { error, .. } => self.with_screen(S::TokenProblem(
                     TokenProblem::from_code(error.err_code).unwrap_or(TokenProblem::Invalid),
                 )),
-                ApiError::Network(_) | ApiError::Status(_) | ApiError::BadAnswer(_) => {
-                    self.with_screen(S::BootFailed)
-                }
+                ApiError::Network(_)
+                | ApiError::Status(_)
+                | ApiError::BadAnswer(_)
+                | ApiError::Busy { .. } => self.with_screen(S::BootFailed),
             },
             (S::Intro, Action::Start) => self.open_camera(),
             (S::Intro, Action::DeclineFlash) if self.mode() == LivenessMode::Light => {
@@ -525,6 +528,11 @@ impl FlowState {
                     },
                     UploadEvent::WaitingForNetwork => Uploading {
                         note: UploadNote::Offline,
+                        ..u.clone()
+                    },
+                    UploadEvent::Busy { .. } => Uploading {
+                        progress: 0.0,
+                        note: UploadNote::Busy,
                         ..u.clone()
                     },
                 };
@@ -893,6 +901,19 @@ mod tests {
             panic!()
         };
         assert_eq!((u.progress, u.note), (0.0, UploadNote::Retrying));
+        let busy = up
+            .clone()
+            .reduce(Action::Upload(UploadEvent::Busy { delay_ms: 2_000 }));
+        let Screen::Uploading(u) = &busy.screen else {
+            panic!()
+        };
+        assert_eq!((u.progress, u.note), (0.0, UploadNote::Busy));
+        // Sending again clears the note once bytes go out.
+        let sending = busy.reduce(Action::Upload(UploadEvent::Progress(0.3)));
+        let Screen::Uploading(u) = &sending.screen else {
+            panic!()
+        };
+        assert_eq!(u.note, UploadNote::None);
 
         let fail = up.clone().reduce(Action::UploadAnswered(UploadAnswer {
             err_code: ResultCode::SuspectedNonLive,

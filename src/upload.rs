@@ -6,7 +6,7 @@ use std::rc::Rc;
 use faceid_core::protocol::{UploadAnswer, UploadReport, MAX_UPLOAD_BYTES};
 use faceid_core::ResultCode;
 
-use crate::api::H5Api;
+use crate::api::{ApiError, H5Api};
 
 /// Room left for the multipart boundaries and part headers around the video and the report.
 pub const MULTIPART_OVERHEAD_BYTES: u64 = 1024;
@@ -20,16 +20,28 @@ pub struct RetryPolicy {
     pub first_delay_ms: u32,
     /// Upper bound of a single wait.
     pub max_delay_ms: u32,
+    /// Times the server may answer "busy, come back after Retry-After" before the page gives up
+    /// (1001); these waits do not use up `max_sends`.
+    pub max_busy_waits: u32,
+    /// A server's Retry-After is kept within this range, so neither a 0 nor a huge value stalls
+    /// or hammers.
+    pub min_busy_wait_ms: u32,
+    pub max_busy_wait_ms: u32,
 }
 
 impl Default for RetryPolicy {
     /// Four sends over about 7 s of waiting (1 + 2 + 4 s): long enough for a phone to hand over
-    /// between cells or to Wi-Fi, short enough to stay inside the 60 s attempt lifetime.
+    /// between cells or to Wi-Fi, short enough to stay inside the 60 s attempt lifetime. A busy
+    /// server may be waited for 12 times (24 s at its usual Retry-After of 2 s): the queue moves
+    /// within seconds, and the attempt's 60 s leave room for the upload itself.
     fn default() -> Self {
         RetryPolicy {
             max_sends: 4,
             first_delay_ms: 1_000,
             max_delay_ms: 8_000,
+            max_busy_waits: 12,
+            min_busy_wait_ms: 1_000,
+            max_busy_wait_ms: 10_000,
         }
     }
 }
@@ -53,6 +65,8 @@ pub enum UploadEvent {
     Retrying { send: u32, delay_ms: u32 },
     /// The browser is offline; waiting for the `online` event.
     WaitingForNetwork,
+    /// The server is busy; sending again after `delay_ms`.
+    Busy { delay_ms: u32 },
 }
 
 /// Timers and connectivity, so the policy can run against a fake clock in tests.
@@ -82,7 +96,8 @@ pub fn check_upload_size(
 }
 
 /// Sends the recording until the server answers, a non-transient error comes back, or the retry
-/// budget is spent (→ 1008). Offline periods do not use up the budget.
+/// budget is spent (→ 1008). Offline periods do not use up the budget; a busy server (503 with
+/// Retry-After) is waited for as it asks, up to `max_busy_waits` times (→ 1001).
 #[allow(clippy::too_many_arguments)] // one call site per side; a struct would only rename them
 pub async fn upload_with_retries<A: H5Api, E: UploadEnvironment>(
     api: &A,
@@ -99,6 +114,7 @@ pub async fn upload_with_retries<A: H5Api, E: UploadEnvironment>(
         Rc::new(move |f: f32| on_event(UploadEvent::Progress(f.clamp(0.0, 1.0))))
     };
     let mut send = 0;
+    let mut busy_waits = 0;
     loop {
         if !env.is_online() {
             on_event(UploadEvent::WaitingForNetwork);
@@ -111,6 +127,17 @@ pub async fn upload_with_retries<A: H5Api, E: UploadEnvironment>(
             .await
         {
             Ok(answer) => return Ok(answer),
+            Err(ApiError::Busy { retry_after_ms }) => {
+                send -= 1;
+                busy_waits += 1;
+                if busy_waits > policy.max_busy_waits {
+                    return Err(ResultCode::EngineTimeout);
+                }
+                let delay_ms =
+                    retry_after_ms.clamp(policy.min_busy_wait_ms, policy.max_busy_wait_ms);
+                on_event(UploadEvent::Busy { delay_ms });
+                env.sleep(delay_ms).await;
+            }
             Err(e) if e.is_transient() => {
                 // A failure while offline is the network going away, not a reason to spend budget.
                 if !env.is_online() {
@@ -134,7 +161,7 @@ mod tests {
     use std::cell::{Cell, RefCell};
 
     use super::*;
-    use crate::api::{ApiError, MemoryApi};
+    use crate::api::MemoryApi;
     use faceid_core::protocol::H5Error;
     use faceid_core::Locale;
 
@@ -255,6 +282,7 @@ mod tests {
             max_sends: 3,
             first_delay_ms: 10,
             max_delay_ms: 15,
+            ..RetryPolicy::default()
         };
         let (r, _) = upload(&api1, &env(0), policy);
         assert_eq!(r, Err(ResultCode::NetworkUnstable));
@@ -282,6 +310,34 @@ mod tests {
         assert_eq!(r, Ok(passed()));
         assert_eq!(env.waited_online.get(), 1);
         assert_eq!(events[0], UploadEvent::WaitingForNetwork);
+    }
+
+    #[test]
+    fn waits_as_a_busy_server_asks_without_spending_sends() {
+        let busy = |ms| Err(ApiError::Busy { retry_after_ms: ms });
+        // Retry-After 2 s, then 0 and an hour (kept within 1-10 s), then the answer; one send
+        // allowed, yet the busy answers did not use it up.
+        let api1 = api(vec![busy(2_000), busy(0), busy(3_600_000), Ok(passed())]);
+        let env1 = env(0);
+        let policy = RetryPolicy {
+            max_sends: 1,
+            ..RetryPolicy::default()
+        };
+        let (r, events) = upload(&api1, &env1, policy);
+        assert_eq!(r, Ok(passed()));
+        assert_eq!(*env1.slept.borrow(), vec![2_000, 1_000, 10_000]);
+        assert!(events.contains(&UploadEvent::Busy { delay_ms: 2_000 }));
+        assert!(api1.uploads().iter().all(|u| u.attempt_id == "ATT-1"));
+
+        // Still busy after every wait allowed: the engine could not be reached (1001).
+        let api2 = api((0..10).map(|_| busy(1_000)).collect());
+        let policy = RetryPolicy {
+            max_busy_waits: 3,
+            ..RetryPolicy::default()
+        };
+        let (r, _) = upload(&api2, &env(0), policy);
+        assert_eq!(r, Err(ResultCode::EngineTimeout));
+        assert_eq!(api2.uploads().len(), 4);
     }
 
     #[test]

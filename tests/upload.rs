@@ -40,6 +40,7 @@ fn quick() -> RetryPolicy {
         max_sends: 3,
         first_delay_ms: 20,
         max_delay_ms: 40,
+        ..RetryPolicy::default()
     }
 }
 

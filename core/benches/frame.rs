@@ -1,6 +1,7 @@
 //! Per-frame cost of the analysis on a 640×480 frame showing the astronaut photo, face centred in
 //! the default oval: a tracking frame (downscale, luma, template match, regions, quality) — goal
-//! ≤ 1 ms — and a frame that runs a full SeetaFace detection — goal ≤ 10 ms.
+//! ≤ 1 ms — a frame that runs a full BlazeFace detection — goal ≤ 10 ms — and, with the landmark
+//! model, a tracking frame that follows the face by FaceMesh; plus the two networks alone.
 //!
 //! `cargo bench -p faceid-core --bench frame`
 
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
 use faceid_core::analysis::{FrameAnalyser, ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
-use faceid_core::face::{FaceDetector, FaceTracker, SeetaFaceDetector, TrackerSettings};
+use faceid_core::engine::{EngineDetector, FACE_DETECTION_MODEL, FACE_LANDMARK_MODEL};
+use faceid_core::face::{FaceDetector, FaceTracker, TrackerSettings};
+use faceid_core::nn::Network;
 use faceid_core::frame::{AnalysisImage, PixelRect, RgbaFrame};
 use faceid_core::quality::OvalGuide;
 
@@ -50,6 +53,11 @@ fn analyser(redetect_every: u32) -> FrameAnalyser {
     FrameAnalyser::new().with_tracker(tracker)
 }
 
+fn landmark_analyser(redetect_every: u32) -> FrameAnalyser {
+    let tracker = FaceTracker::with_settings(TrackerSettings { redetect_every, ..TrackerSettings::default() });
+    FrameAnalyser::with_landmark_model(FACE_LANDMARK_MODEL).unwrap().with_tracker(tracker)
+}
+
 fn bench_frame(c: &mut Criterion) {
     let rgba = astronaut_frame();
     let frame = RgbaFrame::packed(&rgba, W, H).unwrap();
@@ -82,6 +90,19 @@ fn bench_frame(c: &mut Criterion) {
         })
     });
 
+    // Tracking by landmarks: FaceMesh on the face every frame, no detection.
+    let mut a = landmark_analyser(u32::MAX);
+    assert!(a.analyse(&frame, 0.0).unwrap().measures.is_some(), "the landmark model must see the face");
+    let mut t = 0.0;
+    g.bench_function("analyse_tracking_landmarks", |b| {
+        b.iter(|| {
+            t += 33.0;
+            let r = a.analyse(black_box(&frame), t).unwrap();
+            debug_assert!(!r.ran_detection && r.measures.is_some());
+            black_box(r)
+        })
+    });
+
     // The default schedule (a detection every REDETECT_EVERY frames): the mean cost per frame.
     let mut a = FrameAnalyser::new();
     let mut t = 0.0;
@@ -95,8 +116,14 @@ fn bench_frame(c: &mut Criterion) {
     // The parts.
     let mut img = AnalysisImage::new();
     g.bench_function("downscale_to_320x240", |b| b.iter(|| img.load(black_box(&frame), ANALYSIS_WIDTH, ANALYSIS_HEIGHT).unwrap()));
-    let mut det = SeetaFaceDetector::new();
-    g.bench_function("seeta_detect_320x240", |b| b.iter(|| black_box(det.detect(img.luma(), img.width(), img.height()))));
+    let mut det = EngineDetector::new();
+    g.bench_function("blazeface_detect_320x240", |b| b.iter(|| black_box(det.detect(&img))));
+    for (name, model) in [("nn_blazeface_128", FACE_DETECTION_MODEL), ("nn_facemesh_192", FACE_LANDMARK_MODEL)] {
+        let mut net = Network::from_bytes(model).unwrap();
+        let [h, w, c] = net.input_shape();
+        let input: Vec<f32> = (0..h * w * c).map(|i| (i % 255) as f32 / 255.0).collect();
+        g.bench_function(name, |b| b.iter(|| net.run(black_box(&input)).unwrap()));
+    }
     let full = PixelRect::full(img.width(), img.height());
     g.bench_function("linear_mean_full_frame", |b| b.iter(|| black_box(img.linear_mean(black_box(full), None))));
     g.finish();
@@ -156,6 +183,12 @@ fn print_minimum_times() {
         t += 33.0;
         black_box(a.analyse(&frame, t).unwrap());
     });
+    let mut a = landmark_analyser(u32::MAX);
+    a.analyse(&frame, 0.0).unwrap();
+    let landmarks = min_ms(200, || {
+        t += 33.0;
+        black_box(a.analyse(&frame, t).unwrap());
+    });
     let mut a = FrameAnalyser::new();
     let (frames, cpu_start) = (300, thread_cpu_ms());
     for _ in 0..frames {
@@ -164,9 +197,9 @@ fn print_minimum_times() {
     }
     let schedule_cpu = (thread_cpu_ms() - cpu_start) / frames as f64;
     println!(
-        "minimum of runs (wall / thread CPU): analyse_tracking {:.3} / {:.3} ms, analyse_detection {:.3} / {:.3} ms; \
-         default schedule mean thread CPU {schedule_cpu:.3} ms/frame over {frames} frames",
-        tracking.0, tracking.1, detection.0, detection.1
+        "minimum of runs (wall / thread CPU): analyse_tracking {:.3} / {:.3} ms, analyse_detection {:.3} / {:.3} ms, \
+         analyse_tracking_landmarks {:.3} / {:.3} ms; default schedule mean thread CPU {schedule_cpu:.3} ms/frame over {frames} frames",
+        tracking.0, tracking.1, detection.0, detection.1, landmarks.0, landmarks.1
     );
 }
 

@@ -37,11 +37,15 @@
 //! # Cost
 //! Most frames only track: downscale, a template match around the last face, the region sums and
 //! the quality gate (a fraction of a millisecond natively for a 640 × 480 frame, no allocation).
-//! Every [`crate::face::REDETECT_EVERY`] frames, or when the match fails, a full SeetaFace
-//! detection runs (several milliseconds). `cargo bench -p faceid-core --bench frame` measures both.
+//! Every [`crate::face::REDETECT_EVERY`] frames, or when the match fails, a full BlazeFace
+//! detection runs (a few milliseconds). With the landmark model loaded
+//! ([`FrameAnalyser::with_landmark_model`]), tracking frames run FaceMesh on the face instead of
+//! the template match (MediaPipe-style) and the analysis carries the face's measures (pose, eyes,
+//! mouth, size). `cargo bench -p faceid-core --bench frame` measures them.
 
 use crate::colour::LinearRgb;
-use crate::face::{FaceDetector, FaceTracker, SeetaFaceDetector};
+use crate::engine::{EngineDetector, EngineError, FaceMeasures};
+use crate::face::{FaceDetector, FaceTracker};
 use crate::frame::{AnalysisImage, FrameError, PixelRect, RegionStats, RgbaFrame};
 use crate::geometry::FaceBox;
 use crate::quality::{OvalGuide, QualityGate, QualityInput, QualityReport};
@@ -167,6 +171,9 @@ pub struct FrameAnalysis {
     pub sample: ReflectionSample,
     /// Whether this frame ran a full face detection (otherwise the tracker's cheap match).
     pub ran_detection: bool,
+    /// The tracked face's measures from its landmarks (head pose, eye and mouth openness, size),
+    /// when the detector has the landmark model.
+    pub measures: Option<FaceMeasures>,
     /// The analysis-size image the frame was measured at.
     pub analysis_width: u32,
     pub analysis_height: u32,
@@ -194,9 +201,15 @@ impl Default for FrameAnalyser {
 }
 
 impl FrameAnalyser {
-    /// With the embedded SeetaFace detector and the default oval guide.
+    /// With the embedded BlazeFace detector (no landmarks) and the default oval guide.
     pub fn new() -> FrameAnalyser {
-        FrameAnalyser::with_detector(Box::new(SeetaFaceDetector::new()))
+        FrameAnalyser::with_detector(Box::new(EngineDetector::new()))
+    }
+
+    /// With BlazeFace and the landmark model from `model` (a `core/models/face_landmark.fnn`
+    /// file: the page fetches it, native callers can pass `engine::FACE_LANDMARK_MODEL`).
+    pub fn with_landmark_model(model: &[u8]) -> Result<FrameAnalyser, EngineError> {
+        Ok(FrameAnalyser::with_detector(Box::new(EngineDetector::with_landmark_model(model)?)))
     }
 
     /// With any detector (tests use scripted ones).
@@ -239,7 +252,7 @@ impl FrameAnalyser {
     pub fn analyse(&mut self, frame: &RgbaFrame, t_ms: f64) -> Result<FrameAnalysis, FrameError> {
         self.image.load(frame, ANALYSIS_WIDTH, ANALYSIS_HEIGHT)?;
         let (w, h) = (self.image.width(), self.image.height());
-        let tracked = self.tracker.update(self.detector.as_mut(), self.image.luma(), w, h);
+        let tracked = self.tracker.update(self.detector.as_mut(), &self.image);
         let face = tracked.face;
 
         let (face_stats, sharpness) = match &face {
@@ -271,6 +284,7 @@ impl FrameAnalyser {
             quality,
             sample: ReflectionSample { t_ms, face: face.and(face_stats.linear.mean()), background: background.linear.mean(), face_box: face, relief },
             ran_detection: tracked.ran_detection,
+            measures: face.and(self.detector.measures()),
             analysis_width: w,
             analysis_height: h,
         })
@@ -284,7 +298,7 @@ mod tests {
 
     struct Fixed(Vec<FaceBox>);
     impl FaceDetector for Fixed {
-        fn detect(&mut self, _: &[u8], _: u32, _: u32) -> Vec<FaceBox> {
+        fn detect(&mut self, _: &AnalysisImage) -> Vec<FaceBox> {
             self.0.clone()
         }
     }

@@ -8,9 +8,15 @@
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Locale {
     #[default]
-    #[cfg_attr(feature = "serde", serde(rename = "zh-CN", alias = "zh", alias = "zh-cn"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "zh-CN", alias = "zh", alias = "zh-cn")
+    )]
     ZhCn,
-    #[cfg_attr(feature = "serde", serde(rename = "en", alias = "en-US", alias = "en-GB"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "en", alias = "en-US", alias = "en-GB")
+    )]
     En,
 }
 
@@ -65,6 +71,10 @@ macro_rules! result_codes {
 
 result_codes! {
     Passed = 0, "验证通过", "Verification passed";
+    // Not in PROTOCOL.md §3: FaceID's own code 4 "internal service error" (its list names 4, 8–11
+    // so). The server answers it for its own faults (storage full, database or tools failing), so a
+    // server fault is never worded as the person's liveness failing (1003) or their network (1008).
+    InternalError = 4, "服务暂时出现故障，请稍后重试", "The service had a problem on its side; please try again later";
     TokenFinished = 14, "该验证已完成，请勿重复操作", "This verification has already been completed";
     TokenExpired = 15, "验证链接已过期，请返回重新发起", "This verification link has expired; please go back and start again";
     RetryLimit = 16, "重试次数已用完", "No attempts are left for this verification";

@@ -1,267 +1,44 @@
-//! Face detection and tracking on analysis-size luma.
+//! Face detection and tracking on the analysis-size image.
 //!
-//! [`SeetaFaceDetector`] wraps rustface (the SeetaFace funnel-structured cascade, model embedded at
-//! build time) and checks every condition under which rustface would panic before calling it.
-//! [`FaceTracker`] keeps a face between full detections with a cheap template match, so most frames
-//! of a still person cost a small fraction of a detection.
+//! [`FaceDetector`] is the seam: [`crate::engine::EngineDetector`] (BlazeFace, and FaceMesh
+//! landmarks when loaded) is the detector page and server use (SeetaFace, which it replaced, is
+//! gone with its 1.09 MB gzip of model). [`FaceTracker`] keeps a face between full detections:
+//! by its landmarks when the detector has them ([`FaceDetector::follow`]), else with a cheap luma
+//! template match, so most frames of a still person cost a fraction of a detection.
 
-use std::io::Cursor;
-
+use crate::engine::FaceMeasures;
+use crate::frame::AnalysisImage;
 use crate::geometry::FaceBox;
 
-/// Anything that finds faces in an 8-bit luma image (`width × height`, row-major, no padding).
-/// Boxes are normalised to 0..1 of the image, sorted by descending confidence.
+/// Anything that finds faces in the analysis image. Boxes are normalised to 0..1 of the image and
+/// mean what SeetaFace's meant (a square from the brows to the chin, cheek to cheek), sorted by
+/// descending confidence.
 pub trait FaceDetector {
-    fn detect(&mut self, luma: &[u8], width: u32, height: u32) -> Vec<FaceBox>;
+    fn detect(&mut self, image: &AnalysisImage) -> Vec<FaceBox>;
+
+    /// Follows the primary face (the largest) of the last detection or follow into this frame by
+    /// its landmarks. Detectors without landmarks say [`Followed::Unsupported`], and the tracker
+    /// uses its template match instead.
+    fn follow(&mut self, _image: &AnalysisImage) -> Followed {
+        Followed::Unsupported
+    }
+
+    /// Measures of the primary face from its landmarks after the last detection or follow, when
+    /// the detector has landmarks.
+    fn measures(&self) -> Option<FaceMeasures> {
+        None
+    }
 }
 
-/// The SeetaFace frontal model shipped inside the rustface package (see build.rs).
-static SEETA_MODEL: &[u8] = include_bytes!(env!("FACEID_SEETA_MODEL_PATH"));
-
-/// rustface scans a fixed 40 px window (its `K_WND_SIZE`); a face smaller than this in the image it
-/// is given is never found, and an image smaller than this in either dimension must not be scanned.
-pub const SEETA_WINDOW_PX: u32 = 40;
-
-/// Why the detector could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum FaceError {
-    #[error("cannot read the embedded SeetaFace model: {0}")]
-    Model(#[from] std::io::Error),
-}
-
-/// Detector settings; see the constants for the defaults and why.
+/// What [`FaceDetector::follow`] found.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SeetaSettings {
-    /// Smallest face to find, as a fraction of the image's shorter side. The detector shrinks the
-    /// image so that this size maps onto the 40 px window (rustface 0.1.7 always starts its pyramid
-    /// at scale 1, so shrinking first is the only way to skip small faces and save time).
-    pub min_face_fraction: f32,
-    /// Ratio between pyramid levels (rustface accepts 0.01..0.99).
-    pub pyramid_factor: f32,
-    /// Sliding-window step in pixels (both directions), at least 1.
-    pub step: u32,
-    /// Minimum cascade score of a reported face (must be > 0).
-    pub score_threshold: f64,
-}
-
-/// Smallest face for live analysis: 22 % of the shorter side (53 px of 240). The face must fill the
-/// oval guide (a face box of 0.45–0.95 of the oval width, 72–152 px at 320 × 240), so faces from
-/// 53 px (fill 0.33) still get "move closer" while the scan image shrinks to 40/53 of the frame:
-/// rustface 0.1.7 always starts its pyramid at scale 1, so its first, costliest level is what we
-/// shrink. Thread-CPU minimum per detection on the astronaut at 320 × 240 (fill 0.7), with
-/// pyramid 0.7: 0.20 → 8.7 ms, 0.22 → 7.5 ms, 0.25 → 6.3 ms.
-pub const LIVE_MIN_FACE_FRACTION: f32 = 0.22;
-/// Pyramid factor 0.65 (rustface's default is 0.8): faces between the minimum and the whole frame
-/// span a 4.5× range, covered in four levels; the cascade's regression stages refine the box size
-/// (boxes measured within 5 % of the true face width at fills 0.35, 0.7 and 1.0), so the coarser
-/// scale steps lose little. With min face 0.22: 0.7 → 7.5 ms, 0.65 → 5.9 ms (fill 0.7).
-pub const LIVE_PYRAMID_FACTOR: f32 = 0.65;
-/// Window step 4 px: the value SeetaFace was tuned with; the later cascade stages regress the box,
-/// so a coarser first-stage grid costs accuracy only for faces near the window size.
-pub const LIVE_STEP: u32 = 4;
-/// Score threshold 2.0 (rustface's examples; its built-in default 3.85 drops dim or slightly
-/// turned faces, and a false face is caught by the tracker's repeated detections anyway).
-pub const LIVE_SCORE_THRESHOLD: f64 = 2.0;
-
-impl Default for SeetaSettings {
-    fn default() -> Self {
-        SeetaSettings {
-            min_face_fraction: LIVE_MIN_FACE_FRACTION,
-            pyramid_factor: LIVE_PYRAMID_FACTOR,
-            step: LIVE_STEP,
-            score_threshold: LIVE_SCORE_THRESHOLD,
-        }
-    }
-}
-
-impl SeetaSettings {
-    /// Settings for still photos with many small faces: scan at full resolution (faces from 40 px),
-    /// finer pyramid.
-    pub fn exhaustive() -> SeetaSettings {
-        SeetaSettings { min_face_fraction: 0.0, pyramid_factor: 0.8, step: 4, score_threshold: 2.0 }
-    }
-
-    /// These settings with every value forced into the range rustface accepts without panicking.
-    fn sanitised(self) -> SeetaSettings {
-        let finite = |v: f32, d: f32| if v.is_finite() { v } else { d };
-        SeetaSettings {
-            min_face_fraction: finite(self.min_face_fraction, LIVE_MIN_FACE_FRACTION).clamp(0.0, 1.0),
-            pyramid_factor: finite(self.pyramid_factor, LIVE_PYRAMID_FACTOR).clamp(0.1, 0.95),
-            step: self.step.clamp(1, 64),
-            score_threshold: if self.score_threshold.is_finite() && self.score_threshold > 0.0 {
-                self.score_threshold
-            } else {
-                LIVE_SCORE_THRESHOLD
-            },
-        }
-    }
-}
-
-/// Face detection with the SeetaFace frontal cascade (rustface), model embedded in the binary.
-pub struct SeetaFaceDetector {
-    detector: Option<Box<dyn rustface::Detector>>,
-    settings: SeetaSettings,
-    /// The luma image shrunk for the minimum face size (reused).
-    scan: Vec<u8>,
-}
-
-impl std::fmt::Debug for SeetaFaceDetector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeetaFaceDetector")
-            .field("loaded", &self.detector.is_some())
-            .field("settings", &self.settings)
-            .finish()
-    }
-}
-
-impl Default for SeetaFaceDetector {
-    fn default() -> Self {
-        SeetaFaceDetector::new()
-    }
-}
-
-impl SeetaFaceDetector {
-    /// The detector with live-analysis settings. The model is part of the binary, so loading
-    /// cannot fail short of a corrupt build; should it, this detector finds no face
-    /// ([`SeetaFaceDetector::is_loaded`] says so) instead of panicking.
-    pub fn new() -> SeetaFaceDetector {
-        SeetaFaceDetector::with_settings(SeetaSettings::default())
-    }
-
-    pub fn with_settings(settings: SeetaSettings) -> SeetaFaceDetector {
-        SeetaFaceDetector::try_with_settings(settings)
-            .unwrap_or(SeetaFaceDetector { detector: None, settings: settings.sanitised(), scan: Vec::new() })
-    }
-
-    pub fn try_with_settings(settings: SeetaSettings) -> Result<SeetaFaceDetector, FaceError> {
-        let model = rustface::read_model(Cursor::new(SEETA_MODEL))?;
-        let settings = settings.sanitised();
-        let mut detector = rustface::create_detector_with_model(model);
-        // All four values are within rustface's accepted ranges after `sanitised`.
-        detector.set_min_face_size(SEETA_WINDOW_PX);
-        detector.set_pyramid_scale_factor(settings.pyramid_factor);
-        detector.set_slide_window_step(settings.step, settings.step);
-        detector.set_score_thresh(settings.score_threshold);
-        Ok(SeetaFaceDetector { detector: Some(detector), settings, scan: Vec::new() })
-    }
-
-    pub fn is_loaded(&self) -> bool {
-        self.detector.is_some()
-    }
-
-    pub fn settings(&self) -> SeetaSettings {
-        self.settings
-    }
-}
-
-impl FaceDetector for SeetaFaceDetector {
-    fn detect(&mut self, luma: &[u8], width: u32, height: u32) -> Vec<FaceBox> {
-        let Some(detector) = self.detector.as_mut() else { return Vec::new() };
-        let n = width as usize * height as usize;
-        if width == 0 || height == 0 || luma.len() < n {
-            return Vec::new();
-        }
-        let luma = &luma[..n];
-        // Shrink so that the minimum face maps onto the window (never enlarge).
-        let min_face_px = self.settings.min_face_fraction * width.min(height) as f32;
-        let scale = if min_face_px > SEETA_WINDOW_PX as f32 { SEETA_WINDOW_PX as f32 / min_face_px } else { 1.0 };
-        let (sw, sh) = if scale < 1.0 {
-            (((width as f32 * scale) as u32).max(1), ((height as f32 * scale) as u32).max(1))
-        } else {
-            (width, height)
-        };
-        let Some(max_face) = safe_max_face(sw, sh, self.settings.pyramid_factor) else { return Vec::new() };
-        let image = if (sw, sh) == (width, height) {
-            luma
-        } else {
-            shrink_luma(luma, width, height, sw, sh, &mut self.scan);
-            &self.scan[..]
-        };
-        detector.set_max_face_size(max_face);
-        let faces = detector.detect(&rustface::ImageData::new(image, sw, sh));
-        let (fw, fh) = (sw as f32, sh as f32);
-        let mut boxes: Vec<FaceBox> = faces
-            .iter()
-            .map(|f| {
-                let b = f.bbox();
-                FaceBox {
-                    x: b.x() as f32 / fw,
-                    y: b.y() as f32 / fh,
-                    w: b.width() as f32 / fw,
-                    h: b.height() as f32 / fh,
-                    score: f.score() as f32,
-                }
-            })
-            .filter(FaceBox::is_valid)
-            .collect();
-        boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
-        boxes
-    }
-}
-
-/// The largest `max_face_size` for which rustface's pyramid over a `w × h` image is safe, or None
-/// when the image is too small to scan at all.
-///
-/// rustface computes every level as `(side as f32 * scale) as u32` and then `side - 40` in u32; a
-/// level that truncates to 39 px overflows (a panic in debug builds, a wild loop in release). It
-/// stops at `scale < 40 / min(side, max_face)`, so this replays its f32 arithmetic exactly and
-/// lowers `max_face` until no level can come out under the window. Resize also needs 2 px per side.
-fn safe_max_face(w: u32, h: u32, factor: f32) -> Option<u32> {
-    let side = w.min(h);
-    if side < SEETA_WINDOW_PX {
-        return None;
-    }
-    let mut max_face = side;
-    while max_face >= SEETA_WINDOW_PX {
-        if pyramid_is_safe(w, h, factor, max_face) {
-            return Some(max_face);
-        }
-        max_face -= 1;
-    }
-    None
-}
-
-/// Replays rustface 0.1.7's pyramid loop (`ImagePyramid::get_next_scale_image`) in the same f32
-/// arithmetic and checks every level keeps both sides at least one window.
-fn pyramid_is_safe(w: u32, h: u32, factor: f32, max_face: u32) -> bool {
-    let min_img = w.min(h).min(max_face);
-    let min_scale = SEETA_WINDOW_PX as f32 / min_img as f32;
-    let mut scale = 1.0f32;
-    let mut levels = 0;
-    while scale >= min_scale {
-        let (lw, lh) = ((w as f32 * scale) as u32, (h as f32 * scale) as u32);
-        if lw < SEETA_WINDOW_PX || lh < SEETA_WINDOW_PX {
-            return false;
-        }
-        scale *= factor;
-        levels += 1;
-        if levels > 256 {
-            return false;
-        }
-    }
-    true
-}
-
-/// Box-filter shrink of a luma image into `out` (resized to `dw × dh`); `dw <= w`, `dh <= h`.
-fn shrink_luma(src: &[u8], w: u32, h: u32, dw: u32, dh: u32, out: &mut Vec<u8>) {
-    out.clear();
-    out.resize(dw as usize * dh as usize, 0);
-    let (w64, h64) = (w as u64, h as u64);
-    for oy in 0..dh as u64 {
-        let y0 = (oy * h64 / dh as u64) as usize;
-        let y1 = (((oy + 1) * h64 / dh as u64) as usize).max(y0 + 1).min(h as usize);
-        for ox in 0..dw as u64 {
-            let x0 = (ox * w64 / dw as u64) as usize;
-            let x1 = (((ox + 1) * w64 / dw as u64) as usize).max(x0 + 1).min(w as usize);
-            let mut sum = 0u32;
-            for y in y0..y1 {
-                let row = &src[y * w as usize..];
-                sum += row[x0..x1].iter().map(|&v| v as u32).sum::<u32>();
-            }
-            let count = ((y1 - y0) * (x1 - x0)).max(1) as u32;
-            out[oy as usize * dw as usize + ox as usize] = ((sum + count / 2) / count) as u8;
-        }
-    }
+pub enum Followed {
+    /// This detector cannot follow a face by itself.
+    Unsupported,
+    /// The face is no longer where it was: detect again.
+    Lost,
+    /// The face, now here.
+    At(FaceBox),
 }
 
 /// What the tracker knows after one frame.
@@ -273,8 +50,9 @@ pub struct TrackedFaces {
     pub face_count: usize,
     /// Whether this frame ran a full detection.
     pub ran_detection: bool,
-    /// Normalised cross-correlation of the template match on a tracking frame (1 = identical);
-    /// None on detection frames.
+    /// On a tracking frame: the normalised cross-correlation of the template match (1 =
+    /// identical), or the landmark model's face presence (0..1) when the detector followed the
+    /// face by its landmarks; None on detection frames.
     pub match_score: Option<f32>,
 }
 
@@ -411,9 +189,11 @@ impl FaceTracker {
         self.face
     }
 
-    /// Processes one frame of luma (`width × height`).
-    pub fn update(&mut self, detector: &mut dyn FaceDetector, luma: &[u8], width: u32, height: u32) -> TrackedFaces {
+    /// Processes one analysis image.
+    pub fn update(&mut self, detector: &mut dyn FaceDetector, image: &AnalysisImage) -> TrackedFaces {
+        let (width, height) = (image.width(), image.height());
         let n = width as usize * height as usize;
+        let luma = image.luma();
         if width == 0 || height == 0 || luma.len() < n {
             self.reset();
             return TrackedFaces::default();
@@ -422,13 +202,17 @@ impl FaceTracker {
         let due = self.frames_since_detection.saturating_add(1) >= self.settings.redetect_every.max(1);
         let same_size = self.size == (width, height);
         let tracked = match (self.raw, same_size) {
-            (Some(raw), true) if !due => self.track(raw, luma, width, height),
+            (Some(raw), true) if !due => match detector.follow(image) {
+                Followed::At(b) if b.is_valid() => Some((b, b.score)),
+                Followed::At(_) | Followed::Lost => None,
+                Followed::Unsupported => self.track(raw, luma, width, height),
+            },
             _ => None,
         };
         if let Some((moved, score)) = tracked {
             return self.follow(moved, score);
         }
-        let detected = self.detect(detector, luma, width, height);
+        let detected = self.detect(detector, image);
         if detected.face.is_some() || !same_size || self.missed >= MAX_MISSED_DETECTIONS {
             self.missed = 0;
             if detected.face.is_none() {
@@ -464,8 +248,10 @@ impl FaceTracker {
         TrackedFaces { face: Some(face), face_count: self.face_count.max(1), ran_detection: false, match_score: Some(score) }
     }
 
-    fn detect(&mut self, detector: &mut dyn FaceDetector, luma: &[u8], width: u32, height: u32) -> TrackedFaces {
-        let faces = detector.detect(luma, width, height);
+    fn detect(&mut self, detector: &mut dyn FaceDetector, image: &AnalysisImage) -> TrackedFaces {
+        let (width, height) = (image.width(), image.height());
+        let luma = image.luma();
+        let faces = detector.detect(image);
         self.size = (width, height);
         self.frames_since_detection = 0;
         self.detected.clear();
@@ -631,10 +417,18 @@ mod tests {
     }
 
     impl FaceDetector for Scripted {
-        fn detect(&mut self, _: &[u8], _: u32, _: u32) -> Vec<FaceBox> {
+        fn detect(&mut self, _: &AnalysisImage) -> Vec<FaceBox> {
             self.calls += 1;
             self.boxes.clone()
         }
+    }
+
+    /// A grey analysis image with these luma values.
+    fn image(luma: &[u8], w: u32, h: u32) -> AnalysisImage {
+        let rgba: Vec<u8> = luma.iter().flat_map(|&v| [v, v, v, 255]).collect();
+        let mut img = AnalysisImage::new();
+        img.load(&crate::frame::RgbaFrame::packed(&rgba, w, h).unwrap(), w, h).unwrap();
+        img
     }
 
     /// A textured blob on a flat background, its top-left corner at (ox, oy).
@@ -652,46 +446,16 @@ mod tests {
     }
 
     #[test]
-    fn rustface_pyramid_guard_finds_a_safe_size() {
-        for w in 40..400 {
-            for &f in &[0.5f32, 0.7, 0.75, 0.8, 0.9] {
-                let h = w * 3 / 4 + 1;
-                if let Some(m) = safe_max_face(w, h, f) {
-                    assert!(pyramid_is_safe(w, h, f, m));
-                }
-            }
-        }
-        assert_eq!(safe_max_face(39, 200, 0.8), None);
-        assert_eq!(safe_max_face(40, 40, 0.8), Some(40));
-    }
-
-    #[test]
-    fn seeta_detector_survives_tiny_and_odd_inputs() {
-        let mut d = SeetaFaceDetector::new();
-        assert!(d.is_loaded());
-        for (w, h) in [(0, 0), (1, 1), (2, 50), (19, 19), (39, 100), (40, 40), (41, 97), (320, 1)] {
-            let luma = vec![128u8; (w * h) as usize];
-            assert!(d.detect(&luma, w, h).is_empty(), "{w}x{h}");
-        }
-        // Too little data for the stated size.
-        assert!(d.detect(&[0u8; 10], 320, 240).is_empty());
-        let bad = SeetaFaceDetector::with_settings(SeetaSettings { min_face_fraction: f32::NAN, pyramid_factor: 7.0, step: 0, score_threshold: -1.0 });
-        assert!(bad.is_loaded());
-        let s = bad.settings();
-        assert!(s.pyramid_factor <= 0.95 && s.step >= 1 && s.score_threshold > 0.0);
-    }
-
-    #[test]
     fn tracker_follows_a_moving_patch_without_detecting() {
         let (w, h) = (160u32, 120u32);
         let start = FaceBox { x: 50.0 / w as f32, y: 30.0 / h as f32, w: 48.0 / w as f32, h: 48.0 / h as f32, score: 5.0 };
         let mut det = Scripted { boxes: vec![start], calls: 0 };
         let mut t = FaceTracker::with_settings(TrackerSettings { smoothing: 1.0, ..TrackerSettings::default() });
-        let first = t.update(&mut det, &scene(w, h, 50, 30, 48), w, h);
+        let first = t.update(&mut det, &image(&scene(w, h, 50, 30, 48), w, h));
         assert!(first.ran_detection && first.face_count == 1);
         // Move the patch 3 px right and 2 px down per frame for 5 frames.
         for k in 1..=5u32 {
-            let r = t.update(&mut det, &scene(w, h, 50 + 3 * k, 30 + 2 * k, 48), w, h);
+            let r = t.update(&mut det, &image(&scene(w, h, 50 + 3 * k, 30 + 2 * k, 48), w, h));
             assert!(!r.ran_detection, "frame {k}");
             let f = r.face.unwrap();
             assert!((f.x * w as f32 - (50 + 3 * k) as f32).abs() <= 1.5, "frame {k}: {}", f.x * w as f32);
@@ -707,16 +471,16 @@ mod tests {
         let mut det = Scripted { boxes: vec![b], calls: 0 };
         let mut t = FaceTracker::new();
         let still = scene(w, h, 50, 30, 48);
-        let ran: Vec<bool> = (0..20).map(|_| t.update(&mut det, &still, w, h).ran_detection).collect();
+        let ran: Vec<bool> = (0..20).map(|_| t.update(&mut det, &image(&still, w, h)).ran_detection).collect();
         assert_eq!(ran.iter().filter(|&&r| r).count(), 2, "{ran:?}");
         assert!(ran[0] && ran[REDETECT_EVERY as usize]);
         // The patch vanishes: the match fails and the detector runs on the very next frame.
         det.boxes.clear();
         let flat = vec![60u8; (w * h) as usize];
-        let r = t.update(&mut det, &flat, w, h);
+        let r = t.update(&mut det, &image(&flat, w, h));
         assert!(r.ran_detection && r.face.is_none() && r.face_count == 0);
         // With no face, every frame detects.
-        assert!(t.update(&mut det, &flat, w, h).ran_detection);
+        assert!(t.update(&mut det, &image(&flat, w, h)).ran_detection);
     }
 
     #[test]
@@ -726,27 +490,27 @@ mod tests {
         let mut det = Scripted { boxes: vec![b], calls: 0 };
         let mut t = FaceTracker::with_settings(TrackerSettings { redetect_every: 2, ..TrackerSettings::default() });
         let still = scene(w, h, 50, 30, 48);
-        assert!(t.update(&mut det, &still, w, h).ran_detection);
-        assert!(!t.update(&mut det, &still, w, h).ran_detection);
+        assert!(t.update(&mut det, &image(&still, w, h)).ran_detection);
+        assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
         // The detector now misses the face that is still there.
         det.boxes.clear();
-        let miss = t.update(&mut det, &still, w, h);
+        let miss = t.update(&mut det, &image(&still, w, h));
         assert!(miss.ran_detection && miss.face.is_some() && miss.face_count == 1, "{miss:?}");
-        assert!(!t.update(&mut det, &still, w, h).ran_detection);
-        let second_miss = t.update(&mut det, &still, w, h);
+        assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
+        let second_miss = t.update(&mut det, &image(&still, w, h));
         assert!(second_miss.ran_detection && second_miss.face.is_none() && second_miss.face_count == 0, "{second_miss:?}");
         assert_eq!(t.face(), None);
         // Found again: followed as before.
         det.boxes.push(b);
-        assert!(t.update(&mut det, &still, w, h).face.is_some());
-        assert!(!t.update(&mut det, &still, w, h).ran_detection);
+        assert!(t.update(&mut det, &image(&still, w, h)).face.is_some());
+        assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
     }
 
     #[test]
     fn tracker_rejects_bad_sizes() {
         let mut det = Scripted { boxes: vec![], calls: 0 };
         let mut t = FaceTracker::new();
-        assert_eq!(t.update(&mut det, &[1, 2, 3], 10, 10), TrackedFaces::default());
+        assert_eq!(t.update(&mut det, &AnalysisImage::new()), TrackedFaces::default());
         assert_eq!(det.calls, 0);
     }
 }

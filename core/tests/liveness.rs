@@ -4,7 +4,7 @@
 use faceid_core::analysis::FrameAnalyser;
 use faceid_core::challenge::{is_red_dominant, limits, ChallengeError, ColourChallenge, ColourStep, DisplayedColour, PALETTE};
 use faceid_core::colour::{LinearRgb, Rgb8};
-use faceid_core::face::{FaceDetector, SeetaFaceDetector, SeetaSettings};
+use faceid_core::engine::faces_in_grey_photo;
 use faceid_core::frame::RgbaFrame;
 use faceid_core::geometry::FaceBox;
 use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample, Verdict};
@@ -201,9 +201,7 @@ fn genuine_sessions_pass_and_every_attack_fails_through_the_analyser() {
 fn group_photo_faces_pass_too() {
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/faces/group29-gray.png")).unwrap();
     let group = Photo::from_png(&bytes).unwrap().greyscale();
-    let mut detector = SeetaFaceDetector::with_settings(SeetaSettings::exhaustive());
-    let mut faces = detector.detect(&group.luma(), group.width(), group.height());
-    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let faces = faces_in_grey_photo(&group.luma(), group.width(), group.height(), 32.0).unwrap();
     for (i, face) in faces.iter().take(2).enumerate() {
         let photo = group.crop_around(*face, 0.7).unwrap();
         let c = challenge(200 + i as u64);
@@ -217,8 +215,7 @@ fn group_photo_faces_pass_too() {
 #[test]
 fn astronaut_face_constant_matches_the_detector() {
     let p = astronaut();
-    let mut d = SeetaFaceDetector::with_settings(SeetaSettings::exhaustive());
-    let faces = d.detect(&p.luma(), p.width(), p.height());
+    let faces = faces_in_grey_photo(&p.luma(), p.width(), p.height(), 20.0).unwrap();
     assert!(faces.iter().any(|f| f.iou(&ASTRONAUT_FACE) > 0.8), "{faces:?}");
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use faceid_core::analysis::FrameAnalyser;
 use faceid_core::face::FaceDetector;
-use faceid_core::frame::RgbaFrame;
+use faceid_core::frame::{AnalysisImage, RgbaFrame};
 use faceid_core::FaceBox;
 
 struct Counting;
@@ -38,7 +38,7 @@ static GLOBAL: Counting = Counting;
 struct Fixed(FaceBox);
 
 impl FaceDetector for Fixed {
-    fn detect(&mut self, _: &[u8], _: u32, _: u32) -> Vec<FaceBox> {
+    fn detect(&mut self, _: &AnalysisImage) -> Vec<FaceBox> {
         vec![self.0]
     }
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 struct Replay(Vec<FaceBox>);
 
 impl FaceDetector for Replay {
-    fn detect(&mut self, _: &[u8], _: u32, _: u32) -> Vec<FaceBox> {
+    fn detect(&mut self, _: &AnalysisImage) -> Vec<FaceBox> {
         self.0.clone()
     }
 }
@@ -119,11 +119,11 @@ proptest! {
 }
 
 proptest! {
-    // The real detector is the slow part: fewer cases, frames up to 130 px (rustface needs 40).
+    // The real detector is the slow part: fewer cases, frames up to 130 px.
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn analyse_with_seeta_never_panics(frames in prop::collection::vec(frame_bytes(130), 1..3), t in any_time()) {
+    fn analyse_with_the_real_detector_never_panics(frames in prop::collection::vec(frame_bytes(130), 1..3), t in any_time()) {
         let mut a = FrameAnalyser::new();
         for (w, h, stride, data) in &frames {
             let f = RgbaFrame::new(data, *w, *h, *stride).unwrap();

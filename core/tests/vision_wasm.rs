@@ -1,6 +1,6 @@
 //! The frame analysis behaves the same in the browser as natively: the same checks on the astronaut
 //! photo run under `cargo test` and, compiled to wasm32, in headless Chromium
-//! (`wasm-pack test --headless --chrome core --test vision_wasm`). The SeetaFace model is embedded
+//! (`wasm-pack test --headless --chrome core --test vision_wasm`). The BlazeFace model is embedded
 //! in the wasm module exactly as in the native build.
 
 use faceid_core::analysis::{FrameAnalyser, FrameAnalysis};

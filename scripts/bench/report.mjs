@@ -14,10 +14,13 @@ if (!run) {
 }
 
 // ---- goals (from the benchmark issue) -------------------------------------------------------------
-/** Everything the page loads before the first analysed frame, gzip. */
-const GOAL_TRANSFER_GZIP_KB = 400;
+/** Everything the page loads before the first analysed frame, gzip (issue #10: 350 KB). */
+const GOAL_TRANSFER_GZIP_KB = 350;
 /** Our per-frame analysis of a tracking frame in the browser, median. */
 const GOAL_TRACKING_MS = 3;
+/** Issue #10: a tracking frame with landmarks (FaceMesh every frame), median; a detection frame. */
+const GOAL_TRACKING_LANDMARKS_MS = 4;
+const GOAL_DETECTION_MS = 3;
 /** Our detection frame must be at least this many times faster than the anchor's. */
 const GOAL_SPEEDUP = 5;
 /** Native core: a tracking frame, a frame with full detection, decoding a 3 s challenge. */
@@ -147,13 +150,17 @@ line();
   ]);
   const model = readJson('size-model');
   if (model.total) {
-    rows.push(['of which: the SeetaFace model compiled into the wasm (rustface 0.1.7 `seeta_fd_frontal_v1.0.bin`)', fmt3(model.total), '', '', '', '']);
+    rows.push(['of which: the BlazeFace model compiled into the wasm (`core/models/face_detection_short_range.fnn`, i8 weights)', fmt3(model.total), '', '', '', '']);
+  }
+  const mesh = readJson('size-mesh');
+  if (mesh.total) {
+    rows.push(['not before the first frame: the FaceMesh model, fetched only by modes that need landmarks (`core/models/face_landmark.fnn`)', fmt3(mesh.total), '', '', '', '']);
   }
   if (core.total) {
     rows.push(['for reference: faceid-core analysis alone (bench build of scripts/bench/wasm-bench, wasm + glue)', fmt3(core.total), '', '', '', '']);
   }
   line('Cells are raw / gzip / brotli. Ours: the host page and everything in `www/`, the wasm-bindgen glue');
-  line('and the wasm from `wasm-pack build --target web --release` (the SeetaFace model is compiled into the');
+  line('and the wasm from `wasm-pack build --target web --release` (the BlazeFace model is compiled into the');
   line('wasm). Anchor: `@vladmandic/face-api` 1.7.15 `dist/face-api.esm.js` (TF.js 4.22 bundled), the tiny face');
   line('detector and 68-point tiny landmark models with their manifests, and the TF.js wasm-backend binary');
   line('(`tfjs-backend-wasm-threaded-simd.wasm`) that its fastest backend here loads.');
@@ -169,11 +176,11 @@ line();
   if (ok === false) {
     const biggest = (ours.files ?? []).slice().sort((a, b) => b.gzip - a.gzip)[0];
     const modelNote = model.total
-      ? ` The embedded SeetaFace model alone is ${kb(model.total.gzip)} gzip (float weights barely compress), so the goal cannot be met with this model however the code is built.`
+      ? ` The embedded BlazeFace model is ${kb(model.total.gzip)} gzip of it.`
       : '';
     miss('Transfer size', `${kb(ours.total.gzip)} gzip > ${GOAL_TRANSFER_GZIP_KB} KB`,
       `the largest part is ${path.basename(biggest.path)} at ${kb(biggest.gzip)} gzip.${modelNote}`,
-      'quantise the model weights to 8 bits (or ship a smaller cascade) and load them after first paint; build the page with opt-level "s" and, once a binaryen that reads reference types is available, wasm-opt -Oz.');
+      'measure opt-level "s"/"z" for the page and wasm-opt -Oz from a binaryen that reads reference types (npm\'s binaryen package).');
   }
 }
 
@@ -209,7 +216,7 @@ line();
   line('(2 cores). TF.js\'s threaded wasm backend suffers more from other processes than our single-threaded');
   line('analysis, so the ratios move with the load; compare medians from the same run only.');
   line();
-  line('Ours: faceid-core `FrameAnalyser` (SeetaFace detector + tracker + quality gate + region colours,');
+  line('Ours: faceid-core `FrameAnalyser` (BlazeFace detector + tracker + quality gate + region colours,');
   line(`analysis at ${o.analysisSize ?? '320x240'}), built for wasm32 by \`scripts/bench/wasm-bench\`; every timed call`);
   line('includes reading the canvas (`getImageData`) and copying it into wasm memory. "Tracking" frames are');
   line('those of a stream where the analyser only tracked; "detection" frames ran a full detection (the');
@@ -229,6 +236,16 @@ line();
       rows.push([`${set}: tracking frame (ours)`, `${ms(t.median)} / ${ms(t.p95)}`, `≤ ${GOAL_TRACKING_MS} ms median`,
         'no tracker: every frame is a detection', '', verdict(good)]);
       rows.push([`${set}: tracking frame, analysis call only (without the canvas read)`, `${ms(or.trackingAnalyseOnly?.median)} / ${ms(or.trackingAnalyseOnly?.p95)}`, '', '', '', '']);
+      if (or.trackingLandmarks?.n) {
+        const tl = or.trackingLandmarks;
+        rows.push([`${set}: tracking frame with landmarks (FaceMesh on the face every frame)`, `${ms(tl.median)} / ${ms(tl.p95)}`, `≤ ${GOAL_TRACKING_LANDMARKS_MS} ms median`, '', '', verdict(tl.median <= GOAL_TRACKING_LANDMARKS_MS)]);
+        rows.push([`${set}: tracking frame with landmarks, analysis call only`, `${ms(or.trackingLandmarksAnalyseOnly?.median)} / ${ms(or.trackingLandmarksAnalyseOnly?.p95)}`, '', '', '', '']);
+        if (tl.median > GOAL_TRACKING_LANDMARKS_MS) {
+          miss('Per-frame analysis', `${set} tracking frame with landmarks ${ms(tl.median)} median > ${GOAL_TRACKING_LANDMARKS_MS} ms`,
+            `of it, the analysis call is ${ms(or.trackingLandmarksAnalyseOnly?.median)}; FaceMesh is 35 M multiply-adds, bound by 4-lane mul + add without FMA in wasm simd128.`,
+            'run the mesh every other frame with the box extrapolated, or at 128 px input on a cropped model.');
+        }
+      }
       if (!good) {
         miss('Per-frame analysis', `${set} tracking frame ${ms(t.median)} median > ${GOAL_TRACKING_MS} ms`,
           `of it, the analysis call is ${ms(or.trackingAnalyseOnly?.median)}; the rest is getImageData on the 640×480 canvas.`,
@@ -244,14 +261,19 @@ line();
       if (sp != null) speedups.push(sp);
       rows.push([`${set}: detection frame, ours vs anchor detector + landmarks`,
         od ? `${ms(od.median)} / ${ms(od.p95)}` : notMeasured(o.error),
-        `≥ ${GOAL_SPEEDUP}× faster`,
+        `≥ ${GOAL_SPEEDUP}× faster, ≤ ${GOAL_DETECTION_MS} ms median`,
         ad ? `${ms(ad.median)} / ${ms(ad.p95)}` : notMeasured(a.error),
         ratio(ad?.median, od?.median),
-        sp == null ? '–' : verdict(sp >= GOAL_SPEEDUP)]);
+        sp == null ? '–' : verdict(sp >= GOAL_SPEEDUP && od.median <= GOAL_DETECTION_MS)]);
+      if (od && od.median > GOAL_DETECTION_MS) {
+        miss('Per-frame analysis', `${set} detection frame ${ms(od.median)} median > ${GOAL_DETECTION_MS} ms`,
+          `of it, the analysis call is ${ms(or.detectionAnalyseOnly?.median)}; BlazeFace is 31 M multiply-adds on a letterboxed 128×128 input, a quarter of it black bars for a 4:3 frame.`,
+          'run BlazeFace on a 128×96 input for 4:3 frames (the network is fully convolutional) and profile the frame downscale.');
+      }
       if (sp != null && sp < GOAL_SPEEDUP) {
         miss('Per-frame analysis', `${set} detection only ${sp.toFixed(1)}× faster than the anchor`,
           `ours ${ms(od.median)} (analysis call ${ms(or.detectionAnalyseOnly?.median)}) vs face-api ${ms(ad.median)}, measured at load average ${machine.load_analysis_ours ?? '?'} (ours) and ${machine.load_analysis_anchor ?? '?'} (anchor) on 2 cores; the ratio moves with the load from run to run.`,
-          'profile the SeetaFace cascade in wasm (pyramid levels at 320×240, window step) and the canvas read.');
+          'profile BlazeFace in wasm and the canvas read.');
       }
       if (ar?.detectOnly) {
         rows.push([`${set}: anchor detector alone (no landmarks)`, od ? ms(od.median) : '–', '', `${ms(ar.detectOnly.median)} / ${ms(ar.detectOnly.p95)}`, ratio(ar.detectOnly.median, od?.median), '']);
@@ -269,12 +291,13 @@ line();
   const ag = a.results?.group;
   table(['faces found on the group photo (29 faces) at 640×480', 'found'], [
     ['ours: FrameAnalyser (live settings: faces ≥ 18 % of the frame height, at 320×240)', g?.facesFirstFrame ?? notMeasured(o.error)],
-    ['ours: SeetaFace detector, still-photo settings, full 640×480', g?.detectorFacesFullFrame ?? notMeasured(o.error)],
+    ['ours: FaceEngine::detect_photo (tiles, faces from 16 px, each verified by FaceMesh), full 640×480', g?.detectorFacesFullFrame ?? notMeasured(o.error)],
     [`anchor: TinyFaceDetector (inputSize ${a.options?.inputSize ?? 416}, scoreThreshold ${a.options?.scoreThreshold ?? 0.5})`, ag?.facesFirstFrame ?? notMeasured(a.error)],
   ]);
-  line('At 640 px wide the group photo\'s faces are about 20 px tall: below SeetaFace\'s 40 px window and');
-  line('TinyFaceDetector\'s useful range at inputSize 416, so neither side finds most of them. The live analyser');
-  line('is meant to ignore such small faces (it asks the person to move closer).');
+  line('At 640 px wide the group photo\'s faces are about 20 px tall: far below what a live frame needs');
+  line('and TinyFaceDetector\'s useful range at inputSize 416. The live analyser is meant to ignore such small');
+  line('faces (it asks the person to move closer); the still-photo scan finds them (at full resolution, all 29:');
+  line('`cargo test -p faceid-core --test engine`).');
   line();
   const simReason = o.simReason ?? a.simReason ?? machine.sim_reason;
   if (!o.results?.sim && simReason) {
@@ -314,7 +337,7 @@ line();
         const min = notes.find((n) => n.startsWith('minimum of runs'));
         miss('Native core', `${x.name} ${ms(x.mid_ms, 3)} > ${goal} ms`,
           `criterion's mean is above the goal${min ? ` (the bench's own ${min.replace(/;.*$/, '')}, which discounts time taken by other processes on this shared machine)` : ''}.`,
-          'profile the frame path (perf on the bench) and cut the largest stage: the SeetaFace scan for detection, the downscale for tracking.');
+          'profile the frame path (perf on the bench) and cut the largest stage: BlazeFace for detection, the downscale for tracking.');
       }
     }
   }

@@ -28,7 +28,11 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options { uploads: 24, clients: 4, recordings: 4 };
+    let mut o = Options {
+        uploads: 24,
+        clients: 4,
+        recordings: 4,
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
@@ -71,8 +75,14 @@ struct Client {
 impl Client {
     async fn cloud(&self, action: &str, params: Value) -> Value {
         let body = serde_json::to_vec(&params).expect("json");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
-        let key = SigningKey { secret_id: &self.secret_id, secret_key: &self.secret_key };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        let key = SigningKey {
+            secret_id: &self.secret_id,
+            secret_key: &self.secret_key,
+        };
         let headers = sign(&key, &self.host, action, &body, now);
         let mut req = self.http.post(format!("{}/", self.base)).body(body);
         for (k, v) in headers.pairs() {
@@ -80,20 +90,38 @@ impl Client {
                 req = req.header(k, v);
             }
         }
-        req.send().await.expect("cloud call").json().await.expect("cloud json")
+        req.send()
+            .await
+            .expect("cloud call")
+            .json()
+            .await
+            .expect("cloud json")
     }
 
-    async fn attempt(&self) -> AttemptCreated {
-        let token = self.cloud("DetectAuth", json!({ "RuleId": "1" })).await["Response"]["BizToken"]
+    /// A fresh BizToken and an attempt of it.
+    async fn attempt(&self) -> (String, AttemptCreated) {
+        let token = self.cloud("DetectAuth", json!({ "RuleId": "1" })).await["Response"]
+            ["BizToken"]
             .as_str()
             .expect("BizToken")
             .to_string();
-        let r = self.http.post(format!("{}/api/h5/v1/attempts", self.base)).json(&json!({ "token": token })).send().await.expect("attempt");
-        r.json().await.expect("attempt json")
+        let r = self
+            .http
+            .post(format!("{}/api/h5/v1/attempts", self.base))
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .expect("attempt");
+        (token, r.json().await.expect("attempt json"))
     }
 
-    /// Uploads a recording for `attempt`; returns (latency ms, errCode).
-    async fn upload(&self, attempt: &AttemptCreated, rec: &SimRecording) -> (f64, u64) {
+    /// Uploads a recording for `attempt` of `token`; returns (latency ms, errCode).
+    async fn upload(
+        &self,
+        token: &str,
+        attempt: &AttemptCreated,
+        rec: &SimRecording,
+    ) -> (f64, u64) {
         let report = UploadReport {
             shown: rec.shown.clone(),
             hold_start_ms: Some(rec.hold_start_ms),
@@ -104,33 +132,55 @@ impl Client {
             user_agent: "verify_load".into(),
         };
         let form = reqwest::multipart::Form::new()
-            .part("video", reqwest::multipart::Part::bytes(rec.video.clone()).file_name("rec.webm").mime_str("video/webm").expect("mime"))
-            .part("report", reqwest::multipart::Part::text(serde_json::to_string(&report).expect("json")));
+            .part(
+                "video",
+                reqwest::multipart::Part::bytes(rec.video.clone())
+                    .file_name("rec.webm")
+                    .mime_str("video/webm")
+                    .expect("mime"),
+            )
+            .part(
+                "report",
+                reqwest::multipart::Part::text(serde_json::to_string(&report).expect("json")),
+            );
         let started = Instant::now();
         let r = self
             .http
-            .post(format!("{}/api/h5/v1/attempts/{}/video", self.base, attempt.attempt_id))
+            .post(format!(
+                "{}/api/h5/v1/attempts/{}/video?token={token}",
+                self.base, attempt.attempt_id
+            ))
             .multipart(form)
             .send()
             .await
             .expect("upload");
         let v: Value = r.json().await.expect("upload json");
-        (started.elapsed().as_secs_f64() * 1000.0, v["errCode"].as_u64().unwrap_or(u64::MAX))
+        (
+            started.elapsed().as_secs_f64() * 1000.0,
+            v["errCode"].as_u64().unwrap_or(u64::MAX),
+        )
     }
 }
 
 /// One simulated recording (rendering is never timed).
 fn render(photo: &Photo, challenge: &ColourChallenge, seed: u64) -> SimRecording {
     let conditions = SimConditions::default().with_size(640, 480);
-    sim_video::SimEncoder::new(VideoFormat::Webm, 1_000).record(photo, challenge, conditions, Attack::None, seed).expect("render a recording")
+    sim_video::SimEncoder::new(VideoFormat::Webm, 1_000)
+        .record(photo, challenge, conditions, Attack::None, seed)
+        .expect("render a recording")
 }
 
 #[tokio::main]
 async fn main() {
     let o = options();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let photo_path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/faces/astronaut.png");
-    let photo = Photo::from_png(&std::fs::read(&photo_path).expect("astronaut.png")).expect("png").with_face(ASTRONAUT_FACE);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let photo_path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/faces/astronaut.png");
+    let photo = Photo::from_png(&std::fs::read(&photo_path).expect("astronaut.png"))
+        .expect("png")
+        .with_face(ASTRONAUT_FACE);
 
     let data = tempfile::tempdir().expect("tempdir");
     let mut config = ServerConfig::for_data_dir(data.path()).expect("config");
@@ -152,13 +202,15 @@ async fn main() {
     for i in 0..o.recordings {
         use rand_core::SeedableRng;
         rng_seed += 1;
-        let challenge = ColourChallenge::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(rng_seed));
+        let challenge =
+            ColourChallenge::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(rng_seed));
         let rec = render(&photo, &challenge, i as u64 + 1);
         recordings.push((challenge, rec));
     }
     let first = &recordings[0].1;
     let duration_ms = first.shown.last().map_or(0.0, |d| d.start_ms) + 350.0 + 600.0;
-    let mean_bytes = recordings.iter().map(|(_, r)| r.video.len()).sum::<usize>() / recordings.len();
+    let mean_bytes =
+        recordings.iter().map(|(_, r)| r.video.len()).sum::<usize>() / recordings.len();
     println!(
         "rendered {} recordings of {}x{} (~{:.1} s, {} KB on average) in {:.1} s",
         recordings.len(),
@@ -177,16 +229,20 @@ async fn main() {
         let db_path = db_path.clone();
         let (challenge, rec) = recordings[i % recordings.len()].clone();
         async move {
-            let mut a = client.attempt().await;
+            let (token, mut a) = client.attempt().await;
             let conn = rusqlite::Connection::open(&db_path).expect("open db");
-            conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+            conn.busy_timeout(Duration::from_secs(5))
+                .expect("busy timeout");
             let json = serde_json::to_string(&challenge).expect("json");
             let n = conn
-                .execute("UPDATE attempts SET challenge = ?1 WHERE attempt_id = ?2", rusqlite::params![json, a.attempt_id])
+                .execute(
+                    "UPDATE attempts SET challenge = ?1 WHERE attempt_id = ?2",
+                    rusqlite::params![json, a.attempt_id],
+                )
                 .expect("rewrite challenge");
             assert_eq!(n, 1);
             a.challenge = challenge;
-            (a, rec)
+            (token, a, rec)
         }
     };
 
@@ -195,8 +251,8 @@ async fn main() {
     let mut codes = std::collections::BTreeMap::<u64, usize>::new();
     let sequential = o.uploads.min(12);
     for i in 0..sequential {
-        let (a, rec) = prepared(i).await;
-        let (ms, code) = client.upload(&a, &rec).await;
+        let (token, a, rec) = prepared(i).await;
+        let (ms, code) = client.upload(&token, &a, &rec).await;
         *codes.entry(code).or_default() += 1;
         seq.push(ms);
     }
@@ -223,7 +279,10 @@ async fn main() {
     let mut frames = 0;
     for _ in 0..5 {
         let t = Instant::now();
-        let d = ffmpeg::decode_rgba(&tools, &path, 320, 240, deadline(), &mut |_, _| std::ops::ControlFlow::Continue(())).expect("decode");
+        let d = ffmpeg::decode_rgba(&tools, &path, 320, 240, deadline(), &mut |_, _| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .expect("decode");
         decode_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         frames = d.frames;
         let t = Instant::now();
@@ -256,8 +315,8 @@ async fn main() {
             let mut out = Vec::new();
             loop {
                 let next = queue.lock().await.pop();
-                let Some((a, rec)) = next else { break };
-                out.push(client.upload(&a, &rec).await);
+                let Some((token, a, rec)) = next else { break };
+                out.push(client.upload(&token, &a, &rec).await);
             }
             out
         }));

@@ -26,12 +26,30 @@ pub const DEFAULT_BROWSER_PER_DAY: u32 = 20;
 /// The engine's time limit per upload (1001 beyond it): a 4 s upload decodes in well under a
 /// second; 30 s leaves room for a busy machine without letting a hostile file hold a core.
 pub const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 30;
+/// Uploads admitted to verification at once (receiving, waiting, verified), per verification slot:
+/// with ~0.35 s of a core per verification the last admitted waits about 3 s, and scratch storage
+/// holds at most this many 8 MB uploads per core.
+pub const DEFAULT_QUEUE_PER_SLOT: usize = 8;
 /// How often the retention purge runs.
 pub const DEFAULT_PURGE_INTERVAL_SECS: u64 = 600;
+/// Connections served at once (lowered to half the open-file limit when that is smaller): far
+/// above what real traffic of one instance needs, far below what file descriptors allow.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// A request head must arrive within this; it is also how long an idle kept-alive connection stays
+/// open. A phone on a slow link sends a head in well under a second.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// A request body (other than a video upload, which has its own 90 s) must be complete this long
+/// after its head: the largest, a 4 MB cloud API call, takes 16 s at 2 Mbit/s.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: u64 = 20;
+/// A response that makes no progress for this long (the client stopped reading) closes its
+/// connection: a live phone on a poor link still takes some bytes every few seconds.
+pub const DEFAULT_WRITE_STALL_TIMEOUT_SECS: u64 = 30;
+/// On shutdown, requests in progress get this long to finish before their connections are closed.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// `faceid-server`: the self-hosted FaceID H5 backend.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "faceid-server", version, about)]
+#[command(name = "faceid-server", version, about, args_override_self = true)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "FACEID_LISTEN", default_value = "127.0.0.1:8000")]
@@ -83,12 +101,48 @@ pub struct Args {
     /// Verifications run at once (default: the number of cores).
     #[arg(long, env = "FACEID_VERIFY_CONCURRENCY")]
     pub verify_concurrency: Option<usize>,
+    /// PKCS#8 PEM private RSA key that callers' AES-256-CBC keys are wrapped with (generated,
+    /// 0600, if absent). Default: <data-dir>/encryption-rsa.pem.
+    #[arg(long, env = "FACEID_ENCRYPTION_RSA_KEY")]
+    pub encryption_rsa_key: Option<PathBuf>,
+    /// PKCS#8 PEM private SM2 key that callers' SM4-GCM keys are wrapped with (generated, 0600, if
+    /// absent). Default: <data-dir>/encryption-sm2.pem.
+    #[arg(long, env = "FACEID_ENCRYPTION_SM2_KEY")]
+    pub encryption_sm2_key: Option<PathBuf>,
+    /// Uploads admitted to verification at once (receiving, waiting or being verified); beyond it an
+    /// upload is answered 503 with Retry-After at once. Default: 8 per verification slot.
+    #[arg(long, env = "FACEID_VERIFY_QUEUE")]
+    pub verify_queue: Option<usize>,
     /// How often expired results and media are purged, in seconds.
     #[arg(long, env = "FACEID_PURGE_INTERVAL_SECS", default_value_t = DEFAULT_PURGE_INTERVAL_SECS)]
     pub purge_interval_secs: u64,
-    /// Serve the /demo business page (it can create BizTokens for anyone who reaches it: turn it
-    /// off on a public deployment).
-    #[arg(long, env = "FACEID_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Connections served at once (never more than half the open-file limit). At the limit a new
+    /// connection replaces the oldest one with no request in progress.
+    #[arg(long, env = "FACEID_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a request head may take to arrive (also the idle keep-alive timeout).
+    #[arg(long, env = "FACEID_HEADER_READ_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT_SECS)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body (other than a video upload: 90 s) may take to arrive.
+    #[arg(long, env = "FACEID_REQUEST_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_BODY_TIMEOUT_SECS)]
+    pub request_body_timeout_secs: u64,
+    /// Seconds a response may make no progress (the client reads nothing) before its connection is
+    /// closed.
+    #[arg(long, env = "FACEID_WRITE_STALL_TIMEOUT_SECS", default_value_t = DEFAULT_WRITE_STALL_TIMEOUT_SECS)]
+    pub write_stall_timeout_secs: u64,
+    /// Seconds requests in progress get to finish on shutdown (Ctrl-C) before connections close.
+    #[arg(long, env = "FACEID_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
+    pub shutdown_grace_secs: u64,
+    /// Serve the /demo business page (off unless given: it creates BizTokens for whoever reaches
+    /// it, so only for a local demo). `--demo` alone means `--demo true`.
+    #[arg(
+        long,
+        env = "FACEID_DEMO",
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub demo: bool,
 }
 
@@ -101,7 +155,9 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("secret_id", &self.secret_id).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("secret_id", &self.secret_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,7 +166,10 @@ pub enum ConfigError {
     #[error("give both --secret-id and --secret-key, or neither")]
     HalfCredentials,
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("stored credentials {path} are unreadable: {message}")]
     StoredCredentials { path: String, message: String },
     #[error("the operating system's random source failed: {0}")]
@@ -143,7 +202,16 @@ pub struct ServerConfig {
     pub browser_per_day: u32,
     pub verify_timeout: Duration,
     pub verify_concurrency: usize,
+    pub verify_queue: usize,
+    /// Private keys of the sensitive-field encryption; None = in the data directory.
+    pub encryption_rsa_key_path: Option<PathBuf>,
+    pub encryption_sm2_key_path: Option<PathBuf>,
     pub purge_interval: Duration,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub request_body_timeout: Duration,
+    pub write_stall_timeout: Duration,
+    pub shutdown_grace: Duration,
     pub demo: bool,
     pub default_locale: Locale,
     pub clock: Arc<dyn Clock>,
@@ -158,7 +226,10 @@ impl ServerConfig {
             listen,
             public_url: None,
             data_dir: data_dir.to_path_buf(),
-            credentials: Credentials { secret_id: random_secret("AKID", 16)?, secret_key: random_secret("", 24)? },
+            credentials: Credentials {
+                secret_id: random_secret("AKID", 16)?,
+                secret_key: random_secret("", 24)?,
+            },
             rules: Rules::default(),
             www_dir: PathBuf::from("www"),
             pkg_dir: PathBuf::from("pkg"),
@@ -170,8 +241,16 @@ impl ServerConfig {
             browser_per_day: DEFAULT_BROWSER_PER_DAY,
             verify_timeout: Duration::from_secs(DEFAULT_VERIFY_TIMEOUT_SECS),
             verify_concurrency: default_concurrency(),
+            verify_queue: default_concurrency() * DEFAULT_QUEUE_PER_SLOT,
+            encryption_rsa_key_path: None,
+            encryption_sm2_key_path: None,
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECS),
-            demo: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            request_body_timeout: Duration::from_secs(DEFAULT_REQUEST_BODY_TIMEOUT_SECS),
+            write_stall_timeout: Duration::from_secs(DEFAULT_WRITE_STALL_TIMEOUT_SECS),
+            shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
+            demo: false,
             default_locale: Locale::ZhCn,
             clock: Arc::new(SystemClock),
         })
@@ -180,10 +259,18 @@ impl ServerConfig {
     /// Resolves command-line arguments: loads the rules file and the credentials (given, stored,
     /// or generated and stored). The bool says whether credentials were generated just now.
     pub fn from_args(args: Args) -> Result<(ServerConfig, bool), ConfigError> {
-        std::fs::create_dir_all(&args.data_dir)
-            .map_err(|source| ConfigError::DataDir { path: args.data_dir.display().to_string(), source })?;
+        crate::private_fs::create_dir(&args.data_dir).map_err(|source| ConfigError::DataDir {
+            path: args.data_dir.display().to_string(),
+            source,
+        })?;
         let (credentials, generated) = match (args.secret_id, args.secret_key) {
-            (Some(secret_id), Some(secret_key)) => (Credentials { secret_id, secret_key }, false),
+            (Some(secret_id), Some(secret_key)) => (
+                Credentials {
+                    secret_id,
+                    secret_key,
+                },
+                false,
+            ),
             (None, None) => load_or_create_credentials(&args.data_dir)?,
             _ => return Err(ConfigError::HalfCredentials),
         };
@@ -208,23 +295,61 @@ impl ServerConfig {
         cfg.rules = rules;
         cfg.www_dir = args.www_dir;
         cfg.pkg_dir = args.pkg_dir;
-        cfg.tools = MediaTools { ffmpeg: args.ffmpeg };
+        cfg.tools = MediaTools {
+            ffmpeg: args.ffmpeg,
+        };
         cfg.token_ttl = Duration::from_secs(args.token_ttl_secs);
         cfg.retention = Duration::from_secs(args.retention_secs);
         cfg.idcard_per_minute = args.idcard_per_minute;
         cfg.idcard_per_day = args.idcard_per_day;
         cfg.browser_per_day = args.browser_per_day;
         cfg.verify_timeout = Duration::from_secs(args.verify_timeout_secs.max(1));
-        cfg.verify_concurrency = args.verify_concurrency.unwrap_or_else(default_concurrency).max(1);
+        cfg.verify_concurrency = args
+            .verify_concurrency
+            .unwrap_or_else(default_concurrency)
+            .max(1);
+        cfg.verify_queue = args
+            .verify_queue
+            .unwrap_or(cfg.verify_concurrency * DEFAULT_QUEUE_PER_SLOT)
+            .max(1);
+        cfg.encryption_rsa_key_path = args.encryption_rsa_key;
+        cfg.encryption_sm2_key_path = args.encryption_sm2_key;
         cfg.purge_interval = Duration::from_secs(args.purge_interval_secs.max(1));
+        cfg.max_connections = args.max_connections.max(1);
+        cfg.header_read_timeout = Duration::from_secs(args.header_read_timeout_secs.max(1));
+        cfg.request_body_timeout = Duration::from_secs(args.request_body_timeout_secs.max(1));
+        cfg.write_stall_timeout = Duration::from_secs(args.write_stall_timeout_secs.max(1));
+        cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
         cfg.demo = args.demo;
         Ok((cfg, generated))
     }
 }
 
+/// File names of generated encryption keys inside the data directory.
+pub const ENCRYPTION_RSA_KEY_FILE: &str = "encryption-rsa.pem";
+pub const ENCRYPTION_SM2_KEY_FILE: &str = "encryption-sm2.pem";
+
+impl ServerConfig {
+    /// Where the RSA private key of the sensitive-field encryption is.
+    pub fn encryption_rsa_key(&self) -> PathBuf {
+        self.encryption_rsa_key_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(ENCRYPTION_RSA_KEY_FILE))
+    }
+
+    /// Where the SM2 private key of the sensitive-field encryption is.
+    pub fn encryption_sm2_key(&self) -> PathBuf {
+        self.encryption_sm2_key_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(ENCRYPTION_SM2_KEY_FILE))
+    }
+}
+
 /// One verification per core: the engine is CPU-bound.
 pub fn default_concurrency() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// `prefix` + `bytes` random bytes, hex-encoded, from the operating system's generator.
@@ -239,36 +364,26 @@ pub fn random_secret(prefix: &str, bytes: usize) -> Result<String, ConfigError> 
 fn load_or_create_credentials(dir: &Path) -> Result<(Credentials, bool), ConfigError> {
     let path = dir.join(CREDENTIALS_FILE);
     let shown = path.display().to_string();
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let c: Credentials = serde_json::from_slice(&bytes)
-                .map_err(|e| ConfigError::StoredCredentials { path: shown, message: e.to_string() })?;
-            Ok((c, false))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let c = Credentials { secret_id: random_secret("AKID", 16)?, secret_key: random_secret("", 24)? };
-            let json = serde_json::to_vec_pretty(&c)
-                .map_err(|e| ConfigError::StoredCredentials { path: shown.clone(), message: e.to_string() })?;
-            write_private(&path, &json).map_err(|source| ConfigError::DataDir { path: shown, source })?;
-            Ok((c, true))
-        }
-        Err(source) => Err(ConfigError::DataDir { path: shown, source }),
-    }
-}
-
-/// Writes a file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+    let unreadable = |message: String| ConfigError::StoredCredentials {
+        path: shown.clone(),
+        message,
+    };
+    let (bytes, created) = crate::private_fs::read_or_create(&path, || {
+        let c = Credentials {
+            secret_id: random_secret("AKID", 16)?,
+            secret_key: random_secret("", 24)?,
+        };
+        serde_json::to_vec_pretty(&c).map_err(|e| unreadable(e.to_string()))
+    })
+    .map_err(|e| match e {
+        crate::private_fs::SecretFileError::Io(source) => ConfigError::DataDir {
+            path: shown.clone(),
+            source,
+        },
+        crate::private_fs::SecretFileError::Create(e) => e,
+    })?;
+    let c: Credentials = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    Ok((c, created))
 }
 
 #[cfg(test)]
@@ -296,10 +411,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--secret-id", "x"]);
-        assert!(matches!(ServerConfig::from_args(a), Err(ConfigError::HalfCredentials)));
+        assert!(matches!(
+            ServerConfig::from_args(a),
+            Err(ConfigError::HalfCredentials)
+        ));
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--public-url", "ftp://x"]);
-        assert!(matches!(ServerConfig::from_args(a), Err(ConfigError::PublicUrl(_))));
+        assert!(matches!(
+            ServerConfig::from_args(a),
+            Err(ConfigError::PublicUrl(_))
+        ));
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--demo", "false"]);
         assert!(!ServerConfig::from_args(a).unwrap().0.demo);
+    }
+
+    #[test]
+    fn the_demo_is_off_unless_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let demo = |extra: &[&str]| {
+            let a = Args::parse_from([&["faceid-server", "--data-dir", d][..], extra].concat());
+            ServerConfig::from_args(a).unwrap().0.demo
+        };
+        assert!(!demo(&[]));
+        assert!(demo(&["--demo"]));
+        assert!(demo(&["--demo", "true"]));
+        // scripts/run.sh passes --demo before the operator's own flags; theirs win.
+        assert!(!demo(&["--demo", "--demo", "false"]));
     }
 }

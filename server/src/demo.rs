@@ -3,20 +3,25 @@
 //! person to the H5 page with RedirectUrl back to /demo/result, which shows what
 //! GetDetectInfoEnhanced returns: text, best frame, video. No scripts at all; forms work without JS.
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::app::Shared;
 use crate::cloud;
 use crate::hosting::page_security_headers;
+use crate::store::RateLimit;
 
 /// Marks the tokens the demo created; /demo/result shows no other token's result.
 pub const DEMO_EXTRA: &str = "faceid-demo";
 /// The demo page runs no script; images and the video come inline as data: URLs.
-const DEMO_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self' data:; \
+const DEMO_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self' data:; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}\
@@ -34,7 +39,8 @@ fn page(title: &str, body: &str, status: StatusCode) -> Response {
     );
     let mut r = (status, Html(html)).into_response();
     page_security_headers(r.headers_mut(), DEMO_CSP);
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -56,7 +62,10 @@ pub fn escape(s: &str) -> String {
 
 pub async fn stylesheet() -> Response {
     let mut r = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     r
 }
 
@@ -88,15 +97,111 @@ pub async fn index(State(app): State<Shared>) -> Response {
     )
 }
 
+fn internal_error(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "demo: internal error");
+    error_page("The server had a problem; try again later.")
+}
+
 fn error_page(message: &str) -> Response {
     page(
         "faceid-h5 demo: error",
-        &format!("<h1>Something went wrong</h1><p>{}</p><p><a href=\"/demo\">Back to the demo</a></p>", escape(message)),
+        &format!(
+            "<h1>Something went wrong</h1><p>{}</p><p><a href=\"/demo\">Back to the demo</a></p>",
+            escape(message)
+        ),
         StatusCode::BAD_GATEWAY,
     )
 }
 
-pub async fn start(State(app): State<Shared>) -> Response {
+/// The demo's own limits on `/demo/start` (each start is a BizToken and an H5 session): per client
+/// address, a person trying it out a few times a minute; in all, what one demo machine needs.
+const DEMO_STARTS_PER_CLIENT_PER_MINUTE: u32 = 6;
+const DEMO_STARTS_PER_HOUR: u32 = 120;
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// `scheme://host[:port]` of a base URL.
+fn origin_of(base: &str) -> &str {
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest
+                .find(['/', '?', '#'])
+                .map_or(base.len(), |i| scheme.len() + 3 + i);
+            &base[..host_end]
+        }
+        None => base,
+    }
+}
+
+/// Whether a POST to /demo/start comes from the demo's own page. Browsers send `Origin` with every
+/// POST: it must be the server's public origin, or the origin of the `Host` the request was sent
+/// to (the page opened by another name, e.g. 127.0.0.1 for localhost). Without `Origin`, a
+/// browser's `Sec-Fetch-Site` must say same-origin (or none: typed in). A request with neither is
+/// no browser acting on someone's behalf (curl, a script) and is left to the rate limit.
+fn from_own_page(app: &Shared, headers: &HeaderMap) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let via_host = host
+            .is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
+        return origin == origin_of(&app.public_url) || via_host;
+    }
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => site == "same-origin" || site == "none",
+        None => true,
+    }
+}
+
+pub async fn start(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !from_own_page(&app, &headers) {
+        return page(
+            "faceid-h5 demo: refused",
+            "<h1>Refused</h1><p>A verification can only be started from the demo page itself.</p>\
+             <p><a href=\"/demo\">Go to the demo</a></p>",
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let client = hex::encode(Sha256::digest(peer.ip().to_string().as_bytes()));
+    let limits = vec![
+        RateLimit {
+            key: format!("demo:client:{client}"),
+            window_ms: MINUTE_MS,
+            max: DEMO_STARTS_PER_CLIENT_PER_MINUTE,
+        },
+        RateLimit {
+            key: "demo:all".into(),
+            window_ms: HOUR_MS,
+            max: DEMO_STARTS_PER_HOUR,
+        },
+    ];
+    let now = app.now_ms();
+    match app
+        .blocking(move |s| s.store.check_and_count(&limits, now))
+        .await
+    {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            let mut r = page(
+                "faceid-h5 demo: slow down",
+                "<h1>Too many verifications started</h1><p>Wait a minute and try again.</p>\
+                 <p><a href=\"/demo\">Back to the demo</a></p>",
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(MINUTE_MS as u64 / 1000),
+            );
+            return r;
+        }
+        Ok(Err(e)) => return internal_error(&e),
+        Err(e) => return internal_error(&e),
+    }
     let Some(rule) = demo_rule(&app) else {
         return error_page("No enabled light-mode rule is configured.");
     };
@@ -138,10 +243,16 @@ pub async fn result(State(app): State<Shared>, Query(q): Query<ResultQuery>) -> 
     let Some(rule) = demo_rule(&app) else {
         return error_page("No enabled light-mode rule is configured.");
     };
-    let params = json!({ "BizToken": token, "RuleId": rule, "InfoType": "0", "BestFramesCount": 0 });
+    let params =
+        json!({ "BizToken": token, "RuleId": rule, "InfoType": "0", "BestFramesCount": 0 });
     let v = match cloud::call_signed(&app, "GetDetectInfoEnhanced", &params).await {
         Ok(v) => v,
-        Err(e) => return error_page(&format!("GetDetectInfoEnhanced failed: {} ({})", e.message, e.code)),
+        Err(e) => {
+            return error_page(&format!(
+                "GetDetectInfoEnhanced failed: {} ({})",
+                e.message, e.code
+            ))
+        }
     };
     let text = v.get("Text").cloned().unwrap_or(Value::Null);
     if text.get("Extra").and_then(Value::as_str) != Some(DEMO_EXTRA) {
@@ -159,7 +270,17 @@ pub async fn result(State(app): State<Shared>, Query(q): Query<ResultQuery>) -> 
     let mut rows = String::new();
     if let Some(details) = text.get("LivenessDetail").and_then(Value::as_array) {
         for d in details {
-            let cell = |k: &str| escape(&d.get(k).map(|x| match x { Value::String(s) => s.clone(), Value::Null => "-".into(), o => o.to_string() }).unwrap_or_default());
+            let cell = |k: &str| {
+                escape(
+                    &d.get(k)
+                        .map(|x| match x {
+                            Value::String(s) => s.clone(),
+                            Value::Null => "-".into(),
+                            o => o.to_string(),
+                        })
+                        .unwrap_or_default(),
+                )
+            };
             rows.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 cell("ReqTime"),
@@ -172,14 +293,21 @@ pub async fn result(State(app): State<Shared>, Query(q): Query<ResultQuery>) -> 
     let frame = v
         .pointer("/BestFrame/BestFrame")
         .and_then(Value::as_str)
-        .map(|b| format!("<h2>Best frame</h2><img alt=\"best frame\" src=\"data:image/jpeg;base64,{}\">", escape(b)))
+        .map(|b| {
+            format!(
+                "<h2>Best frame</h2><img alt=\"best frame\" src=\"data:image/jpeg;base64,{}\">",
+                escape(b)
+            )
+        })
         .unwrap_or_default();
     let video = v
         .pointer("/VideoData/LivenessVideo")
         .and_then(Value::as_str)
         .map(|b| {
             use base64::Engine;
-            let head = base64::engine::general_purpose::STANDARD.decode(&b[..b.len().min(16)]).unwrap_or_default();
+            let head = base64::engine::general_purpose::STANDARD
+                .decode(&b[..b.len().min(16)])
+                .unwrap_or_default();
             format!(
                 "<h2>Video</h2><video controls src=\"data:{};base64,{}\"></video>",
                 video_mime(&head),
@@ -208,7 +336,16 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin_of("http://localhost:8000"), "http://localhost:8000");
+        assert_eq!(origin_of("https://id.example/base?x"), "https://id.example");
     }
 
     #[test]

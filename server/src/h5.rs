@@ -4,8 +4,11 @@
 //! Codes this module answers with, beyond the engine's verdicts:
 //! unknown token 15 (404), expired token 15 (410), finished token 14 (409), retry budget spent 16
 //! (403), browser rate limit 2018 (429), upload over 8 MB 1107 (413), empty video 1107 (400),
-//! unknown attempt 1003 (404), broken upload 1008 (400). An attempt whose video arrives more than
-//! 60 s after it was issued is answered 1001 ("timed out, try again") and counts as used.
+//! unknown attempt 1003 (404), upload without its attempt's token 15 (403), another attempt of the
+//! token already passed 14 (409), verification queue full 1001 (503 with Retry-After), broken
+//! upload 1008 (400), the server's own storage or database failing 4 (507 / 500). An attempt
+//! whose video arrives more than 60 s after it was issued is answered 1001 ("timed out, try
+//! again") and counts as used.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faceid_core::challenge::ColourChallenge;
 use faceid_core::protocol::{
-    AttemptCreated, AttemptRequest, H5Error, SessionInfo, UploadAnswer, UploadReport, ATTEMPT_TTL_MS, MAX_UPLOAD_BYTES,
+    AttemptCreated, AttemptRequest, H5Error, SessionInfo, UploadAnswer, UploadReport,
+    ATTEMPT_TTL_MS, MAX_UPLOAD_BYTES,
 };
 use faceid_core::redirect::build_redirect_url;
 use faceid_core::{Locale, ResultCode};
@@ -25,10 +29,14 @@ use futures_util::StreamExt;
 use rand_core::SeedableRng;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
 
 use crate::app::{AppState, Shared};
-use crate::store::{AttemptRecord, AttemptRefusal, AttemptState, AttemptResult, Claim, RateLimit, TokenRecord, TokenStatus};
+use crate::store::{
+    AttemptRecord, AttemptRefusal, AttemptResult, AttemptState, Claim, RateLimit, TokenRecord,
+    TokenStatus,
+};
 use crate::verify::VerifyOutcome;
 
 /// The browser cookie (a random id; PROTOCOL.md §3's per-browser limit counts under it).
@@ -45,7 +53,10 @@ const OVERSIZE_DRAIN_BYTES: u64 = MAX_UPLOAD_BYTES;
 const BUSY_POLL: Duration = Duration::from_millis(100);
 /// An upload must arrive within this: 8 MB at 1 Mbit/s takes about 67 s, and a sender slower than
 /// that would only hold a connection open (the attempt itself expires after 60 s).
-const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
+pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
+/// How long a refused-as-busy upload is asked to wait before it comes back: a verification takes
+/// about 0.35 s of a core, so a full queue has moved on by then.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
 /// Upload chunks in flight between the body reader and the multipart parser.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
 const DAY_MS: i64 = 86_400_000;
@@ -56,28 +67,60 @@ pub struct H5Failure {
     pub code: ResultCode,
     pub status: StatusCode,
     pub locale: Locale,
+    /// Sent as `Retry-After` (seconds): the server is busy, the same request may come back then.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl H5Failure {
     fn new(code: ResultCode, status: StatusCode, locale: Locale) -> H5Failure {
-        H5Failure { code, status, locale }
+        H5Failure {
+            code,
+            status,
+            locale,
+            retry_after_secs: None,
+        }
     }
+    /// The verification engine cannot take this upload now: 503 with code 1001 (FaceID's "failed
+    /// to call the liveness engine", PROTOCOL.md's "engine timeout, try again") and `Retry-After`,
+    /// which the page turns into "busy, retrying" and a resend after that many seconds.
+    fn busy(locale: Locale) -> H5Failure {
+        H5Failure {
+            retry_after_secs: Some(BUSY_RETRY_AFTER_SECS),
+            ..H5Failure::new(
+                ResultCode::EngineTimeout,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+            )
+        }
+    }
+    /// A fault of the server itself (database, storage, a task that died): logged as an ERROR and
+    /// answered with code 4, never as the person's liveness failing.
     fn internal(what: impl std::fmt::Display, locale: Locale) -> H5Failure {
         tracing::error!(error = %what, "H5 API internal error");
-        H5Failure::new(ResultCode::LivenessFailed, StatusCode::INTERNAL_SERVER_ERROR, locale)
+        H5Failure::new(
+            ResultCode::InternalError,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            locale,
+        )
     }
 }
 
 impl IntoResponse for H5Failure {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(H5Error::new(self.code, self.locale))).into_response();
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after_secs {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         r
     }
 }
 
 fn no_store(mut r: Response) -> Response {
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -86,7 +129,10 @@ fn request_locale(app: &AppState, headers: &HeaderMap) -> Locale {
     headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').find_map(|tag| Locale::parse(tag.split(';').next().unwrap_or(""))))
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
+        })
         .unwrap_or(app.config.default_locale)
 }
 
@@ -99,16 +145,36 @@ async fn usable_token(app: &Shared, token: &str, locale: Locale) -> Result<Token
         .map_err(|e| H5Failure::internal(e, locale))?
         .map_err(|e| H5Failure::internal(e, locale))?;
     let Some(rec) = found else {
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale));
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::NOT_FOUND,
+            locale,
+        ));
     };
     let locale = rec.locale;
     match rec.status {
-        TokenStatus::Passed => return Err(H5Failure::new(ResultCode::TokenFinished, StatusCode::CONFLICT, locale)),
-        TokenStatus::Exhausted => return Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale)),
+        TokenStatus::Passed => {
+            return Err(H5Failure::new(
+                ResultCode::TokenFinished,
+                StatusCode::CONFLICT,
+                locale,
+            ))
+        }
+        TokenStatus::Exhausted => {
+            return Err(H5Failure::new(
+                ResultCode::RetryLimit,
+                StatusCode::FORBIDDEN,
+                locale,
+            ))
+        }
         TokenStatus::Open => {}
     }
     if app.now_ms() > rec.expires_at_ms {
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::GONE, locale));
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::GONE,
+            locale,
+        ));
     }
     Ok(rec)
 }
@@ -126,12 +192,17 @@ fn browser_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> (String, Option
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == BROWSER_COOKIE && v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .find(|(k, v)| {
+            *k == BROWSER_COOKIE && v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())
+        })
         .map(|(_, v)| v.to_string());
     match from_cookie {
         Some(id) => (format!("browser:{id}"), None),
         None => {
-            let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ua = headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
             let digest = hex::encode(Sha256::digest(format!("{ip}\n{ua}").as_bytes()));
             // A new cookie for next time; this request counts under IP + user agent.
@@ -160,7 +231,8 @@ pub async fn session(
 ) -> Response {
     let locale = request_locale(&app, &headers);
     let Some(token) = q.token.filter(|t| !t.is_empty()) else {
-        return H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale).into_response();
+        return H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale)
+            .into_response();
     };
     let rec = match usable_token(&app, &token, locale).await {
         Ok(r) => r,
@@ -214,21 +286,34 @@ async fn create_attempt_inner(
     let rec = usable_token(app, &req.token, locale).await?;
     let locale = rec.locale;
     if rec.retries_left() == 0 {
-        return Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale));
+        return Err(H5Failure::new(
+            ResultCode::RetryLimit,
+            StatusCode::FORBIDDEN,
+            locale,
+        ));
     }
     let (browser, fresh) = browser_key(headers, Some(peer));
     let now = app.now_ms();
-    let limits = vec![RateLimit { key: browser, window_ms: DAY_MS, max: app.config.browser_per_day }];
+    let limits = vec![RateLimit {
+        key: browser,
+        window_ms: DAY_MS,
+        max: app.config.browser_per_day,
+    }];
     let allowed = app
         .blocking(move |s| s.store.check_and_count(&limits, now))
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
         .map_err(|e| H5Failure::internal(e, locale))?;
     if !allowed {
-        return Err(H5Failure::new(ResultCode::RateLimited, StatusCode::TOO_MANY_REQUESTS, locale));
+        return Err(H5Failure::new(
+            ResultCode::RateLimited,
+            StatusCode::TOO_MANY_REQUESTS,
+            locale,
+        ));
     }
     // A fresh challenge per attempt from a CSPRNG seeded by the operating system.
-    let mut rng = rand_chacha::ChaCha20Rng::try_from_os_rng().map_err(|e| H5Failure::internal(e, locale))?;
+    let mut rng =
+        rand_chacha::ChaCha20Rng::try_from_os_rng().map_err(|e| H5Failure::internal(e, locale))?;
     let challenge = ColourChallenge::generate(&mut rng);
     let attempt_id = uuid::Uuid::new_v4().simple().to_string();
     let expires_at = now.saturating_add(i64::try_from(ATTEMPT_TTL_MS).unwrap_or(i64::MAX));
@@ -239,10 +324,29 @@ async fn create_attempt_inner(
         .map_err(|e| H5Failure::internal(e, locale))?
         .map_err(|e| H5Failure::internal(e, locale))?;
     match created {
-        Ok(_) => Ok((AttemptCreated { attempt_id, challenge, expires_at }, fresh)),
-        Err(AttemptRefusal::UnknownToken) => Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale)),
-        Err(AttemptRefusal::Finished) => Err(H5Failure::new(ResultCode::TokenFinished, StatusCode::CONFLICT, locale)),
-        Err(AttemptRefusal::BudgetSpent) => Err(H5Failure::new(ResultCode::RetryLimit, StatusCode::FORBIDDEN, locale)),
+        Ok(_) => Ok((
+            AttemptCreated {
+                attempt_id,
+                challenge,
+                expires_at,
+            },
+            fresh,
+        )),
+        Err(AttemptRefusal::UnknownToken) => Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::NOT_FOUND,
+            locale,
+        )),
+        Err(AttemptRefusal::Finished) => Err(H5Failure::new(
+            ResultCode::TokenFinished,
+            StatusCode::CONFLICT,
+            locale,
+        )),
+        Err(AttemptRefusal::BudgetSpent) => Err(H5Failure::new(
+            ResultCode::RetryLimit,
+            StatusCode::FORBIDDEN,
+            locale,
+        )),
     }
 }
 
@@ -250,9 +354,15 @@ async fn create_attempt_inner(
 #[derive(Debug)]
 enum UploadStop {
     TooLarge,
-    Broken(String),
+    /// The client's side: a fixed reason (never text from the body, which the log would repeat).
+    Broken(&'static str),
     EmptyVideo,
+    /// The server's side: the video could not be written to scratch storage (disk full …).
+    Storage(std::io::Error),
 }
+
+/// Why a multipart body could not be read, as logged.
+const MALFORMED_BODY: &str = "the multipart body is malformed or broke off";
 
 /// The body as a stream of chunks, cut off with an error once it exceeds `limit` bytes. The reader
 /// task then keeps reading (and discarding) up to [`OVERSIZE_DRAIN_BYTES`] more, so the client gets
@@ -260,8 +370,12 @@ enum UploadStop {
 fn limited_body(
     body: Body,
     limit: u64,
-) -> (impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>, tokio::task::JoinHandle<bool>) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHANNEL_CHUNKS);
+) -> (
+    impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>,
+    tokio::task::JoinHandle<bool>,
+) {
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHANNEL_CHUNKS);
     let reader = tokio::spawn(async move {
         let mut stream = body.into_data_stream();
         let mut total: u64 = 0;
@@ -279,7 +393,9 @@ fn limited_body(
                     }
                     if total > limit {
                         over = true;
-                        let _ = tx.send(Err(std::io::Error::other("upload over the size limit"))).await;
+                        let _ = tx
+                            .send(Err(std::io::Error::other("upload over the size limit")))
+                            .await;
                         continue;
                     }
                     // The parser stopped listening (it failed, or the upload timed out): stop.
@@ -295,7 +411,9 @@ fn limited_body(
         }
         total > limit
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     (stream, reader)
 }
 
@@ -310,7 +428,7 @@ async fn receive_upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| UploadStop::Broken("not a multipart/form-data body".into()))?;
+        .ok_or(UploadStop::Broken("not a multipart/form-data body"))?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -334,29 +452,47 @@ async fn parse_parts(
     boundary: String,
     video_path: &std::path::Path,
 ) -> Result<(u64, Option<UploadReport>, Option<String>), UploadStop> {
-    let broken = |e: &dyn std::fmt::Display| UploadStop::Broken(e.to_string());
+    let broken = |_: multer::Error| UploadStop::Broken(MALFORMED_BODY);
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut video_bytes: u64 = 0;
     let mut saw_video = false;
     let mut report: Option<UploadReport> = None;
     let mut token: Option<String> = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| broken(&e))? {
+    // A write that fails (disk full) stops the writing, not the reading: the rest of the body is
+    // still read (within the size and time limits) so the client receives the answer.
+    let mut storage_error: Option<std::io::Error> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
         match field.name() {
             Some("video") if !saw_video => {
                 saw_video = true;
-                let mut file = tokio::fs::File::create(video_path).await.map_err(|e| broken(&e))?;
-                while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
+                let mut file = match crate::private_fs::create_file_async(video_path).await {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        storage_error = Some(e);
+                        None
+                    }
+                };
+                while let Some(chunk) = field.chunk().await.map_err(broken)? {
                     video_bytes += chunk.len() as u64;
-                    file.write_all(&chunk).await.map_err(|e| broken(&e))?;
+                    if let Some(f) = file.as_mut() {
+                        if let Err(e) = f.write_all(&chunk).await {
+                            storage_error = Some(e);
+                            file = None;
+                        }
+                    }
                 }
-                file.flush().await.map_err(|e| broken(&e))?;
+                if let Some(mut f) = file {
+                    if let Err(e) = f.flush().await {
+                        storage_error = Some(e);
+                    }
+                }
             }
             Some(name @ ("report" | "token")) => {
                 let name = name.to_string();
                 let mut buf: Vec<u8> = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| broken(&e))? {
+                while let Some(chunk) = field.chunk().await.map_err(broken)? {
                     if buf.len() + chunk.len() > MAX_REPORT_BYTES {
-                        return Err(UploadStop::Broken(format!("{name} part larger than {MAX_REPORT_BYTES} bytes")));
+                        return Err(UploadStop::Broken("a report or token part is too large"));
                     }
                     buf.extend_from_slice(&chunk);
                 }
@@ -368,42 +504,116 @@ async fn parse_parts(
                     token = String::from_utf8(buf).ok();
                 }
             }
-            _ => while field.chunk().await.map_err(|e| broken(&e))?.is_some() {},
+            _ => while field.chunk().await.map_err(broken)?.is_some() {},
         }
+    }
+    if let Some(e) = storage_error {
+        return Err(UploadStop::Storage(e));
     }
     Ok((video_bytes, report, token))
 }
 
-/// `POST /api/h5/v1/attempts/{attemptId}/video` (multipart: `video`, `report`, optional `token`;
-/// the token may also come as `?token=`).
+/// `POST /api/h5/v1/attempts/{attemptId}/video?token=…` (multipart: `video`, `report`, optional
+/// `token` which must then be the same). The token in the query is required and must own the
+/// attempt; both are checked before any of the body is read.
 pub async fn upload_video(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(attempt_id): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let locale = request_locale(&app, &headers);
-    match upload_inner(&app, &attempt_id, q.token, &headers, body, locale).await {
+    let upload = Upload {
+        attempt_id: &attempt_id,
+        query_token: q.token,
+        browser: browser_key(&headers, Some(peer)).0,
+        headers: &headers,
+    };
+    match upload_inner(&app, upload, body, locale).await {
         Ok(json) => no_store(
-            (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response(),
+            (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                json,
+            )
+                .into_response(),
         ),
         Err(f) => f.into_response(),
     }
 }
 
+/// Who sends which upload.
+struct Upload<'a> {
+    attempt_id: &'a str,
+    query_token: Option<String>,
+    /// The per-browser key of the queue's fairness (cookie, else IP and user agent).
+    browser: String,
+    headers: &'a HeaderMap,
+}
+
 async fn upload_inner(
     app: &Shared,
-    attempt_id: &str,
-    query_token: Option<String>,
-    headers: &HeaderMap,
+    upload: Upload<'_>,
     body: Body,
     locale: Locale,
 ) -> Result<String, H5Failure> {
-    let valid_id = !attempt_id.is_empty() && attempt_id.len() <= 64 && attempt_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let Upload {
+        attempt_id,
+        query_token,
+        browser,
+        headers,
+    } = upload;
+    let valid_id = !attempt_id.is_empty()
+        && attempt_id.len() <= 64
+        && attempt_id.bytes().all(|b| b.is_ascii_alphanumeric());
     if !valid_id {
         drain(body).await;
-        return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+        return Err(H5Failure::new(
+            ResultCode::LivenessFailed,
+            StatusCode::NOT_FOUND,
+            locale,
+        ));
+    }
+    // The attempt id alone is no credential: the BizToken that created the attempt must come with
+    // it. Checked before anything is claimed or read, so a stranger cannot hold the attempt busy.
+    let Some(token) = query_token.filter(|t| !t.is_empty()) else {
+        drain(body).await;
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::FORBIDDEN,
+            locale,
+        ));
+    };
+    let id = attempt_id.to_string();
+    let owner = app
+        .blocking(move |s| s.store.attempt(&id))
+        .await
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::internal(e, locale))?
+        .map(|a| a.biz_token);
+    match owner {
+        None => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::LivenessFailed,
+                StatusCode::NOT_FOUND,
+                locale,
+            ));
+        }
+        Some(owner) if !bool::from(owner.as_bytes().ct_eq(token.as_bytes())) => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::TokenExpired,
+                StatusCode::FORBIDDEN,
+                locale,
+            ));
+        }
+        Some(_) => {}
     }
     // A repeated upload (the page's retry) may find the first one still being verified. It waits,
     // with its own body unread, until the first one is answered — or given back because its body
@@ -422,15 +632,37 @@ async fn upload_inner(
                 return Ok(json);
             }
             Claim::Busy => {
-                if let Settled::Answered(json) = wait_until_settled(app, attempt_id, locale).await? {
+                if let Settled::Answered(json) = wait_until_settled(app, attempt_id, locale).await?
+                {
                     drain(body).await;
                     return Ok(json);
                 }
             }
             Claim::Unknown => {
                 drain(body).await;
-                return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale));
+                return Err(H5Failure::new(
+                    ResultCode::LivenessFailed,
+                    StatusCode::NOT_FOUND,
+                    locale,
+                ));
             }
+        }
+    };
+    // A place in the verification queue, before a byte of the body is read. Without one the
+    // attempt is given back and the answer is immediate: 503, come back after Retry-After. The
+    // body is still read (and dropped) by a task of its own, so the client receives the answer
+    // instead of a reset connection.
+    let ticket = match app.verify_queue.admit(&token, &browser) {
+        Ok(t) => t,
+        Err(why) => {
+            tracing::info!(reason = %why, queued = app.verify_queue.len(), "upload not admitted: busy");
+            let id = attempt.attempt_id.clone();
+            app.blocking(move |s| s.store.release_attempt(&id))
+                .await
+                .map_err(|e| H5Failure::internal(e, locale))?
+                .map_err(|e| H5Failure::internal(e, locale))?;
+            tokio::spawn(drain(body));
+            return Err(H5Failure::busy(locale));
         }
     };
     // From here on the attempt is ours. The rest runs as its own task, so a client that goes away
@@ -439,7 +671,9 @@ async fn upload_inner(
     let me = app.clone();
     let headers = headers.clone();
     let task = tokio::spawn(async move {
-        let outcome = verify_claimed(&me, &attempt, query_token, &headers, body, locale).await;
+        let outcome = verify_claimed(&me, &attempt, &headers, body, locale).await;
+        // The place in the queue is held until the answer is stored (or the upload failed).
+        drop(ticket);
         if outcome.is_err() {
             let id = attempt.attempt_id.clone();
             if let Ok(Err(e)) = me.blocking(move |s| s.store.release_attempt(&id)).await {
@@ -470,7 +704,11 @@ enum Settled {
     Released,
 }
 
-async fn wait_until_settled(app: &Shared, attempt_id: &str, locale: Locale) -> Result<Settled, H5Failure> {
+async fn wait_until_settled(
+    app: &Shared,
+    attempt_id: &str,
+    locale: Locale,
+) -> Result<Settled, H5Failure> {
     let deadline = tokio::time::Instant::now() + app.config.verify_timeout + Duration::from_secs(5);
     loop {
         tokio::time::sleep(BUSY_POLL).await;
@@ -484,10 +722,17 @@ async fn wait_until_settled(app: &Shared, attempt_id: &str, locale: Locale) -> R
             Some((Some(r), _)) => return Ok(Settled::Answered(r.answer_json)),
             Some((None, AttemptState::Pending)) => return Ok(Settled::Released),
             Some(_) => {}
-            None => return Err(H5Failure::new(ResultCode::LivenessFailed, StatusCode::NOT_FOUND, locale)),
+            None => {
+                return Err(H5Failure::new(
+                    ResultCode::LivenessFailed,
+                    StatusCode::NOT_FOUND,
+                    locale,
+                ))
+            }
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(H5Failure::new(ResultCode::EngineTimeout, StatusCode::SERVICE_UNAVAILABLE, locale));
+            // The first upload's verification is still running: come back for its answer.
+            return Err(H5Failure::busy(locale));
         }
     }
 }
@@ -504,7 +749,6 @@ impl Drop for ScratchFile {
 async fn verify_claimed(
     app: &Shared,
     attempt: &AttemptRecord,
-    query_token: Option<String>,
     headers: &HeaderMap,
     body: Body,
     locale: Locale,
@@ -518,39 +762,95 @@ async fn verify_claimed(
         .map_err(|e| H5Failure::internal(e, locale))?
         .ok_or_else(|| H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale))?;
     let locale = token.locale;
-    if query_token.as_deref().is_some_and(|t| t != token.biz_token) {
-        drain(body).await;
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::FORBIDDEN, locale));
+    // Another attempt of this token already passed (or the budget ended the flow): this one is not
+    // verified, recorded or billed, like a new session or attempt would not be.
+    match token.status {
+        TokenStatus::Passed => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::TokenFinished,
+                StatusCode::CONFLICT,
+                locale,
+            ));
+        }
+        TokenStatus::Exhausted => {
+            drain(body).await;
+            return Err(H5Failure::new(
+                ResultCode::RetryLimit,
+                StatusCode::FORBIDDEN,
+                locale,
+            ));
+        }
+        TokenStatus::Open => {}
     }
     if received_at > token.expires_at_ms {
         drain(body).await;
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::GONE, locale));
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::GONE,
+            locale,
+        ));
     }
     if received_at > attempt.expires_at_ms {
         drain(body).await;
-        let outcome = VerifyOutcome::refused(ResultCode::EngineTimeout, "attempt expired before its video arrived");
+        let outcome = VerifyOutcome::refused(
+            ResultCode::EngineTimeout,
+            "attempt expired before its video arrived",
+        );
         return record(app, attempt, outcome, None, locale).await;
     }
 
-    let scratch = ScratchFile(app.scratch_dir.join(format!("{}.upload", attempt.attempt_id)));
-    let received = tokio::time::timeout(UPLOAD_TIME_LIMIT, receive_upload(headers, body, &scratch.0))
-        .await
-        .unwrap_or_else(|_| Err(UploadStop::Broken("the upload took too long".into())));
+    // A random name, not the attempt id: nothing that identifies the attempt appears in paths a
+    // tool might print.
+    let scratch_name = uuid::Uuid::new_v4().simple().to_string();
+    let scratch = ScratchFile(app.scratch_dir.join(format!("{scratch_name}.upload")));
+    let received =
+        tokio::time::timeout(UPLOAD_TIME_LIMIT, receive_upload(headers, body, &scratch.0))
+            .await
+            .unwrap_or(Err(UploadStop::Broken("the upload took too long")));
     let (_, report, part_token) = match received {
         Ok(r) => r,
         Err(UploadStop::TooLarge) => {
-            return Err(H5Failure::new(ResultCode::VideoEmptyOrTooLarge, StatusCode::PAYLOAD_TOO_LARGE, locale))
+            return Err(H5Failure::new(
+                ResultCode::VideoEmptyOrTooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                locale,
+            ))
         }
         Err(UploadStop::EmptyVideo) => {
-            return Err(H5Failure::new(ResultCode::VideoEmptyOrTooLarge, StatusCode::BAD_REQUEST, locale))
+            return Err(H5Failure::new(
+                ResultCode::VideoEmptyOrTooLarge,
+                StatusCode::BAD_REQUEST,
+                locale,
+            ))
+        }
+        Err(UploadStop::Storage(e)) => {
+            // Not the person's network (1008) and not their liveness (1003): the server's storage.
+            tracing::error!(error = %e, "storing an upload failed");
+            return Err(H5Failure::new(
+                ResultCode::InternalError,
+                StatusCode::INSUFFICIENT_STORAGE,
+                locale,
+            ));
         }
         Err(UploadStop::Broken(why)) => {
-            tracing::info!(reason = %why, "upload broke off");
-            return Err(H5Failure::new(ResultCode::NetworkUnstable, StatusCode::BAD_REQUEST, locale));
+            tracing::info!(reason = why, "upload broke off");
+            return Err(H5Failure::new(
+                ResultCode::NetworkUnstable,
+                StatusCode::BAD_REQUEST,
+                locale,
+            ));
         }
     };
-    if part_token.as_deref().is_some_and(|t| t.trim() != token.biz_token) {
-        return Err(H5Failure::new(ResultCode::TokenExpired, StatusCode::FORBIDDEN, locale));
+    if part_token
+        .as_deref()
+        .is_some_and(|t| t.trim() != token.biz_token)
+    {
+        return Err(H5Failure::new(
+            ResultCode::TokenExpired,
+            StatusCode::FORBIDDEN,
+            locale,
+        ));
     }
 
     // Bounded concurrency: one verification per permit, on a blocking thread.
@@ -563,7 +863,10 @@ async fn verify_claimed(
     let me = app.clone();
     let path = scratch.0.clone();
     let challenge = attempt.challenge.clone();
-    let page_code = report.as_ref().and_then(|r| r.page_decode.as_ref()).map(|d| d.code.code());
+    let page_code = report
+        .as_ref()
+        .and_then(|r| r.page_decode.as_ref())
+        .map(|d| d.code.code());
     let started = std::time::Instant::now();
     let outcome = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -583,6 +886,14 @@ async fn verify_claimed(
         page_code = page_code.map_or(-1, i64::from),
         "verified"
     );
+    if outcome.code == ResultCode::InternalError {
+        // ffmpeg missing, the scratch file gone: not the person's fault, and not a verdict. The
+        // attempt is given back so the page's retry is verified once the server is whole again.
+        return Err(H5Failure::internal(
+            outcome.detail.as_deref().unwrap_or("verification failed"),
+            locale,
+        ));
+    }
     record(app, attempt, outcome, Some(scratch), locale).await
 }
 
@@ -610,7 +921,9 @@ async fn record(
             let best_frame_key = match &outcome.best_frame {
                 Some(f) => {
                     let key = format!("{attempt_id}.jpg");
-                    s.media.put_bytes(&key, &f.jpeg).map_err(|e| e.to_string())?;
+                    s.media
+                        .put_bytes(&key, &f.jpeg)
+                        .map_err(|e| e.to_string())?;
                     Some(key)
                 }
                 None => None,
@@ -634,7 +947,11 @@ async fn record(
                 finished_at_ms: finished_at,
             };
             // retriesLeft was settled when the attempt was created; finishing does not change it.
-            let updated = s.store.finish_attempt(&attempt_id, &result).map_err(|e| e.to_string())?.ok_or("token vanished")?;
+            let updated = s
+                .store
+                .finish_attempt(&attempt_id, &result)
+                .map_err(|e| e.to_string())?
+                .ok_or("token vanished")?;
             let json = result.answer_json;
             Ok((json, updated))
         })

@@ -24,16 +24,33 @@ pub const ASSET_CACHE_CONTROL: &str = "public, max-age=60, must-revalidate";
 
 /// Security headers shared by every page this server renders.
 pub fn page_security_headers(headers: &mut HeaderMap, csp: &'static str) {
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
-    headers.insert("permissions-policy", HeaderValue::from_static(PERMISSIONS_POLICY));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // The page URL carries the BizToken: never send it to another origin as a Referer.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 /// The MIME type of a file by extension.
 pub fn mime_type(path: &std::path::Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
         Some("html" | "htm") => "text/html; charset=utf-8",
         Some("js" | "mjs") => "text/javascript; charset=utf-8",
         Some("wasm") => "application/wasm",
@@ -66,14 +83,22 @@ pub async fn h5_index(State(app): State<Shared>, headers: HeaderMap) -> Response
 }
 
 /// `/h5/{*path}`.
-pub async fn h5_file(State(app): State<Shared>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+pub async fn h5_file(
+    State(app): State<Shared>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     serve(&app, &path, &headers).await
 }
 
 /// Maps a request path to a file: `pkg/…` under the pkg directory, anything else under www.
 /// Refuses `..`, absolute parts, hidden files and empty segments.
 pub fn resolve(www: &std::path::Path, pkg: &std::path::Path, rel: &str) -> Option<PathBuf> {
-    let rel = if rel.is_empty() || rel.ends_with('/') { format!("{rel}index.html") } else { rel.to_string() };
+    let rel = if rel.is_empty() || rel.ends_with('/') {
+        format!("{rel}index.html")
+    } else {
+        rel.to_string()
+    };
     let mut parts = Vec::new();
     for seg in rel.split('/') {
         if seg.is_empty() || seg.starts_with('.') || seg.contains('\\') || seg.contains('\0') {
@@ -104,15 +129,26 @@ async fn serve(app: &Shared, rel: &str, req_headers: &HeaderMap) -> Response {
         Ok(m) if m.is_file() => m,
         _ => return not_found_page(),
     };
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     let etag = format!("W/\"{:x}-{:x}\"", meta.len(), mtime);
     let is_html = mime_type(&path).starts_with("text/html");
     let mut headers = HeaderMap::new();
     page_security_headers(&mut headers, H5_CSP);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime_type(&path)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(mime_type(&path)),
+    );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if is_html { "no-cache" } else { ASSET_CACHE_CONTROL }),
+        HeaderValue::from_static(if is_html {
+            "no-cache"
+        } else {
+            ASSET_CACHE_CONTROL
+        }),
     );
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
@@ -151,9 +187,22 @@ mod tests {
         let (w, p) = (Path::new("/w"), Path::new("/p"));
         assert_eq!(resolve(w, p, ""), Some(PathBuf::from("/w/index.html")));
         assert_eq!(resolve(w, p, "boot.js"), Some(PathBuf::from("/w/boot.js")));
-        assert_eq!(resolve(w, p, "pkg/faceid_h5_bg.wasm"), Some(PathBuf::from("/p/faceid_h5_bg.wasm")));
-        assert_eq!(resolve(w, p, "img/a.png"), Some(PathBuf::from("/w/img/a.png")));
-        for bad in ["../etc/passwd", "pkg/../x", "a//b", ".env", "a/.git/x", "a\\..\\b"] {
+        assert_eq!(
+            resolve(w, p, "pkg/faceid_h5_bg.wasm"),
+            Some(PathBuf::from("/p/faceid_h5_bg.wasm"))
+        );
+        assert_eq!(
+            resolve(w, p, "img/a.png"),
+            Some(PathBuf::from("/w/img/a.png"))
+        );
+        for bad in [
+            "../etc/passwd",
+            "pkg/../x",
+            "a//b",
+            ".env",
+            "a/.git/x",
+            "a\\..\\b",
+        ] {
             assert_eq!(resolve(w, p, bad), None, "{bad}");
         }
     }
@@ -161,7 +210,13 @@ mod tests {
     #[test]
     fn mime_types() {
         assert_eq!(mime_type(Path::new("x.wasm")), "application/wasm");
-        assert_eq!(mime_type(Path::new("x.JS")), "text/javascript; charset=utf-8");
-        assert_eq!(mime_type(Path::new("index.html")), "text/html; charset=utf-8");
+        assert_eq!(
+            mime_type(Path::new("x.JS")),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            mime_type(Path::new("index.html")),
+            "text/html; charset=utf-8"
+        );
     }
 }

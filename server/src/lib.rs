@@ -18,7 +18,10 @@ pub mod h5;
 pub mod hosting;
 pub mod logging;
 pub mod media;
+pub mod private_fs;
+pub mod queue;
 pub mod rules;
+pub mod serve;
 pub mod sim_video;
 pub mod store;
 pub mod verify;
@@ -31,6 +34,7 @@ use tokio::sync::{oneshot, Semaphore};
 pub use app::{AppState, Shared};
 pub use config::{Args, Credentials, ServerConfig};
 
+use cloud::encryption::KeyPair;
 use media::{LocalMediaStore, MediaStore};
 use store::{SqliteStore, VerificationStore};
 use verify::Verifier;
@@ -46,7 +50,10 @@ const RATE_EVENT_KEEP_MS: i64 = 86_400_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("data directory: {0}")]
     DataDir(std::io::Error),
     #[error(transparent)]
@@ -55,6 +62,8 @@ pub enum ServerError {
     Media(#[from] media::MediaError),
     #[error(transparent)]
     Task(#[from] app::TaskFailed),
+    #[error(transparent)]
+    Keys(#[from] cloud::encryption::KeyError),
     #[error("server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
@@ -124,11 +133,15 @@ pub async fn purge(state: &Shared) -> Result<PurgeReport, ServerError> {
     let retention_ms = i64::try_from(state.config.retention.as_millis()).unwrap_or(i64::MAX);
     let report = state
         .blocking(move |s| -> Result<PurgeReport, ServerError> {
-            let keys = s.store.purge(now.saturating_sub(retention_ms), now - RATE_EVENT_KEEP_MS)?;
+            let keys = s
+                .store
+                .purge(now.saturating_sub(retention_ms), now - RATE_EVENT_KEEP_MS)?;
             for k in &keys {
                 s.media.delete(k)?;
             }
-            Ok(PurgeReport { media_deleted: keys.len() })
+            Ok(PurgeReport {
+                media_deleted: keys.len(),
+            })
         })
         .await??;
     if report.media_deleted > 0 {
@@ -141,21 +154,33 @@ pub async fn purge(state: &Shared) -> Result<PurgeReport, ServerError> {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let data_dir = config.data_dir.clone();
     let scratch_dir = data_dir.join(SCRATCH_DIR);
-    let (store, media) = tokio::task::spawn_blocking({
+    let key_paths = (config.encryption_rsa_key(), config.encryption_sm2_key());
+    let (store, media, encryption) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
         let scratch_dir = scratch_dir.clone();
-        move || -> Result<(SqliteStore, LocalMediaStore), ServerError> {
-            std::fs::create_dir_all(&data_dir).map_err(ServerError::DataDir)?;
+        move || -> Result<(SqliteStore, LocalMediaStore, KeyPair), ServerError> {
+            private_fs::create_dir(&data_dir).map_err(ServerError::DataDir)?;
             // Leftover partial uploads of a previous process are useless: start clean.
             let _ = std::fs::remove_dir_all(&scratch_dir);
-            std::fs::create_dir_all(&scratch_dir).map_err(ServerError::DataDir)?;
+            private_fs::create_dir(&scratch_dir).map_err(ServerError::DataDir)?;
             let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
             let reopened = store.recover_interrupted()?;
             if reopened > 0 {
-                tracing::info!(attempts = reopened, "reopened attempts interrupted by the last shutdown");
+                tracing::info!(
+                    attempts = reopened,
+                    "reopened attempts interrupted by the last shutdown"
+                );
             }
             let media = LocalMediaStore::open(&data_dir.join(MEDIA_DIR))?;
-            Ok((store, media))
+            let (encryption, generated) = KeyPair::load_or_generate(&key_paths.0, &key_paths.1)?;
+            if generated {
+                tracing::info!(
+                    rsa = %key_paths.0.display(),
+                    sm2 = %key_paths.1.display(),
+                    "generated the sensitive-field encryption key pair"
+                );
+            }
+            Ok((store, media, encryption))
         }
     })
     .await
@@ -165,8 +190,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
-    let bound = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| {
         if bound.ip().is_unspecified() {
             // 0.0.0.0 is no address a browser can open; localhost is (and counts as a secure
@@ -179,6 +210,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let state: Shared = Arc::new(AppState {
         verifier: Verifier::new(config.tools.clone(), config.verify_timeout),
         verify_slots: Arc::new(Semaphore::new(config.verify_concurrency.max(1))),
+        verify_queue: queue::VerifyQueue::new(config.verify_queue),
+        encryption,
         clock: config.clock.clone(),
         config,
         public_url,
@@ -190,13 +223,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let router = app::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let serve_task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let limits = serve::ConnectionLimits {
+        max_connections: state.config.max_connections,
+        header_read_timeout: state.config.header_read_timeout,
+        write_stall_timeout: state.config.write_stall_timeout,
+        shutdown_grace: state.config.shutdown_grace,
+    };
+    let serve_task = tokio::spawn(serve::serve(listener, router, limits, async move {
+        let _ = rx.await;
+    }));
     let purge_state = state.clone();
     let purge_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(purge_state.config.purge_interval);
@@ -207,5 +242,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             }
         }
     });
-    Ok(RunningServer { state, shutdown: Some(tx), serve_task, purge_task })
+    Ok(RunningServer {
+        state,
+        shutdown: Some(tx),
+        serve_task,
+        purge_task,
+    })
 }

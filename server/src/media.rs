@@ -28,7 +28,9 @@ fn check_key(key: &str) -> Result<(), MediaError> {
     let ok = !key.is_empty()
         && key.len() <= 128
         && !key.starts_with('.')
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -44,8 +46,10 @@ pub struct LocalMediaStore {
 
 impl LocalMediaStore {
     pub fn open(root: &Path) -> Result<LocalMediaStore, MediaError> {
-        std::fs::create_dir_all(root)?;
-        Ok(LocalMediaStore { root: root.to_path_buf() })
+        crate::private_fs::create_dir(root)?;
+        Ok(LocalMediaStore {
+            root: root.to_path_buf(),
+        })
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, MediaError> {
@@ -62,13 +66,16 @@ impl MediaStore for LocalMediaStore {
             std::fs::copy(src, &dst)?;
             std::fs::remove_file(src)?;
         }
+        crate::private_fs::restrict_file(&dst)?;
         Ok(())
     }
 
     fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<(), MediaError> {
         let dst = self.path(key)?;
         let tmp = self.root.join(format!(".{key}.part"));
-        std::fs::write(&tmp, bytes)?;
+        let mut file = crate::private_fs::write_options().open(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        drop(file);
         std::fs::rename(&tmp, &dst)?;
         Ok(())
     }

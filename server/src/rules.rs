@@ -48,11 +48,17 @@ impl Rule {
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("cannot read rules file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("rules file {path} is not valid TOML: {message}")]
     Toml { path: String, message: String },
     #[error("rules file {path} is not valid JSON: {source}")]
-    Json { path: String, source: serde_json::Error },
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("rule {id:?}: {problem}")]
     Invalid { id: String, problem: String },
     #[error("the rules file defines no rule")]
@@ -108,7 +114,9 @@ impl Default for Rules {
             enabled: true,
             locale: Locale::ZhCn,
         };
-        Rules { by_id: BTreeMap::from([(rule.id.clone(), rule)]) }
+        Rules {
+            by_id: BTreeMap::from([(rule.id.clone(), rule)]),
+        }
     }
 }
 
@@ -123,29 +131,46 @@ impl Rules {
 
     pub fn load(path: &Path) -> Result<Rules, RulesError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read { path: shown.clone(), source })?;
-        let is_json = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let is_json = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         if is_json {
             Rules::from_json(&text).map_err(|e| match e {
-                RulesError::Json { source, .. } => RulesError::Json { path: shown, source },
+                RulesError::Json { source, .. } => RulesError::Json {
+                    path: shown,
+                    source,
+                },
                 other => other,
             })
         } else {
             Rules::from_toml(&text).map_err(|e| match e {
-                RulesError::Toml { message, .. } => RulesError::Toml { path: shown, message },
+                RulesError::Toml { message, .. } => RulesError::Toml {
+                    path: shown,
+                    message,
+                },
                 other => other,
             })
         }
     }
 
     pub fn from_toml(text: &str) -> Result<Rules, RulesError> {
-        let file: RulesFile =
-            toml::from_str(text).map_err(|e| RulesError::Toml { path: String::new(), message: e.to_string() })?;
+        let file: RulesFile = toml::from_str(text).map_err(|e| RulesError::Toml {
+            path: String::new(),
+            message: e.to_string(),
+        })?;
         Rules::from_entries(file.rules)
     }
 
     pub fn from_json(text: &str) -> Result<Rules, RulesError> {
-        let file: RulesFile = serde_json::from_str(text).map_err(|source| RulesError::Json { path: String::new(), source })?;
+        let file: RulesFile = serde_json::from_str(text).map_err(|source| RulesError::Json {
+            path: String::new(),
+            source,
+        })?;
         Rules::from_entries(file.rules)
     }
 
@@ -155,15 +180,25 @@ impl Rules {
         }
         let mut by_id = BTreeMap::new();
         for e in entries {
-            let invalid = |problem: &str| RulesError::Invalid { id: e.id.clone(), problem: problem.to_string() };
-            if e.id.is_empty() || e.id.len() > MAX_RULE_ID_LEN || !e.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            let invalid = |problem: &str| RulesError::Invalid {
+                id: e.id.clone(),
+                problem: problem.to_string(),
+            };
+            if e.id.is_empty()
+                || e.id.len() > MAX_RULE_ID_LEN
+                || !e
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 return Err(invalid("id must be 1-64 letters, digits, '-' or '_'"));
             }
             if e.retries == 0 {
                 return Err(invalid("retries must be at least 1"));
             }
             if let Some(url) = &e.redirect_url {
-                validate_redirect_url(url).map_err(|err| invalid(&format!("redirect_url: {err}")))?;
+                validate_redirect_url(url)
+                    .map_err(|err| invalid(&format!("redirect_url: {err}")))?;
             }
             if by_id.contains_key(&e.id) {
                 return Err(invalid("defined twice"));
@@ -213,9 +248,14 @@ mod tests {
 
     #[test]
     fn bad_rules_are_refused() {
-        assert!(matches!(Rules::from_toml("rules = []"), Err(RulesError::Empty)));
+        assert!(matches!(
+            Rules::from_toml("rules = []"),
+            Err(RulesError::Empty)
+        ));
         assert!(Rules::from_toml("[[rules]]\nid = \"1\"\nretries = 0\n").is_err());
-        assert!(Rules::from_toml("[[rules]]\nid = \"1\"\nredirect_url = \"javascript:x\"\n").is_err());
+        assert!(
+            Rules::from_toml("[[rules]]\nid = \"1\"\nredirect_url = \"javascript:x\"\n").is_err()
+        );
         assert!(Rules::from_toml("[[rules]]\nid = \"1\"\n[[rules]]\nid = \"1\"\n").is_err());
         assert!(Rules::from_toml("[[rules]]\nid = \"a b\"\n").is_err());
         assert!(Rules::from_toml("[[rules]]\nid = \"1\"\nmystery = 1\n").is_err());

@@ -34,6 +34,31 @@ impl VideoFormat {
             VideoFormat::Mp4 => "video/mp4;codecs=avc1",
         }
     }
+
+    /// ffmpeg's output arguments for this format: a fast encoder, 4:2:0 as recorders deliver
+    /// (the bitrate comes separately).
+    pub fn encoder_args(self) -> &'static [&'static str] {
+        match self {
+            VideoFormat::Webm => &[
+                "-c:v",
+                "libvpx",
+                "-pix_fmt",
+                "yuv420p",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+            ],
+            VideoFormat::Mp4 => &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+        }
+    }
 }
 
 /// A rendered recording and the display timeline the page would report with it.
@@ -65,7 +90,11 @@ pub struct SimEncoder {
 
 impl SimEncoder {
     pub fn new(format: VideoFormat, bitrate_kbps: u32) -> SimEncoder {
-        SimEncoder { tools: MediaTools::default(), format, bitrate_kbps }
+        SimEncoder {
+            tools: MediaTools::default(),
+            format,
+            bitrate_kbps,
+        }
     }
 
     /// See [`record`].
@@ -108,18 +137,32 @@ fn encode_session(encoder: &SimEncoder, session: &mut SimSession) -> Result<SimR
     let fps = session.frame_rate();
     let shown = session.shown().to_vec();
     let hold_start_ms = shown.first().map_or(0.0, |d| d.start_ms);
-    let out: PathBuf = std::env::temp_dir().join(format!("faceid-sim-{}.{}", uuid::Uuid::new_v4().simple(), format.extension()));
+    let out: PathBuf = std::env::temp_dir().join(format!(
+        "faceid-sim-{}.{}",
+        uuid::Uuid::new_v4().simple(),
+        format.extension()
+    ));
     let size = format!("{width}x{height}");
     let rate = format!("{fps:.3}");
     let bitrate = format!("{bitrate_kbps}k");
     let mut cmd = Command::new(&tools.ffmpeg);
-    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgba"])
-        .args(["-s", &size, "-framerate", &rate, "-i", "pipe:0", "-an"]);
-    match format {
-        VideoFormat::Webm => cmd.args(["-c:v", "libvpx", "-pix_fmt", "yuv420p", "-deadline", "realtime", "-cpu-used", "8", "-b:v", &bitrate]),
-        VideoFormat::Mp4 => cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-b:v", &bitrate]),
-    };
-    cmd.arg(&out).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgba",
+    ])
+    .args(["-s", &size, "-framerate", &rate, "-i", "pipe:0", "-an"]);
+    cmd.args(format.encoder_args()).args(["-b:v", &bitrate]);
+    cmd.arg(&out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     let mut stderr = child.stderr.take();
     let err_thread = std::thread::spawn(move || {
@@ -167,5 +210,11 @@ fn encode_session(encoder: &SimEncoder, session: &mut SimSession) -> Result<SimR
     write_result?;
     let video = std::fs::read(&out)?;
     let _ = std::fs::remove_file(&out);
-    Ok(SimRecording { video, shown, hold_start_ms, width, height })
+    Ok(SimRecording {
+        video,
+        shown,
+        hold_start_ms,
+        width,
+        height,
+    })
 }

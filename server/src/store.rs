@@ -24,6 +24,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database lock was poisoned by a panic")]
     Poisoned,
+    #[error("database file permissions: {0}")]
+    Permissions(std::io::Error),
 }
 
 /// Where a BizToken's flow stands.
@@ -187,7 +189,11 @@ pub trait VerificationStore: Send + Sync {
     fn release_attempt(&self, attempt_id: &str) -> Result<(), StoreError>;
     /// Stores an attempt's result and updates its token: passed, or exhausted when the budget is
     /// spent. Returns the token after the update.
-    fn finish_attempt(&self, attempt_id: &str, result: &AttemptResult) -> Result<Option<TokenRecord>, StoreError>;
+    fn finish_attempt(
+        &self,
+        attempt_id: &str,
+        result: &AttemptResult,
+    ) -> Result<Option<TokenRecord>, StoreError>;
     /// Counts one action under every limit's key unless one of them is already at its maximum.
     /// Returns false (and counts nothing) when a limit is reached.
     fn check_and_count(&self, limits: &[RateLimit], now_ms: i64) -> Result<bool, StoreError>;
@@ -226,9 +232,11 @@ fn parse_mode(s: &str) -> Result<LivenessMode, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("liveness mode {s:?}")))
 }
 
-const TOKEN_COLUMNS: &str = "biz_token, rule_id, mode, locale, id_card, name, redirect_url, extra, issued_at, \
+const TOKEN_COLUMNS: &str =
+    "biz_token, rule_id, mode, locale, id_card, name, redirect_url, extra, issued_at, \
      expires_at, retry_budget, attempts_used, status, final_code";
-const ATTEMPT_COLUMNS: &str = "attempt_id, biz_token, seq, challenge, issued_at, expires_at, state, err_code, score, \
+const ATTEMPT_COLUMNS: &str =
+    "attempt_id, biz_token, seq, challenge, issued_at, expires_at, state, err_code, score, \
      delay_ms, answer, video_key, best_frame_key, best_frame_score, finished_at";
 
 fn token_from_row(row: &Row<'_>) -> Result<Result<TokenRecord, StoreError>, rusqlite::Error> {
@@ -279,7 +287,8 @@ fn attempt_from_row(row: &Row<'_>) -> Result<Result<AttemptRecord, StoreError>, 
             attempt_id: row.get(0)?,
             biz_token: row.get(1)?,
             seq: row.get(2)?,
-            challenge: serde_json::from_str(&challenge).map_err(|e| StoreError::Corrupt(format!("challenge: {e}")))?,
+            challenge: serde_json::from_str(&challenge)
+                .map_err(|e| StoreError::Corrupt(format!("challenge: {e}")))?,
             issued_at_ms: row.get(4)?,
             expires_at_ms: row.get(5)?,
             state: AttemptState::parse(&state)?,
@@ -292,8 +301,18 @@ fn attempt_from_row(row: &Row<'_>) -> Result<Result<AttemptRecord, StoreError>, 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        // SQLite would create the database 0644 and gives its -wal and -shm files the database's
+        // own mode: create it owner-only first (and tighten one an older version left readable).
+        crate::private_fs::ensure_file(path).map_err(StoreError::Permissions)?;
         let conn = Connection::open(path)?;
-        SqliteStore::with_connection(conn)
+        let store = SqliteStore::with_connection(conn)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            crate::private_fs::restrict_file(Path::new(&companion))
+                .map_err(StoreError::Permissions)?;
+        }
+        Ok(store)
     }
 
     /// An in-memory database (tests).
@@ -307,14 +326,21 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?.max(0) as usize;
+        // Deleted rows are overwritten with zeros, not merely unlinked: a purged name or ID number
+        // must not stay readable in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let version: usize = conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?
+            .max(0) as usize;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
@@ -324,12 +350,16 @@ impl SqliteStore {
 
 fn query_token(conn: &Connection, biz_token: &str) -> Result<Option<TokenRecord>, StoreError> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE biz_token = ?1");
-    conn.query_row(&sql, params![biz_token], token_from_row).optional()?.transpose()
+    conn.query_row(&sql, params![biz_token], token_from_row)
+        .optional()?
+        .transpose()
 }
 
 fn query_attempt(conn: &Connection, attempt_id: &str) -> Result<Option<AttemptRecord>, StoreError> {
     let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?1");
-    conn.query_row(&sql, params![attempt_id], attempt_from_row).optional()?.transpose()
+    conn.query_row(&sql, params![attempt_id], attempt_from_row)
+        .optional()?
+        .transpose()
 }
 
 impl VerificationStore for SqliteStore {
@@ -370,7 +400,8 @@ impl VerificationStore for SqliteStore {
         issued_at_ms: i64,
         expires_at_ms: i64,
     ) -> Result<Result<AttemptRecord, AttemptRefusal>, StoreError> {
-        let challenge_json = serde_json::to_string(challenge).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let challenge_json =
+            serde_json::to_string(challenge).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let Some(token) = query_token(&tx, biz_token)? else {
@@ -385,7 +416,10 @@ impl VerificationStore for SqliteStore {
             return Ok(Err(AttemptRefusal::BudgetSpent));
         }
         let seq = token.attempts_used + 1;
-        tx.execute("UPDATE tokens SET attempts_used = ?2 WHERE biz_token = ?1", params![biz_token, seq])?;
+        tx.execute(
+            "UPDATE tokens SET attempts_used = ?2 WHERE biz_token = ?1",
+            params![biz_token, seq],
+        )?;
         tx.execute(
             "INSERT INTO attempts (attempt_id, biz_token, seq, challenge, issued_at, expires_at, state) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
@@ -411,7 +445,9 @@ impl VerificationStore for SqliteStore {
 
     fn attempts_for_token(&self, biz_token: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare(&format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE biz_token = ?1 ORDER BY seq"))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE biz_token = ?1 ORDER BY seq"
+        ))?;
         let rows = stmt.query_map(params![biz_token], attempt_from_row)?;
         let mut out = Vec::new();
         for row in rows {
@@ -428,11 +464,21 @@ impl VerificationStore for SqliteStore {
         };
         let claim = match (attempt.state, &attempt.result) {
             (AttemptState::Done, Some(r)) => Claim::Answered(r.answer_json.clone()),
-            (AttemptState::Done, None) => return Err(StoreError::Corrupt(format!("attempt {attempt_id} done without a result"))),
+            (AttemptState::Done, None) => {
+                return Err(StoreError::Corrupt(format!(
+                    "attempt {attempt_id} done without a result"
+                )))
+            }
             (AttemptState::Verifying, _) => Claim::Busy,
             (AttemptState::Pending, _) => {
-                tx.execute("UPDATE attempts SET state = 'verifying' WHERE attempt_id = ?1", params![attempt_id])?;
-                Claim::Claimed(AttemptRecord { state: AttemptState::Verifying, ..attempt })
+                tx.execute(
+                    "UPDATE attempts SET state = 'verifying' WHERE attempt_id = ?1",
+                    params![attempt_id],
+                )?;
+                Claim::Claimed(AttemptRecord {
+                    state: AttemptState::Verifying,
+                    ..attempt
+                })
             }
         };
         tx.commit()?;
@@ -447,7 +493,11 @@ impl VerificationStore for SqliteStore {
         Ok(())
     }
 
-    fn finish_attempt(&self, attempt_id: &str, r: &AttemptResult) -> Result<Option<TokenRecord>, StoreError> {
+    fn finish_attempt(
+        &self,
+        attempt_id: &str,
+        r: &AttemptResult,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let Some(attempt) = query_attempt(&tx, attempt_id)? else {
@@ -505,7 +555,10 @@ impl VerificationStore for SqliteStore {
         keys.sort_unstable();
         keys.dedup();
         for k in keys {
-            tx.execute("INSERT INTO rate_events (key, at) VALUES (?1, ?2)", params![k, now_ms])?;
+            tx.execute(
+                "INSERT INTO rate_events (key, at) VALUES (?1, ?2)",
+                params![k, now_ms],
+            )?;
         }
         tx.commit()?;
         Ok(true)
@@ -520,22 +573,47 @@ impl VerificationStore for SqliteStore {
                 "SELECT a.video_key, a.best_frame_key FROM attempts a JOIN tokens t ON a.biz_token = t.biz_token \
                  WHERE t.issued_at < ?1",
             )?;
-            let rows = stmt.query_map(params![cutoff_ms], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)))?;
+            let rows = stmt.query_map(params![cutoff_ms], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            })?;
             for row in rows {
                 let (v, f) = row?;
                 keys.extend(v);
                 keys.extend(f);
             }
         }
-        tx.execute("DELETE FROM attempts WHERE biz_token IN (SELECT biz_token FROM tokens WHERE issued_at < ?1)", params![cutoff_ms])?;
-        tx.execute("DELETE FROM tokens WHERE issued_at < ?1", params![cutoff_ms])?;
-        tx.execute("DELETE FROM rate_events WHERE at < ?1", params![events_before_ms])?;
+        let mut deleted = tx.execute(
+            "DELETE FROM attempts WHERE biz_token IN (SELECT biz_token FROM tokens WHERE issued_at < ?1)",
+            params![cutoff_ms],
+        )?;
+        deleted += tx.execute(
+            "DELETE FROM tokens WHERE issued_at < ?1",
+            params![cutoff_ms],
+        )?;
+        deleted += tx.execute(
+            "DELETE FROM rate_events WHERE at < ?1",
+            params![events_before_ms],
+        )?;
         tx.commit()?;
+        if deleted > 0 {
+            // secure_delete zeroed the rows in the new page images, but the WAL still holds the
+            // old ones (the rows as inserted): copy everything back and empty the WAL file.
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                tracing::warn!("the WAL checkpoint after a purge was blocked; purged rows stay in the WAL until the next one");
+            }
+        }
         Ok(keys)
     }
 
     fn recover_interrupted(&self) -> Result<usize, StoreError> {
-        Ok(self.lock()?.execute("UPDATE attempts SET state = 'pending' WHERE state = 'verifying'", [])?)
+        Ok(self.lock()?.execute(
+            "UPDATE attempts SET state = 'pending' WHERE state = 'verifying'",
+            [],
+        )?)
     }
 }
 
@@ -585,12 +663,23 @@ mod tests {
         let s = SqliteStore::in_memory().unwrap();
         s.insert_token(&token("T", 2, 0)).unwrap();
         assert_eq!(s.token("T").unwrap().unwrap(), token("T", 2, 0));
-        let a1 = s.create_attempt("T", "A1", &challenge(), 1, 60_001).unwrap().unwrap();
+        let a1 = s
+            .create_attempt("T", "A1", &challenge(), 1, 60_001)
+            .unwrap()
+            .unwrap();
         assert_eq!(a1.seq, 1);
         assert_eq!(s.attempt("A1").unwrap().unwrap(), a1);
-        s.create_attempt("T", "A2", &challenge(), 2, 60_002).unwrap().unwrap();
-        assert_eq!(s.create_attempt("T", "A3", &challenge(), 3, 3).unwrap(), Err(AttemptRefusal::BudgetSpent));
-        assert_eq!(s.create_attempt("X", "A4", &challenge(), 3, 3).unwrap(), Err(AttemptRefusal::UnknownToken));
+        s.create_attempt("T", "A2", &challenge(), 2, 60_002)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s.create_attempt("T", "A3", &challenge(), 3, 3).unwrap(),
+            Err(AttemptRefusal::BudgetSpent)
+        );
+        assert_eq!(
+            s.create_attempt("X", "A4", &challenge(), 3, 3).unwrap(),
+            Err(AttemptRefusal::UnknownToken)
+        );
 
         assert!(matches!(s.claim_attempt("A1").unwrap(), Claim::Claimed(_)));
         assert_eq!(s.claim_attempt("A1").unwrap(), Claim::Busy);
@@ -599,10 +688,16 @@ mod tests {
         let t = s.finish_attempt("A1", &result(1002)).unwrap().unwrap();
         // A2 is still open, so the flow has not ended yet.
         assert_eq!(t.status, TokenStatus::Open);
-        assert_eq!(s.claim_attempt("A1").unwrap(), Claim::Answered("{\"errCode\":1002}".into()));
+        assert_eq!(
+            s.claim_attempt("A1").unwrap(),
+            Claim::Answered("{\"errCode\":1002}".into())
+        );
         assert!(matches!(s.claim_attempt("A2").unwrap(), Claim::Claimed(_)));
         let t = s.finish_attempt("A2", &result(1210)).unwrap().unwrap();
-        assert_eq!((t.status, t.final_code), (TokenStatus::Exhausted, Some(1210)));
+        assert_eq!(
+            (t.status, t.final_code),
+            (TokenStatus::Exhausted, Some(1210))
+        );
         assert_eq!(s.attempts_for_token("T").unwrap().len(), 2);
     }
 
@@ -610,20 +705,31 @@ mod tests {
     fn pass_finishes_the_token_and_recovery_reopens_claims() {
         let s = SqliteStore::in_memory().unwrap();
         s.insert_token(&token("T", 5, 0)).unwrap();
-        s.create_attempt("T", "A1", &challenge(), 1, 2).unwrap().unwrap();
-        s.create_attempt("T", "A2", &challenge(), 1, 2).unwrap().unwrap();
+        s.create_attempt("T", "A1", &challenge(), 1, 2)
+            .unwrap()
+            .unwrap();
+        s.create_attempt("T", "A2", &challenge(), 1, 2)
+            .unwrap()
+            .unwrap();
         assert!(matches!(s.claim_attempt("A2").unwrap(), Claim::Claimed(_)));
         assert_eq!(s.recover_interrupted().unwrap(), 1);
         assert!(matches!(s.claim_attempt("A2").unwrap(), Claim::Claimed(_)));
         let t = s.finish_attempt("A2", &result(0)).unwrap().unwrap();
         assert_eq!((t.status, t.final_code), (TokenStatus::Passed, Some(0)));
-        assert_eq!(s.create_attempt("T", "A3", &challenge(), 1, 2).unwrap(), Err(AttemptRefusal::Finished));
+        assert_eq!(
+            s.create_attempt("T", "A3", &challenge(), 1, 2).unwrap(),
+            Err(AttemptRefusal::Finished)
+        );
     }
 
     #[test]
     fn rate_limits_count_inside_their_window() {
         let s = SqliteStore::in_memory().unwrap();
-        let limits = [RateLimit { key: "k".into(), window_ms: 1_000, max: 2 }];
+        let limits = [RateLimit {
+            key: "k".into(),
+            window_ms: 1_000,
+            max: 2,
+        }];
         assert!(s.check_and_count(&limits, 0).unwrap());
         assert!(s.check_and_count(&limits, 10).unwrap());
         assert!(!s.check_and_count(&limits, 20).unwrap());
@@ -635,7 +741,9 @@ mod tests {
         let s = SqliteStore::in_memory().unwrap();
         s.insert_token(&token("OLD", 5, 0)).unwrap();
         s.insert_token(&token("NEW", 5, 10_000)).unwrap();
-        s.create_attempt("OLD", "A1", &challenge(), 1, 2).unwrap().unwrap();
+        s.create_attempt("OLD", "A1", &challenge(), 1, 2)
+            .unwrap()
+            .unwrap();
         s.claim_attempt("A1").unwrap();
         s.finish_attempt("A1", &result(0)).unwrap();
         let keys = s.purge(5_000, 0).unwrap();
@@ -649,7 +757,14 @@ mod tests {
     fn reopening_keeps_data() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        SqliteStore::open(&path).unwrap().insert_token(&token("T", 5, 0)).unwrap();
-        assert!(SqliteStore::open(&path).unwrap().token("T").unwrap().is_some());
+        SqliteStore::open(&path)
+            .unwrap()
+            .insert_token(&token("T", 5, 0))
+            .unwrap();
+        assert!(SqliteStore::open(&path)
+            .unwrap()
+            .token("T")
+            .unwrap()
+            .is_some());
     }
 }

@@ -14,8 +14,16 @@ async fn genuine_webm_passes_and_the_business_gets_the_result() {
     let token = t.detect_auth(json!({})).await;
     let a = t.attempt(&token).await;
     // 640×480: the server scales it down to analysis size.
-    let rec = common::sim_recording_sized(&a.challenge, Attack::None, 1, VideoFormat::Webm, 640, 480);
-    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), VideoFormat::Webm.mime(), &report_for(&rec, "video/webm")).await;
+    let rec =
+        common::sim_recording_sized(&a.challenge, Attack::None, 1, VideoFormat::Webm, 640, 480);
+    let (status, answer) = t
+        .upload(
+            &a.attempt_id,
+            rec.video.clone(),
+            VideoFormat::Webm.mime(),
+            &report_for(&rec, "video/webm"),
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["errCode"], 0, "{answer}");
     assert_eq!(answer["passed"], true);
@@ -31,9 +39,16 @@ async fn genuine_webm_passes_and_the_business_gets_the_result() {
     assert_eq!(info["Text"]["LivenessDetail"].as_array().unwrap().len(), 1);
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let frame = b64.decode(info["BestFrame"]["BestFrame"].as_str().unwrap()).unwrap();
-    assert!(frame.starts_with(&[0xFF, 0xD8, 0xFF]), "best frame is a JPEG");
-    let video = b64.decode(info["VideoData"]["LivenessVideo"].as_str().unwrap()).unwrap();
+    let frame = b64
+        .decode(info["BestFrame"]["BestFrame"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        frame.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "best frame is a JPEG"
+    );
+    let video = b64
+        .decode(info["VideoData"]["LivenessVideo"].as_str().unwrap())
+        .unwrap();
     assert_eq!(video, rec.video);
 
     // The flow is over: no new attempt.
@@ -50,8 +65,19 @@ async fn genuine_mp4_passes_on_the_issued_schedule_when_the_log_is_unusable() {
     // The page lost its display log but reported when the hold began.
     let mut report = report_for(&rec, "video/mp4");
     report.shown.clear();
-    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), VideoFormat::Mp4.mime(), &report).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+    let (status, answer) = t
+        .upload(
+            &a.attempt_id,
+            rec.video.clone(),
+            VideoFormat::Mp4.mime(),
+            &report,
+        )
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(0)),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +116,7 @@ async fn a_retry_waiting_behind_an_upload_that_breaks_off_is_verified_itself() {
     .into_bytes();
     body.extend_from_slice(&rec.video);
     let head = format!(
-        "POST /api/h5/v1/attempts/{}/video HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/h5/v1/attempts/{}/video?token={token} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
         a.attempt_id,
         body.len() + 1000
     );
@@ -106,9 +132,17 @@ async fn a_retry_waiting_behind_an_upload_that_breaks_off_is_verified_itself() {
         drop(cut);
     };
     let ((status, answer), ()) = tokio::join!(retry, break_off);
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(0)),
+        "{answer}"
+    );
     let info = t.detect_info(&token, "1").await;
-    assert_eq!(info["Text"]["LivenessDetail"].as_array().unwrap().len(), 1, "{info}");
+    assert_eq!(
+        info["Text"]["LivenessDetail"].as_array().unwrap().len(),
+        1,
+        "{info}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,8 +151,19 @@ async fn replay_of_another_challenge_is_refused() {
     let token = t.detect_auth(json!({})).await;
     let a = t.attempt(&token).await;
     let rec = sim_recording(&a.challenge, Attack::Replay, 3, VideoFormat::Webm);
-    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), "video/webm", &report_for(&rec, "video/webm")).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1002)), "{answer}");
+    let (status, answer) = t
+        .upload(
+            &a.attempt_id,
+            rec.video.clone(),
+            "video/webm",
+            &report_for(&rec, "video/webm"),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(1002)),
+        "{answer}"
+    );
     assert_eq!(answer["passed"], false);
     assert_eq!(answer["retriesLeft"], 98);
 }
@@ -135,21 +180,19 @@ async fn a_recording_made_for_an_earlier_attempt_is_refused() {
     let mut report = report_for(&rec, "video/webm");
     // The page log claims attempt 2's colours at the recording's times.
     report.shown = second.challenge.schedule(rec.hold_start_ms);
-    let (_, answer) = t.upload(&second.attempt_id, rec.video, "video/webm", &report).await;
+    let (_, answer) = t
+        .upload(&second.attempt_id, rec.video, "video/webm", &report)
+        .await;
     assert_eq!(answer["errCode"], 1002, "{answer}");
 }
 
 /// ffmpeg's own test pattern: moving colour bars, no face anywhere.
 fn no_face_video(dir: &std::path::Path) -> Vec<u8> {
-    let out = dir.join("noface.webm");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=30:duration=5"])
-        .args(["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1M"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read(out).unwrap()
+    common::lavfi_video(
+        &dir.join("noface.webm"),
+        "testsrc=size=640x480:rate=30:duration=5",
+        faceid_server::sim_video::VideoFormat::Webm.encoder_args(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,20 +203,56 @@ async fn no_face_garbage_and_tiny_videos_get_their_codes() {
     let rec = sim_recording(&a.challenge, Attack::None, 5, VideoFormat::Webm);
     let report = report_for(&rec, "video/webm");
 
-    let (status, answer) = t.upload(&a.attempt_id, no_face_video(t.data.path()), "video/webm", &report).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1210)), "{answer}");
+    let (status, answer) = t
+        .upload(
+            &a.attempt_id,
+            no_face_video(t.data.path()),
+            "video/webm",
+            &report,
+        )
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(1210)),
+        "{answer}"
+    );
 
     let b = t.attempt(&token).await;
-    let garbage: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let (status, answer) = t.upload(&b.attempt_id, garbage, "video/webm", &report).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1104)), "{answer}");
+    let garbage: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (status, answer) = t
+        .upload(&b.attempt_id, garbage, "video/webm", &report)
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(1104)),
+        "{answer}"
+    );
 
     let c = t.attempt(&token).await;
     let small = faceid_server::sim_video::SimEncoder::new(VideoFormat::Webm, 500)
-        .record(&common::astronaut(), &c.challenge, faceid_core::sim::SimConditions::default().with_size(200, 150), Attack::None, 6)
+        .record(
+            &common::astronaut(),
+            &c.challenge,
+            faceid_core::sim::SimConditions::default().with_size(200, 150),
+            Attack::None,
+            6,
+        )
         .unwrap();
-    let (status, answer) = t.upload(&c.attempt_id, small.video.clone(), "video/webm", &report_for(&small, "video/webm")).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(1108)), "{answer}");
+    let (status, answer) = t
+        .upload(
+            &c.attempt_id,
+            small.video.clone(),
+            "video/webm",
+            &report_for(&small, "video/webm"),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(1108)),
+        "{answer}"
+    );
 
     // Only the first 2 s of a genuine recording: too short.
     let d = t.attempt(&token).await;
@@ -189,12 +268,24 @@ async fn no_face_garbage_and_tiny_videos_get_their_codes() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let (_, answer) = t.upload(&d.attempt_id, std::fs::read(&cut).unwrap(), "video/webm", &report_for(&full, "video/webm")).await;
+    let (_, answer) = t
+        .upload(
+            &d.attempt_id,
+            std::fs::read(&cut).unwrap(),
+            "video/webm",
+            &report_for(&full, "video/webm"),
+        )
+        .await;
     assert_eq!(answer["errCode"], 1303, "{answer}");
 
     // Four failures recorded, each in LivenessDetail; the flow is still open (retries left).
     let info = t.detect_info(&token, "1").await;
-    let codes: Vec<u64> = info["Text"]["LivenessDetail"].as_array().unwrap().iter().map(|d| d["Errcode"].as_u64().unwrap()).collect();
+    let codes: Vec<u64> = info["Text"]["LivenessDetail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["Errcode"].as_u64().unwrap())
+        .collect();
     assert_eq!(codes, vec![1210, 1104, 1108, 1303]);
     assert_eq!(info["Text"]["ErrCode"], serde_json::Value::Null);
 }
@@ -208,10 +299,20 @@ async fn uploads_over_8_mb_are_refused_while_streaming() {
     let report = report_for(&rec, "video/webm");
     let big = vec![0x42u8; 9 * 1024 * 1024];
     let (status, answer) = t.upload(&a.attempt_id, big, "video/webm", &report).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (413, Some(1107)), "{answer}");
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (413, Some(1107)),
+        "{answer}"
+    );
     // The attempt was not used up by the refused upload: the real recording still verifies.
-    let (status, answer) = t.upload(&a.attempt_id, rec.video, "video/webm", &report).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+    let (status, answer) = t
+        .upload(&a.attempt_id, rec.video, "video/webm", &report)
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(0)),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,11 +323,29 @@ async fn a_restart_between_attempt_and_upload_loses_nothing() {
     let rec = sim_recording(&a.challenge, Attack::None, 9, VideoFormat::Webm);
     let t = t.restart().await;
     // The challenge issued before the restart is the one the upload is checked against.
-    let (status, answer) = t.upload(&a.attempt_id, rec.video.clone(), "video/webm", &report_for(&rec, "video/webm")).await;
-    assert_eq!((status, answer["errCode"].as_u64()), (200, Some(0)), "{answer}");
+    let (status, answer) = t
+        .upload(
+            &a.attempt_id,
+            rec.video.clone(),
+            "video/webm",
+            &report_for(&rec, "video/webm"),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(0)),
+        "{answer}"
+    );
     let t = t.restart().await;
     // … and the answer survives the next restart too (idempotent upload, stored result).
-    let (_, again) = t.upload(&a.attempt_id, rec.video.clone(), "video/webm", &report_for(&rec, "video/webm")).await;
+    let (_, again) = t
+        .upload(
+            &a.attempt_id,
+            rec.video.clone(),
+            "video/webm",
+            &report_for(&rec, "video/webm"),
+        )
+        .await;
     assert_eq!(answer, again);
     assert_eq!(t.detect_info(&token, "1").await["Text"]["ErrCode"], 0);
 }
@@ -237,13 +356,11 @@ fn rotated_phone_videos_are_decoded_upright_at_analysis_size() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.mp4");
     let out = dir.path().join("rotated.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=30:duration=1"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        .arg(&plain)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::lavfi_video(
+        &plain,
+        "testsrc=size=640x480:rate=30:duration=1",
+        VideoFormat::Mp4.encoder_args(),
+    );
     // ffmpeg 5 writes the rotation (a display matrix) when remuxing with the tag.
     let status = std::process::Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-y", "-i"])
@@ -255,16 +372,27 @@ fn rotated_phone_videos_are_decoded_upright_at_analysis_size() {
     assert!(status.success());
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let summary = faceid_server::verify::ffmpeg::decode_rgba(&Default::default(), &out, 320, 240, deadline, &mut |info, rgba| {
-        assert_eq!(rgba.len(), (info.width * info.height * 4) as usize);
-        seen.push(*info);
-        std::ops::ControlFlow::Continue(())
-    })
+    let summary = faceid_server::verify::ffmpeg::decode_rgba(
+        &Default::default(),
+        &out,
+        320,
+        240,
+        deadline,
+        &mut |info, rgba| {
+            assert_eq!(rgba.len(), (info.width * info.height * 4) as usize);
+            seen.push(*info);
+            std::ops::ControlFlow::Continue(())
+        },
+    )
     .unwrap();
     assert_eq!(summary.frames, 30);
     let first = seen[0];
     assert_eq!((first.source_width, first.source_height), (480, 640));
     assert_eq!((first.width, first.height), (180, 240));
     // Presentation times step by one 30 fps frame.
-    assert!((seen[1].t_ms - seen[0].t_ms - 1000.0 / 30.0).abs() < 1.0, "{:?}", &seen[..2]);
+    assert!(
+        (seen[1].t_ms - seen[0].t_ms - 1000.0 / 30.0).abs() < 1.0,
+        "{:?}",
+        &seen[..2]
+    );
 }

@@ -22,6 +22,7 @@ pub fn UploadProgress(props: &UploadProgressProps) -> Html {
         UploadNote::None => t.uploading_body,
         UploadNote::Retrying => t.uploading_retrying,
         UploadNote::Offline => t.uploading_offline,
+        UploadNote::Busy => t.uploading_busy,
     };
     html! {
         <section class="fid-screen fid-upload" aria-busy="true">

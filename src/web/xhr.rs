@@ -14,7 +14,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, FormData, ProgressEvent, XmlHttpRequest};
 
 use super::recorder::Recording;
-use crate::api::{parse_answer, ApiError, H5Api};
+use crate::api::{parse_answer, parse_answer_with_retry_after, ApiError, H5Api};
 use crate::config::PageConfig;
 
 /// A JSON call that has not answered in this long is treated as a network failure.
@@ -29,16 +29,24 @@ pub enum Body<'a> {
     Form(&'a FormData),
 }
 
-/// Sends one request and resolves with (status, response text). Every way the request can end
-/// without an HTTP answer (error, timeout, abort) is [`ApiError::Network`]. Dropping the future
-/// aborts the request.
+/// An HTTP answer: status, body text and the `Retry-After` header if there was one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub text: String,
+    pub retry_after: Option<String>,
+}
+
+/// Sends one request and resolves with its answer. Every way the request can end without an
+/// HTTP answer (error, timeout, abort) is [`ApiError::Network`]. Dropping the future aborts the
+/// request.
 pub async fn send(
     method: &str,
     url: &str,
     body: Body<'_>,
     timeout_ms: u32,
     progress: Option<Rc<dyn Fn(f32)>>,
-) -> Result<(u16, String), ApiError> {
+) -> Result<HttpAnswer, ApiError> {
     let network = |e: JsValue| ApiError::Network(super::describe(&e));
     let xhr = XmlHttpRequest::new().map_err(network)?;
     xhr.open_with_async(method, url, true).map_err(network)?;
@@ -84,7 +92,12 @@ pub async fn send(
     outcome.map_err(|e| ApiError::Network(e.as_string().unwrap_or_else(|| "failed".into())))?;
     let status = xhr.status().map_err(network)?;
     let text = xhr.response_text().map_err(network)?.unwrap_or_default();
-    Ok((status, text))
+    let retry_after = xhr.get_response_header("Retry-After").ok().flatten();
+    Ok(HttpAnswer {
+        status,
+        text,
+        retry_after,
+    })
 }
 
 /// Aborts an in-flight request if the future awaiting it is dropped.
@@ -145,8 +158,8 @@ impl H5Api for XhrApi {
         let url = self
             .config
             .api_url(&format!("/session?token={}", percent_encode(token)));
-        let (status, text) = send("GET", &url, Body::None, JSON_TIMEOUT_MS, None).await?;
-        parse_answer(status, &text)
+        let answer = send("GET", &url, Body::None, JSON_TIMEOUT_MS, None).await?;
+        parse_answer(answer.status, &answer.text)
     }
 
     async fn create_attempt(&self, token: &str) -> Result<AttemptCreated, ApiError> {
@@ -154,7 +167,7 @@ impl H5Api for XhrApi {
             token: token.to_string(),
         })
         .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
-        let (status, text) = send(
+        let answer = send(
             "POST",
             &self.config.api_url("/attempts"),
             Body::Json(body),
@@ -162,7 +175,7 @@ impl H5Api for XhrApi {
             None,
         )
         .await?;
-        parse_answer(status, &text)
+        parse_answer(answer.status, &answer.text)
     }
 
     async fn upload_video(
@@ -179,7 +192,7 @@ impl H5Api for XhrApi {
             percent_encode(attempt_id),
             percent_encode(token)
         ));
-        let (status, text) = send(
+        let answer = send(
             "POST",
             &url,
             Body::Form(&form),
@@ -187,6 +200,6 @@ impl H5Api for XhrApi {
             Some(progress),
         )
         .await?;
-        parse_answer(status, &text)
+        parse_answer_with_retry_after(answer.status, &answer.text, answer.retry_after.as_deref())
     }
 }

@@ -10,7 +10,8 @@ use super::SimError;
 /// Largest photo side accepted (the group photo is 1666 px wide).
 const MAX_PHOTO_SIDE: u32 = 8192;
 
-/// The astronaut photo's face (shared/data/faces/astronaut.png), as SeetaFace finds it.
+/// The astronaut photo's face (shared/data/faces/astronaut.png): the detector-style box (brows to chin,
+/// cheek to cheek; SeetaFace found it here, the face engine's box is within 5 %).
 pub const ASTRONAUT_FACE: FaceBox = FaceBox { x: 0.340, y: 0.133, w: 0.191, h: 0.191, score: 1.0 };
 
 /// A photo of a person in linear light (its appearance under the light it was taken in, which the

@@ -1,6 +1,8 @@
 //! The cloud API (PROTOCOL.md §1): `POST /`, TC3-HMAC-SHA256 signed, API 3.0 envelopes.
 //! CORS stays closed: no Access-Control headers are ever sent, so browsers cannot call it.
 
+pub mod encryption;
+pub mod id_card;
 pub mod sign;
 
 use axum::body::Bytes;
@@ -39,7 +41,10 @@ pub struct CloudError {
 
 impl CloudError {
     fn new(code: &'static str, message: impl Into<String>) -> CloudError {
-        CloudError { code, message: message.into() }
+        CloudError {
+            code,
+            message: message.into(),
+        }
     }
     fn invalid(message: impl Into<String>) -> CloudError {
         CloudError::new("InvalidParameter", message)
@@ -56,11 +61,14 @@ fn envelope(request_id: &str, result: Result<Map<String, Value>, CloudError>) ->
             fields.insert("RequestId".into(), Value::String(request_id.to_string()));
             json!({ "Response": Value::Object(fields) })
         }
-        Err(e) => json!({ "Response": { "Error": { "Code": e.code, "Message": e.message }, "RequestId": request_id } }),
+        Err(e) => {
+            json!({ "Response": { "Error": { "Code": e.code, "Message": e.message }, "RequestId": request_id } })
+        }
     };
     // API 3.0 answers HTTP 200 for every envelope, errors included.
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -78,7 +86,11 @@ pub async fn handle(State(app): State<Shared>, headers: HeaderMap, body: Bytes) 
     envelope(&request_id, result)
 }
 
-async fn dispatch(app: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, CloudError> {
+async fn dispatch(
+    app: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Map<String, Value>, CloudError> {
     let req = sign::ReceivedRequest {
         authorization: header_str(headers, "authorization"),
         timestamp: header_str(headers, "x-tc-timestamp"),
@@ -87,25 +99,37 @@ async fn dispatch(app: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<
         body,
     };
     let creds = &app.config.credentials;
-    sign::verify(&req, &creds.secret_id, &creds.secret_key, app.clock.now_secs())
-        .map_err(|e| CloudError::new(e.code(), e.to_string()))?;
+    sign::verify(
+        &req,
+        &creds.secret_id,
+        &creds.secret_key,
+        app.clock.now_secs(),
+    )
+    .map_err(|e| CloudError::new(e.code(), e.to_string()))?;
     if let Some(v) = header_str(headers, "x-tc-version") {
         if v != sign::API_VERSION {
-            return Err(CloudError::invalid(format!("X-TC-Version must be {}", sign::API_VERSION)));
+            return Err(CloudError::invalid(format!(
+                "X-TC-Version must be {}",
+                sign::API_VERSION
+            )));
         }
     }
     let action = header_str(headers, "x-tc-action").unwrap_or("");
     let params: Value = if body.is_empty() {
         Value::Object(Map::new())
     } else {
-        serde_json::from_slice(body).map_err(|e| CloudError::invalid(format!("the body is not JSON: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| CloudError::invalid(format!("the body is not JSON: {e}")))?
     };
     match action {
         "DetectAuth" => detect_auth(app, parse(params)?).await,
         "GetDetectInfoEnhanced" => detect_info(app, parse(params)?).await,
         "GetLiveCode" => live_code(),
         "GetActionSequence" => action_sequence(),
-        _ => Err(CloudError::new("InvalidAction", "unknown or missing X-TC-Action")),
+        _ => Err(CloudError::new(
+            "InvalidAction",
+            "unknown or missing X-TC-Action",
+        )),
     }
 }
 
@@ -125,10 +149,17 @@ struct DetectAuthRequest {
     encryption: Option<Value>,
 }
 
-/// A mainland ID card number: 18 characters, 17 digits then a digit or uppercase X.
-fn valid_id_card(id: &str) -> bool {
-    let b = id.as_bytes();
-    b.len() == 18 && b[..17].iter().all(u8::is_ascii_digit) && (b[17].is_ascii_digit() || b[17] == b'X')
+/// The cloud error of an encryption failure: FaceID's `InvalidParameter.UnsupportEncryptField` for
+/// a field that cannot be encrypted, `InvalidParameter` for the rest (one message for every way a
+/// ciphertext fails to decrypt).
+fn encryption_error(e: encryption::EncryptionError) -> CloudError {
+    match e {
+        encryption::EncryptionError::UnsupportedField => {
+            CloudError::new("InvalidParameter.UnsupportEncryptField", e.to_string())
+        }
+        encryption::EncryptionError::Random => CloudError::internal(e),
+        _ => CloudError::invalid(e.to_string()),
+    }
 }
 
 /// Rate-limit key of an IdCard (hashed: the events table never holds the number itself).
@@ -136,16 +167,30 @@ fn id_card_key(id: &str) -> String {
     format!("idcard:{}", hex::encode(Sha256::digest(id.as_bytes())))
 }
 
-async fn detect_auth(app: &Shared, req: DetectAuthRequest) -> Result<Map<String, Value>, CloudError> {
-    let rule_id = req.rule_id.filter(|r| !r.is_empty()).ok_or_else(|| CloudError::invalid("RuleId is required"))?;
+async fn detect_auth(
+    app: &Shared,
+    req: DetectAuthRequest,
+) -> Result<Map<String, Value>, CloudError> {
+    let rule_id = req
+        .rule_id
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| CloudError::invalid("RuleId is required"))?;
     let rule = app
         .config
         .rules
         .get(&rule_id)
-        .ok_or_else(|| CloudError::new("InvalidParameterValue.RuleIdNotExist", "RuleId does not exist"))?
+        .ok_or_else(|| {
+            CloudError::new(
+                "InvalidParameterValue.RuleIdNotExist",
+                "RuleId does not exist",
+            )
+        })?
         .clone();
     if !rule.enabled {
-        return Err(CloudError::new("InvalidParameterValue.RuleIdDisabled", "RuleId is disabled"));
+        return Err(CloudError::new(
+            "InvalidParameterValue.RuleIdDisabled",
+            "RuleId is disabled",
+        ));
     }
     if !rule.mode_supported() {
         return Err(CloudError::new(
@@ -153,26 +198,62 @@ async fn detect_auth(app: &Shared, req: DetectAuthRequest) -> Result<Map<String,
             format!("liveness mode {} of this RuleId is not yet supported by this server (light mode is)", rule.mode.digit()),
         ));
     }
-    let id_card = req.id_card.filter(|s| !s.is_empty());
-    if let Some(id) = &id_card {
-        if !valid_id_card(id) {
-            return Err(CloudError::invalid("IdCard must be 18 characters: 17 digits and a digit or uppercase X"));
+    let mut id_card = req.id_card.filter(|s| !s.is_empty());
+    let mut name = req.name.filter(|s| !s.is_empty());
+    // Encrypted IdCard/Name (PROTOCOL.md §4): decrypted first, then checked like plain ones.
+    if let Some(enc) = req.encryption.filter(|e| !e.is_null()) {
+        let params: encryption::EncryptionParams = serde_json::from_value(enc)
+            .map_err(|e| CloudError::invalid(format!("Encryption: {e}")))?;
+        let (sent_id, sent_name) = (id_card.clone(), name.clone());
+        let plain =
+            encryption::decrypt_request_fields(&app.encryption, &params, |field| match field {
+                "IdCard" => sent_id.clone(),
+                "Name" => sent_name.clone(),
+                _ => None,
+            })
+            .map_err(encryption_error)?;
+        for (field, value) in plain {
+            match field.as_str() {
+                "IdCard" => id_card = Some(value),
+                _ => name = Some(value),
+            }
         }
     }
-    let name = req.name.filter(|s| !s.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
-        return Err(CloudError::invalid(format!("Name is longer than {MAX_NAME_CHARS} characters")));
+    if let Some(id) = &id_card {
+        // A malformed number is a bad parameter; a well-formed one whose check digit or birth date
+        // is wrong is a bad value (FaceID's `InvalidParameterValue`).
+        id_card::validate(id, app.now_ms()).map_err(|e| match e {
+            id_card::IdCardError::Format => CloudError::invalid(e.to_string()),
+            id_card::IdCardError::CheckDigit | id_card::IdCardError::BirthDate => {
+                CloudError::new("InvalidParameterValue", e.to_string())
+            }
+        })?;
     }
-    let redirect_url = req.redirect_url.filter(|s| !s.is_empty()).or(rule.redirect_url.clone());
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+    {
+        return Err(CloudError::invalid(format!(
+            "Name is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    let redirect_url = req
+        .redirect_url
+        .filter(|s| !s.is_empty())
+        .or(rule.redirect_url.clone());
     if let Some(u) = &redirect_url {
         if u.len() > MAX_REDIRECT_URL_LEN {
-            return Err(CloudError::invalid(format!("RedirectUrl is longer than {MAX_REDIRECT_URL_LEN}")));
+            return Err(CloudError::invalid(format!(
+                "RedirectUrl is longer than {MAX_REDIRECT_URL_LEN}"
+            )));
         }
         validate_redirect_url(u).map_err(|e| CloudError::invalid(format!("RedirectUrl: {e}")))?;
     }
     let extra = req.extra.filter(|s| !s.is_empty());
     if extra.as_ref().is_some_and(|e| e.len() > MAX_EXTRA_LEN) {
-        return Err(CloudError::invalid(format!("Extra is longer than {MAX_EXTRA_LEN}")));
+        return Err(CloudError::invalid(format!(
+            "Extra is longer than {MAX_EXTRA_LEN}"
+        )));
     }
     if let Some(img) = req.image_base64.filter(|s| !s.is_empty()) {
         check_image_base64(&img)?;
@@ -180,16 +261,21 @@ async fn detect_auth(app: &Shared, req: DetectAuthRequest) -> Result<Map<String,
             "ImageBase64: face comparison is not yet supported by this server; call DetectAuth without it",
         ));
     }
-    if req.encryption.is_some_and(|e| !e.is_null()) {
-        return Err(CloudError::invalid("Encryption is not yet supported by this server"));
-    }
 
     let now = app.now_ms();
     if let Some(id) = &id_card {
         let key = id_card_key(id);
         let limits = vec![
-            RateLimit { key: format!("{key}:m"), window_ms: MINUTE_MS, max: app.config.idcard_per_minute },
-            RateLimit { key: format!("{key}:d"), window_ms: DAY_MS, max: app.config.idcard_per_day },
+            RateLimit {
+                key: format!("{key}:m"),
+                window_ms: MINUTE_MS,
+                max: app.config.idcard_per_minute,
+            },
+            RateLimit {
+                key: format!("{key}:d"),
+                window_ms: DAY_MS,
+                max: app.config.idcard_per_day,
+            },
         ];
         let allowed = app
             .blocking(move |s| s.store.check_and_count(&limits, now))
@@ -197,7 +283,10 @@ async fn detect_auth(app: &Shared, req: DetectAuthRequest) -> Result<Map<String,
             .map_err(CloudError::internal)?
             .map_err(CloudError::internal)?;
         if !allowed {
-            return Err(CloudError::new("LimitExceeded", "too many verifications for this IdCard; try again later"));
+            return Err(CloudError::new(
+                "LimitExceeded",
+                "too many verifications for this IdCard; try again later",
+            ));
         }
     }
 
@@ -224,7 +313,10 @@ async fn detect_auth(app: &Shared, req: DetectAuthRequest) -> Result<Map<String,
         .map_err(CloudError::internal)?
         .map_err(CloudError::internal)?;
     let mut out = Map::new();
-    out.insert("Url".into(), Value::String(format!("{}/h5/?token={biz_token}", app.public_url)));
+    out.insert(
+        "Url".into(),
+        Value::String(format!("{}/h5/?token={biz_token}", app.public_url)),
+    );
     out.insert("BizToken".into(), Value::String(biz_token));
     Ok(out)
 }
@@ -235,7 +327,9 @@ fn check_image_base64(img: &str) -> Result<(), CloudError> {
         return Err(CloudError::invalid("ImageBase64 is larger than 3 MB"));
     }
     if img.starts_with("data:") {
-        return Err(CloudError::invalid("ImageBase64 must not carry a data: prefix"));
+        return Err(CloudError::invalid(
+            "ImageBase64 must not carry a data: prefix",
+        ));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(img)
@@ -243,7 +337,9 @@ fn check_image_base64(img: &str) -> Result<(), CloudError> {
     let jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
     let png = bytes.starts_with(b"\x89PNG\r\n\x1a\n");
     if !(jpeg || png) {
-        return Err(CloudError::invalid("ImageBase64 must be a JPEG or PNG image"));
+        return Err(CloudError::invalid(
+            "ImageBase64 must be a JPEG or PNG image",
+        ));
     }
     Ok(())
 }
@@ -260,6 +356,7 @@ struct DetectInfoRequest {
     #[allow(dead_code)]
     is_need_id_card_avatar: Option<bool>,
     is_encrypt_response: Option<bool>,
+    encryption: Option<Value>,
 }
 
 /// Which parts GetDetectInfoEnhanced returns.
@@ -280,7 +377,14 @@ pub fn parse_info_type(s: Option<&str>) -> Option<InfoParts> {
     let mut p = InfoParts::default();
     for b in s.bytes() {
         match b {
-            b'0' => p = InfoParts { text: true, id_card: true, best_frame: true, video: true },
+            b'0' => {
+                p = InfoParts {
+                    text: true,
+                    id_card: true,
+                    best_frame: true,
+                    video: true,
+                }
+            }
             b'1' => p.text = true,
             b'2' => p.id_card = true,
             b'3' => p.best_frame = true,
@@ -301,7 +405,13 @@ fn code_msg(code: u32) -> Value {
 fn examined_video(code: u32) -> bool {
     !matches!(
         ResultCode::from_code(code),
-        Some(ResultCode::VideoUndecodable | ResultCode::VideoEmptyOrTooLarge | ResultCode::VideoResolutionTooLow | ResultCode::EngineTimeout) | None
+        Some(
+            ResultCode::VideoUndecodable
+                | ResultCode::VideoEmptyOrTooLarge
+                | ResultCode::VideoResolutionTooLow
+                | ResultCode::EngineTimeout
+                | ResultCode::InternalError
+        ) | None
     )
 }
 
@@ -313,40 +423,73 @@ fn flow_code(token: &TokenRecord, attempts: &[AttemptRecord], now_ms: i64) -> Op
     if now_ms > token.expires_at_ms {
         // Expired without ending: the last answered attempt's code, else 15.
         return Some(
-            attempts.iter().rev().find_map(|a| a.result.as_ref().map(|r| r.err_code)).unwrap_or(ResultCode::TokenExpired.code()),
+            attempts
+                .iter()
+                .rev()
+                .find_map(|a| a.result.as_ref().map(|r| r.err_code))
+                .unwrap_or(ResultCode::TokenExpired.code()),
         );
     }
     None
 }
 
-async fn detect_info(app: &Shared, req: DetectInfoRequest) -> Result<Map<String, Value>, CloudError> {
-    let biz_token = req.biz_token.filter(|t| !t.is_empty()).ok_or_else(|| CloudError::invalid("BizToken is required"))?;
-    let rule_id = req.rule_id.filter(|r| !r.is_empty()).ok_or_else(|| CloudError::invalid("RuleId is required"))?;
+async fn detect_info(
+    app: &Shared,
+    req: DetectInfoRequest,
+) -> Result<Map<String, Value>, CloudError> {
+    let biz_token = req
+        .biz_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| CloudError::invalid("BizToken is required"))?;
+    let rule_id = req
+        .rule_id
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| CloudError::invalid("RuleId is required"))?;
     let parts = parse_info_type(req.info_type.as_deref())
         .ok_or_else(|| CloudError::invalid("InfoType must be digits 0-4"))?;
     let frames_wanted = req.best_frames_count.unwrap_or(0);
     if frames_wanted > MAX_BEST_FRAMES {
         return Err(CloudError::invalid("BestFramesCount must be 0-10"));
     }
-    if req.is_encrypt_response == Some(true) {
-        return Err(CloudError::invalid("IsEncryptResponse is not yet supported by this server"));
+    // The key the response is encrypted with (PROTOCOL.md §4): the caller's own, wrapped in this
+    // request's Encryption (the SDK sends the same CiphertextBlob form as for DetectAuth).
+    let response_key = match req.encryption.filter(|e| !e.is_null()) {
+        Some(enc) => Some(response_key(app, enc)?),
+        None => None,
+    };
+    let whole_body = req.is_encrypt_response == Some(true);
+    if whole_body && response_key.is_none() {
+        return Err(CloudError::invalid(
+            "IsEncryptResponse needs Encryption with the CiphertextBlob of the key to encrypt the response with",
+        ));
     }
     if app.config.rules.get(&rule_id).is_none() {
-        return Err(CloudError::new("InvalidParameterValue.RuleIdNotExist", "RuleId does not exist"));
+        return Err(CloudError::new(
+            "InvalidParameterValue.RuleIdNotExist",
+            "RuleId does not exist",
+        ));
     }
     let now = app.now_ms();
     let retention_ms = i64::try_from(app.config.retention.as_millis()).unwrap_or(i64::MAX);
     let loaded = app
-        .blocking(move |s| -> Result<Option<(TokenRecord, Vec<AttemptRecord>)>, crate::store::StoreError> {
-            let Some(t) = s.store.token(&biz_token)? else { return Ok(None) };
-            let a = s.store.attempts_for_token(&t.biz_token)?;
-            Ok(Some((t, a)))
-        })
+        .blocking(
+            move |s| -> Result<
+                Option<(TokenRecord, Vec<AttemptRecord>)>,
+                crate::store::StoreError,
+            > {
+                let Some(t) = s.store.token(&biz_token)? else {
+                    return Ok(None);
+                };
+                let a = s.store.attempts_for_token(&t.biz_token)?;
+                Ok(Some((t, a)))
+            },
+        )
         .await
         .map_err(CloudError::internal)?
         .map_err(CloudError::internal)?;
     // Past retention the record may linger until the next purge: treat it as gone already.
-    let Some((token, attempts)) = loaded.filter(|(t, _)| now - t.issued_at_ms <= retention_ms) else {
+    let Some((token, attempts)) = loaded.filter(|(t, _)| now - t.issued_at_ms <= retention_ms)
+    else {
         return Err(CloudError::invalid(INVALID_BIZ_TOKEN));
     };
     if token.rule_id != rule_id {
@@ -358,20 +501,45 @@ async fn detect_info(app: &Shared, req: DetectInfoRequest) -> Result<Map<String,
     let deciding = attempts
         .iter()
         .find(|a| a.result.as_ref().is_some_and(|r| r.err_code == 0))
-        .or_else(|| attempts.iter().rev().find(|a| a.result.as_ref().is_some_and(|r| r.video_key.is_some())));
+        .or_else(|| {
+            attempts
+                .iter()
+                .rev()
+                .find(|a| a.result.as_ref().is_some_and(|r| r.video_key.is_some()))
+        });
 
     let mut out = Map::new();
-    out.insert("Text".into(), if parts.text || parts.id_card { text_part(&token, &attempts, code) } else { Value::Null });
-    out.insert("IdCardData".into(), if parts.id_card { json!({ "OcrFront": null, "OcrBack": null }) } else { Value::Null });
+    out.insert(
+        "Text".into(),
+        if parts.text || parts.id_card {
+            text_part(&token, &attempts, code)
+        } else {
+            Value::Null
+        },
+    );
+    out.insert(
+        "IdCardData".into(),
+        if parts.id_card {
+            json!({ "OcrFront": null, "OcrBack": null })
+        } else {
+            Value::Null
+        },
+    );
 
     let best_frame_keys: Vec<(String, f32, bool)> = attempts
         .iter()
         .filter_map(|a| {
             let r = a.result.as_ref()?;
-            Some((r.best_frame_key.clone()?, r.best_frame_score.unwrap_or(0.0), Some(a.attempt_id.as_str()) == deciding.map(|d| d.attempt_id.as_str())))
+            Some((
+                r.best_frame_key.clone()?,
+                r.best_frame_score.unwrap_or(0.0),
+                Some(a.attempt_id.as_str()) == deciding.map(|d| d.attempt_id.as_str()),
+            ))
         })
         .collect();
-    let video_key = deciding.and_then(|a| a.result.as_ref()).and_then(|r| r.video_key.clone());
+    let video_key = deciding
+        .and_then(|a| a.result.as_ref())
+        .and_then(|r| r.video_key.clone());
     let (want_frames, want_video) = (parts.best_frame, parts.video);
     let media = app
         .blocking(move |s| -> Result<LoadedMedia, crate::media::MediaError> {
@@ -403,7 +571,12 @@ async fn detect_info(app: &Shared, req: DetectInfoRequest) -> Result<Map<String,
     out.insert(
         "BestFrame".into(),
         if parts.best_frame {
-            let mut frames: Vec<Value> = main_frame.iter().chain(other_frames.iter()).take(frames_wanted as usize).map(|b| b64(b)).collect();
+            let mut frames: Vec<Value> = main_frame
+                .iter()
+                .chain(other_frames.iter())
+                .take(frames_wanted as usize)
+                .map(|b| b64(b))
+                .collect();
             if frames_wanted == 0 {
                 frames.clear();
             }
@@ -414,10 +587,141 @@ async fn detect_info(app: &Shared, req: DetectInfoRequest) -> Result<Map<String,
     );
     out.insert(
         "VideoData".into(),
-        if parts.video { json!({ "LivenessVideo": video.as_deref().map(b64) }) } else { Value::Null },
+        if parts.video {
+            json!({ "LivenessVideo": video.as_deref().map(b64) })
+        } else {
+            Value::Null
+        },
     );
-    out.insert("Encryption".into(), Value::Null);
-    Ok(out)
+    match response_key {
+        Some((key, blob)) if whole_body => encrypt_whole_body(out, &key, &blob),
+        Some((key, blob)) => {
+            let encryption = encrypt_text_fields(&mut out, &key, &blob)?;
+            out.insert("Encryption".into(), encryption);
+            Ok(out)
+        }
+        None => {
+            out.insert("Encryption".into(), Value::Null);
+            Ok(out)
+        }
+    }
+}
+
+/// Unwraps the key of a GetDetectInfoEnhanced `Encryption` (Algorithm and CiphertextBlob).
+fn response_key(app: &Shared, enc: Value) -> Result<(encryption::SessionKey, String), CloudError> {
+    let params: encryption::EncryptionParams =
+        serde_json::from_value(enc).map_err(|e| CloudError::invalid(format!("Encryption: {e}")))?;
+    let algorithm =
+        encryption::Algorithm::parse(params.algorithm.as_deref()).map_err(encryption_error)?;
+    let blob = params
+        .ciphertext_blob
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| encryption_error(encryption::EncryptionError::MissingKey))?;
+    let key = app
+        .encryption
+        .unwrap_key(algorithm, &blob)
+        .map_err(encryption_error)?;
+    Ok((key, blob))
+}
+
+/// The response's `Encryption` object.
+fn encryption_object(
+    key: &encryption::SessionKey,
+    blob: &str,
+    iv: &[u8],
+    list: &[&str],
+    tags: &[String],
+) -> Value {
+    json!({
+        "EncryptList": list,
+        "CiphertextBlob": blob,
+        "Iv": encryption::to_b64(iv),
+        "Algorithm": key.algorithm().name(),
+        "TagList": tags,
+    })
+}
+
+/// `Encryption` without IsEncryptResponse: Text.IdCard and Text.Name (and their copies in each
+/// LivenessDetail) become Base64 ciphertexts under one fresh IV; returns the Encryption object.
+fn encrypt_text_fields(
+    out: &mut Map<String, Value>,
+    key: &encryption::SessionKey,
+    blob: &str,
+) -> Result<Value, CloudError> {
+    let iv = key.fresh_iv().map_err(encryption_error)?;
+    let mut list = Vec::new();
+    let mut tags = Vec::new();
+    if let Some(text) = out.get_mut("Text").and_then(Value::as_object_mut) {
+        for (field, detail_field) in [("IdCard", "Idcard"), ("Name", "Name")] {
+            let Some(plain) = text.get(field).and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            let sealed = key
+                .encrypt(&iv, plain.as_bytes())
+                .map_err(encryption_error)?;
+            let ciphertext = Value::String(encryption::to_b64(&sealed.ciphertext));
+            text.insert(field.into(), ciphertext.clone());
+            if let Some(details) = text.get_mut("LivenessDetail").and_then(Value::as_array_mut) {
+                for detail in details.iter_mut().filter_map(Value::as_object_mut) {
+                    if detail.get(detail_field).is_some_and(|v| !v.is_null()) {
+                        detail.insert(detail_field.into(), ciphertext.clone());
+                    }
+                }
+            }
+            list.push(field);
+            tags.extend(sealed.tag.map(|t| encryption::to_b64(&t)));
+        }
+    }
+    Ok(encryption_object(key, blob, &iv, &list, &tags))
+}
+
+/// IsEncryptResponse: the whole answer (everything but RequestId) as one ciphertext in
+/// `EncryptedBody`, the way FaceID's SDK decrypts it (`CryptoUtil.bodyDecrypt`).
+fn encrypt_whole_body(
+    out: Map<String, Value>,
+    key: &encryption::SessionKey,
+    blob: &str,
+) -> Result<Map<String, Value>, CloudError> {
+    let iv = key.fresh_iv().map_err(encryption_error)?;
+    let mut plain = out;
+    plain.insert("Encryption".into(), Value::Null);
+    let body = serde_json::to_vec(&Value::Object(plain.clone())).map_err(CloudError::internal)?;
+    let sealed = key.encrypt(&iv, &body).map_err(encryption_error)?;
+    let tags: Vec<String> = sealed.tag.iter().map(|t| encryption::to_b64(t)).collect();
+    let mut encrypted: Map<String, Value> =
+        plain.keys().map(|k| (k.clone(), Value::Null)).collect();
+    encrypted.insert(
+        "EncryptedBody".into(),
+        Value::String(encryption::to_b64(&sealed.ciphertext)),
+    );
+    encrypted.insert(
+        "Encryption".into(),
+        encryption_object(key, blob, &iv, &[encryption::ENCRYPTED_BODY_FIELD], &tags),
+    );
+    Ok(encrypted)
+}
+
+/// `GET /encryption/public-keys`: the public keys a caller wraps its key with, per algorithm.
+pub async fn public_keys(State(app): State<Shared>) -> Response {
+    let body = json!({
+        "AES-256-CBC": { "KeyWrap": "RSA PKCS#1 v1.5", "PublicKey": app.encryption.rsa_public_pem() },
+        "SM4-GCM": { "KeyWrap": "SM2 C1C3C2", "PublicKey": app.encryption.sm2_public_pem() },
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// `GET /encryption/rsa-public-key.pem` (PKCS#1, `BEGIN RSA PUBLIC KEY`).
+pub async fn rsa_public_key_pem(State(app): State<Shared>) -> Response {
+    pem_response(app.encryption.rsa_public_pem())
+}
+
+/// `GET /encryption/sm2-public-key.pem` (SubjectPublicKeyInfo, `BEGIN PUBLIC KEY`).
+pub async fn sm2_public_key_pem(State(app): State<Shared>) -> Response {
+    pem_response(app.encryption.sm2_public_pem())
+}
+
+fn pem_response(pem: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response()
 }
 
 /// The deciding attempt's best frame, the other attempts' best frames (best first), the video.
@@ -465,7 +769,9 @@ fn text_part(token: &TokenRecord, attempts: &[AttemptRecord], code: Option<u32>)
 }
 
 fn random_u32() -> Result<u32, CloudError> {
-    rand_core::OsRng.try_next_u32().map_err(CloudError::internal)
+    rand_core::OsRng
+        .try_next_u32()
+        .map_err(CloudError::internal)
 }
 
 fn live_code() -> Result<Map<String, Value>, CloudError> {
@@ -488,7 +794,10 @@ pub async fn call_signed(app: &Shared, action: &str, params: &Value) -> Result<V
     let body = serde_json::to_vec(params).map_err(CloudError::internal)?;
     let host = public_host(&app.public_url);
     let creds = &app.config.credentials;
-    let key = sign::SigningKey { secret_id: &creds.secret_id, secret_key: &creds.secret_key };
+    let key = sign::SigningKey {
+        secret_id: &creds.secret_id,
+        secret_key: &creds.secret_key,
+    };
     let signed = sign::sign(&key, &host, action, &body, app.clock.now_secs());
     let mut headers = HeaderMap::new();
     for (name, value) in signed.pairs() {
@@ -496,7 +805,10 @@ pub async fn call_signed(app: &Shared, action: &str, params: &Value) -> Result<V
         headers.insert(axum::http::HeaderName::from_static(lower_static(name)), v);
     }
     let mut fields = dispatch(app, &headers, &body).await?;
-    fields.insert("RequestId".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+    fields.insert(
+        "RequestId".into(),
+        Value::String(uuid::Uuid::new_v4().to_string()),
+    );
     Ok(Value::Object(fields))
 }
 
@@ -521,7 +833,10 @@ pub fn public_host(base: &str) -> String {
 impl AppState {
     /// Mainly for tests: the credentials a business backend signs with.
     pub fn signing_key(&self) -> sign::SigningKey<'_> {
-        sign::SigningKey { secret_id: &self.config.credentials.secret_id, secret_key: &self.config.credentials.secret_key }
+        sign::SigningKey {
+            secret_id: &self.config.credentials.secret_id,
+            secret_key: &self.config.credentials.secret_key,
+        }
     }
 }
 
@@ -531,21 +846,33 @@ mod tests {
 
     #[test]
     fn info_types() {
-        assert_eq!(parse_info_type(None), Some(InfoParts { text: true, id_card: true, best_frame: true, video: true }));
-        assert_eq!(parse_info_type(Some("13")), Some(InfoParts { text: true, best_frame: true, ..Default::default() }));
-        assert_eq!(parse_info_type(Some("4")), Some(InfoParts { video: true, ..Default::default() }));
+        assert_eq!(
+            parse_info_type(None),
+            Some(InfoParts {
+                text: true,
+                id_card: true,
+                best_frame: true,
+                video: true
+            })
+        );
+        assert_eq!(
+            parse_info_type(Some("13")),
+            Some(InfoParts {
+                text: true,
+                best_frame: true,
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            parse_info_type(Some("4")),
+            Some(InfoParts {
+                video: true,
+                ..Default::default()
+            })
+        );
         assert_eq!(parse_info_type(Some("5")), None);
         assert_eq!(parse_info_type(Some("")), None);
         assert_eq!(parse_info_type(Some("1a")), None);
-    }
-
-    #[test]
-    fn id_cards() {
-        assert!(valid_id_card("11010519491231002X"));
-        assert!(valid_id_card("110105194912310021"));
-        assert!(!valid_id_card("11010519491231002x"));
-        assert!(!valid_id_card("1101051949123100"));
-        assert!(!valid_id_card("11010519491231002Y"));
     }
 
     #[test]
@@ -560,6 +887,9 @@ mod tests {
         assert!(check_image_base64(&png).is_ok());
         assert!(check_image_base64(&format!("data:image/png;base64,{png}")).is_err());
         assert!(check_image_base64("!!!").is_err());
-        assert!(check_image_base64(&base64::engine::general_purpose::STANDARD.encode(b"GIF89a")).is_err());
+        assert!(
+            check_image_base64(&base64::engine::general_purpose::STANDARD.encode(b"GIF89a"))
+                .is_err()
+        );
     }
 }

@@ -84,17 +84,35 @@ pub fn string_to_sign(content_type: &str, host: &str, body: &[u8], timestamp: i6
         sha256_hex(body)
     );
     let date = utc_date(timestamp);
-    format!("{ALGORITHM}\n{timestamp}\n{date}/{SERVICE}/tc3_request\n{}", sha256_hex(canonical_request.as_bytes()))
+    format!(
+        "{ALGORITHM}\n{timestamp}\n{date}/{SERVICE}/tc3_request\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
 }
 
 /// Hex signature of a request.
-pub fn signature(secret_key: &str, content_type: &str, host: &str, body: &[u8], timestamp: i64) -> String {
+pub fn signature(
+    secret_key: &str,
+    content_type: &str,
+    host: &str,
+    body: &[u8],
+    timestamp: i64,
+) -> String {
     let date = utc_date(timestamp);
-    hex::encode(hmac(&derived_key(secret_key, &date), string_to_sign(content_type, host, body, timestamp).as_bytes()))
+    hex::encode(hmac(
+        &derived_key(secret_key, &date),
+        string_to_sign(content_type, host, body, timestamp).as_bytes(),
+    ))
 }
 
 /// Signs a cloud API call (`POST /` to `host` with JSON `body`) at `timestamp` (Unix seconds).
-pub fn sign(key: &SigningKey<'_>, host: &str, action: &str, body: &[u8], timestamp: i64) -> SignedHeaders {
+pub fn sign(
+    key: &SigningKey<'_>,
+    host: &str,
+    action: &str,
+    body: &[u8],
+    timestamp: i64,
+) -> SignedHeaders {
     let sig = signature(key.secret_key, CONTENT_TYPE, host, body, timestamp);
     let date = utc_date(timestamp);
     SignedHeaders {
@@ -128,7 +146,9 @@ pub enum SignatureError {
     Malformed,
     #[error("the X-TC-Timestamp header is missing or not a number")]
     BadTimestamp,
-    #[error("the request timestamp is more than {MAX_CLOCK_SKEW_SECS} s away from the server time")]
+    #[error(
+        "the request timestamp is more than {MAX_CLOCK_SKEW_SECS} s away from the server time"
+    )]
     Expired,
     #[error("unknown SecretId")]
     UnknownSecretId,
@@ -151,10 +171,16 @@ impl SignatureError {
 
 /// Parses `TC3-HMAC-SHA256 Credential=<id>/<date>/<service>/tc3_request, SignedHeaders=…, Signature=…`.
 pub fn parse_authorization(header: &str) -> Result<Authorization, SignatureError> {
-    let rest = header.trim().strip_prefix(ALGORITHM).ok_or(SignatureError::Malformed)?;
+    let rest = header
+        .trim()
+        .strip_prefix(ALGORITHM)
+        .ok_or(SignatureError::Malformed)?;
     let (mut credential, mut signed_headers, mut sig) = (None, None, None);
     for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=').ok_or(SignatureError::Malformed)?;
+        let (k, v) = part
+            .trim()
+            .split_once('=')
+            .ok_or(SignatureError::Malformed)?;
         match k.trim() {
             "Credential" => credential = Some(v.trim()),
             "SignedHeaders" => signed_headers = Some(v.trim()),
@@ -164,9 +190,13 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, SignatureError
     }
     let credential = credential.ok_or(SignatureError::Malformed)?;
     let mut scope = credential.split('/');
-    let (Some(id), Some(date), Some(service), Some("tc3_request"), None) =
-        (scope.next(), scope.next(), scope.next(), scope.next(), scope.next())
-    else {
+    let (Some(id), Some(date), Some(service), Some("tc3_request"), None) = (
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+    ) else {
         return Err(SignatureError::Malformed);
     };
     Ok(Authorization {
@@ -190,35 +220,51 @@ pub struct ReceivedRequest<'a> {
 
 /// Verifies a received request against the server's credentials at `now_secs`.
 /// The signature comparison runs in constant time.
-pub fn verify(req: &ReceivedRequest<'_>, secret_id: &str, secret_key: &str, now_secs: i64) -> Result<(), SignatureError> {
+pub fn verify(
+    req: &ReceivedRequest<'_>,
+    secret_id: &str,
+    secret_key: &str,
+    now_secs: i64,
+) -> Result<(), SignatureError> {
     let auth = parse_authorization(req.authorization.ok_or(SignatureError::Malformed)?)?;
-    let timestamp: i64 =
-        req.timestamp.and_then(|t| t.trim().parse().ok()).ok_or(SignatureError::BadTimestamp)?;
+    let timestamp: i64 = req
+        .timestamp
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or(SignatureError::BadTimestamp)?;
     if (now_secs - timestamp).abs() > MAX_CLOCK_SKEW_SECS {
         return Err(SignatureError::Expired);
     }
-    let id_matches: bool = subtle::ConstantTimeEq::ct_eq(auth.secret_id.as_bytes(), secret_id.as_bytes()).into();
+    let id_matches: bool =
+        subtle::ConstantTimeEq::ct_eq(auth.secret_id.as_bytes(), secret_id.as_bytes()).into();
     if !id_matches {
         return Err(SignatureError::UnknownSecretId);
     }
-    if auth.service != SERVICE || auth.signed_headers != "content-type;host" || auth.date != utc_date(timestamp) {
+    if auth.service != SERVICE
+        || auth.signed_headers != "content-type;host"
+        || auth.date != utc_date(timestamp)
+    {
         return Err(SignatureError::Mismatch);
     }
     let (Some(content_type), Some(host)) = (req.content_type, req.host) else {
         return Err(SignatureError::Mismatch);
     };
     let given = hex::decode(&auth.signature).map_err(|_| SignatureError::Mismatch)?;
-    let mut mac = HmacSha256::new_from_slice(&derived_key(secret_key, &auth.date)).map_err(|_| SignatureError::Mismatch)?;
+    let mut mac = HmacSha256::new_from_slice(&derived_key(secret_key, &auth.date))
+        .map_err(|_| SignatureError::Mismatch)?;
     mac.update(string_to_sign(content_type, host, req.body, timestamp).as_bytes());
     // `verify_slice` compares in constant time.
-    mac.verify_slice(&given).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&given)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KEY: SigningKey<'static> = SigningKey { secret_id: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE", secret_key: "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE" };
+    const KEY: SigningKey<'static> = SigningKey {
+        secret_id: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
+        secret_key: "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+    };
 
     /// Reference value computed with the official tencentcloud-sdk-python-common signer
     /// (`AbstractClient._get_tc3_signature`) for the same inputs.
@@ -227,7 +273,13 @@ mod tests {
         let body = br#"{"RuleId":"1","RedirectUrl":"https://biz.example/done"}"#;
         assert_eq!(utc_date(1_700_000_000), "2023-11-14");
         assert_eq!(
-            signature(KEY.secret_key, "application/json", "127.0.0.1:8000", body, 1_700_000_000),
+            signature(
+                KEY.secret_key,
+                "application/json",
+                "127.0.0.1:8000",
+                body,
+                1_700_000_000
+            ),
             "91ff96dab79cc3532c95aeb9a4e5b433a03f5803bfa07b0d935dfdeea393550f"
         );
     }
@@ -243,21 +295,56 @@ mod tests {
             host: Some(&h.host),
             body,
         };
-        assert_eq!(verify(&req, KEY.secret_id, KEY.secret_key, 1_700_000_100), Ok(()));
-        assert_eq!(verify(&req, KEY.secret_id, KEY.secret_key, 1_700_000_301), Err(SignatureError::Expired));
-        assert_eq!(verify(&req, KEY.secret_id, "other", 1_700_000_000), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&req, "AKIDother", KEY.secret_key, 1_700_000_000), Err(SignatureError::UnknownSecretId));
-        let altered = ReceivedRequest { body: br#"{"RuleId":"2"}"#, ..req.clone() };
-        assert_eq!(verify(&altered, KEY.secret_id, KEY.secret_key, 1_700_000_000), Err(SignatureError::Mismatch));
-        let other_host = ReceivedRequest { host: Some("evil:1"), ..req.clone() };
-        assert_eq!(verify(&other_host, KEY.secret_id, KEY.secret_key, 1_700_000_000), Err(SignatureError::Mismatch));
-        let none = ReceivedRequest { authorization: None, ..req };
-        assert_eq!(verify(&none, KEY.secret_id, KEY.secret_key, 1_700_000_000), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(&req, KEY.secret_id, KEY.secret_key, 1_700_000_100),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&req, KEY.secret_id, KEY.secret_key, 1_700_000_301),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            verify(&req, KEY.secret_id, "other", 1_700_000_000),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&req, "AKIDother", KEY.secret_key, 1_700_000_000),
+            Err(SignatureError::UnknownSecretId)
+        );
+        let altered = ReceivedRequest {
+            body: br#"{"RuleId":"2"}"#,
+            ..req.clone()
+        };
+        assert_eq!(
+            verify(&altered, KEY.secret_id, KEY.secret_key, 1_700_000_000),
+            Err(SignatureError::Mismatch)
+        );
+        let other_host = ReceivedRequest {
+            host: Some("evil:1"),
+            ..req.clone()
+        };
+        assert_eq!(
+            verify(&other_host, KEY.secret_id, KEY.secret_key, 1_700_000_000),
+            Err(SignatureError::Mismatch)
+        );
+        let none = ReceivedRequest {
+            authorization: None,
+            ..req
+        };
+        assert_eq!(
+            verify(&none, KEY.secret_id, KEY.secret_key, 1_700_000_000),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]
     fn malformed_authorizations() {
-        for bad in ["", "Basic abc", "TC3-HMAC-SHA256 Credential=a/b/c", "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, Foo=1"] {
+        for bad in [
+            "",
+            "Basic abc",
+            "TC3-HMAC-SHA256 Credential=a/b/c",
+            "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, Foo=1",
+        ] {
             assert!(parse_authorization(bad).is_err(), "{bad}");
         }
     }

@@ -20,8 +20,8 @@ use faceid_core::quality::QualityHint;
 use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample};
 use faceid_core::ResultCode;
 
-pub use ffmpeg::MediaTools;
 use ffmpeg::DecodeError;
+pub use ffmpeg::MediaTools;
 pub use timeline::TimelineSource;
 
 /// PROTOCOL.md §3 code 1108 / §5: videos below 320×240 (either orientation) are refused.
@@ -92,60 +92,96 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(tools: MediaTools, time_limit: Duration) -> Verifier {
-        Verifier { tools, decoder: ReflectionDecoder::default(), time_limit }
+        Verifier {
+            tools,
+            decoder: ReflectionDecoder::default(),
+            time_limit,
+        }
     }
 
     /// Verifies the recording at `video` against `challenge` (the one the server issued).
-    pub fn verify(&self, video: &Path, challenge: &ColourChallenge, report: Option<&UploadReport>) -> VerifyOutcome {
+    pub fn verify(
+        &self,
+        video: &Path,
+        challenge: &ColourChallenge,
+        report: Option<&UploadReport>,
+    ) -> VerifyOutcome {
         let deadline = Instant::now() + self.time_limit;
         let mut analyser = FrameAnalyser::new();
         let mut samples: Vec<ReflectionSample> = Vec::with_capacity(MAX_FRAMES);
         let mut best = BestFrameKeeper::default();
         let mut frame_error: Option<String> = None;
         let mut source: Option<(u32, u32)> = None;
-        let mut too_small = false;
-        let decoded = ffmpeg::decode_rgba(&self.tools, video, ANALYSIS_WIDTH, ANALYSIS_HEIGHT, deadline, &mut |info, rgba| {
-            if source.is_none() {
-                source = Some((info.source_width, info.source_height));
-                let long = info.source_width.max(info.source_height);
-                let short = info.source_width.min(info.source_height);
-                if long < MIN_VIDEO_LONG_SIDE || short < MIN_VIDEO_SHORT_SIDE {
-                    too_small = true;
-                    return ControlFlow::Break(());
-                }
-            }
-            if samples.len() >= MAX_FRAMES {
-                return ControlFlow::Break(());
-            }
-            let frame = match RgbaFrame::new(rgba, info.width, info.height, info.width * 4) {
-                Ok(f) => f,
-                Err(e) => {
-                    frame_error = Some(e.to_string());
-                    return ControlFlow::Break(());
-                }
-            };
-            match analyser.analyse(&frame, info.t_ms) {
-                Ok(a) => {
-                    samples.push(a.sample);
-                    if let (Some(face), 1) = (a.face, a.face_count) {
-                        best.offer(&analyser, &face, matches!(a.quality.hint, None | Some(QualityHint::HoldStill)), info.t_ms);
+        // The first frame's size may refuse the whole video (too small, or above PROTOCOL.md §5).
+        let mut size_refusal: Option<(ResultCode, String)> = None;
+        let decoded = ffmpeg::decode_rgba(
+            &self.tools,
+            video,
+            ANALYSIS_WIDTH,
+            ANALYSIS_HEIGHT,
+            deadline,
+            &mut |info, rgba| {
+                if source.is_none() {
+                    source = Some((info.source_width, info.source_height));
+                    let (width, height) = (info.source_width, info.source_height);
+                    let long = width.max(height);
+                    let short = width.min(height);
+                    if !ffmpeg::within_size_limit(width, height) {
+                        let why = ffmpeg::Undecodable::TooLarge { width, height };
+                        size_refusal = Some((ResultCode::VideoUndecodable, why.to_string()));
+                        return ControlFlow::Break(());
                     }
-                    ControlFlow::Continue(())
+                    if long < MIN_VIDEO_LONG_SIDE || short < MIN_VIDEO_SHORT_SIDE {
+                        size_refusal = Some((
+                            ResultCode::VideoResolutionTooLow,
+                            format!("{width}x{height}"),
+                        ));
+                        return ControlFlow::Break(());
+                    }
                 }
-                Err(e) => {
-                    frame_error = Some(e.to_string());
-                    ControlFlow::Break(())
+                if samples.len() >= MAX_FRAMES {
+                    return ControlFlow::Break(());
                 }
-            }
-        });
-        if too_small {
-            let mut o = VerifyOutcome::refused(ResultCode::VideoResolutionTooLow, format!("{:?}", source));
+                let frame = match RgbaFrame::new(rgba, info.width, info.height, info.width * 4) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        frame_error = Some(e.to_string());
+                        return ControlFlow::Break(());
+                    }
+                };
+                match analyser.analyse(&frame, info.t_ms) {
+                    Ok(a) => {
+                        samples.push(a.sample);
+                        if let (Some(face), 1) = (a.face, a.face_count) {
+                            best.offer(
+                                &analyser,
+                                &face,
+                                matches!(a.quality.hint, None | Some(QualityHint::HoldStill)),
+                                info.t_ms,
+                            );
+                        }
+                        ControlFlow::Continue(())
+                    }
+                    Err(e) => {
+                        frame_error = Some(e.to_string());
+                        ControlFlow::Break(())
+                    }
+                }
+            },
+        );
+        if let Some((code, detail)) = size_refusal {
+            let mut o = VerifyOutcome::refused(code, detail);
             o.video_size = source;
             return o;
         }
         let mut outcome = match decoded {
             Ok(_) => VerifyOutcome::refused(ResultCode::LivenessFailed, String::new()),
-            Err(e) => return VerifyOutcome { video_size: source, ..VerifyOutcome::refused(decode_error_code(&e), e.to_string()) },
+            Err(e) => {
+                return VerifyOutcome {
+                    video_size: source,
+                    ..VerifyOutcome::refused(decode_error_code(&e), e.to_string())
+                }
+            }
         };
         outcome.detail = None;
         outcome.video_size = source;
@@ -158,11 +194,18 @@ impl Verifier {
         }
 
         let first = samples.iter().map(|s| s.t_ms).fold(f64::INFINITY, f64::min);
-        let last = samples.iter().map(|s| s.t_ms).fold(f64::NEG_INFINITY, f64::max);
+        let last = samples
+            .iter()
+            .map(|s| s.t_ms)
+            .fold(f64::NEG_INFINITY, f64::max);
         let span = last - first;
         if span.is_nan() || span < MIN_RECORDING_MS {
             outcome.code = ResultCode::RecordingTooShort;
-            outcome.detail = Some(format!("{} frames over {:.0} ms", samples.len(), (last - first).max(0.0)));
+            outcome.detail = Some(format!(
+                "{} frames over {:.0} ms",
+                samples.len(),
+                (last - first).max(0.0)
+            ));
             return outcome;
         }
         if samples.iter().all(|s| s.face.is_none()) {
@@ -173,7 +216,9 @@ impl Verifier {
             Some(r) => (r.shown.as_slice(), r.hold_start_ms),
             None => (&[][..], None),
         };
-        let Some((timeline, source, mismatch)) = timeline::choose(challenge, shown, hold_start, first, last) else {
+        let Some((timeline, source, mismatch)) =
+            timeline::choose(challenge, shown, hold_start, first, last)
+        else {
             outcome.code = ResultCode::LivenessFailed;
             outcome.detail = Some("no usable display timeline in the report".into());
             return outcome;
@@ -194,8 +239,8 @@ fn decode_error_code(e: &DecodeError) -> ResultCode {
     match e {
         DecodeError::Timeout => ResultCode::EngineTimeout,
         DecodeError::Undecodable(_) => ResultCode::VideoUndecodable,
-        // The tools are missing or the pipe broke: a server fault, reported as "liveness failed".
-        DecodeError::Spawn { .. } | DecodeError::Io(_) => ResultCode::LivenessFailed,
+        // The tools are missing, the scratch file vanished or the pipe broke: the server's fault.
+        DecodeError::Spawn { .. } | DecodeError::Io(_) => ResultCode::InternalError,
     }
 }
 
@@ -211,12 +256,19 @@ struct BestFrameKeeper {
 }
 
 impl BestFrameKeeper {
-    fn offer(&mut self, analyser: &FrameAnalyser, face: &faceid_core::FaceBox, well_placed: bool, t_ms: f64) {
+    fn offer(
+        &mut self,
+        analyser: &FrameAnalyser,
+        face: &faceid_core::FaceBox,
+        well_placed: bool,
+        t_ms: f64,
+    ) {
         let image = analyser.image();
         let (w, h) = (image.width(), image.height());
         let sharpness = image.sharpness(PixelRect::from_face_box(face, w, h));
         let stats = image.luma_stats(face_region(face, w, h), None);
-        let exposure = (1.0 - (stats.mean - BEST_FRAME_TARGET_LUMA).abs() / BEST_FRAME_TARGET_LUMA).clamp(0.0, 1.0)
+        let exposure = (1.0 - (stats.mean - BEST_FRAME_TARGET_LUMA).abs() / BEST_FRAME_TARGET_LUMA)
+            .clamp(0.0, 1.0)
             * (1.0 - stats.clipped).clamp(0.0, 1.0);
         // The detector is frontal-only; a face the quality gate accepts is also centred and sized.
         let placement = if well_placed { 1.0 } else { 0.5 };
@@ -236,10 +288,19 @@ impl BestFrameKeeper {
         if self.rgb.is_empty() {
             return None;
         }
-        let (w, h) = (u16::try_from(self.width).ok()?, u16::try_from(self.height).ok()?);
+        let (w, h) = (
+            u16::try_from(self.width).ok()?,
+            u16::try_from(self.height).ok()?,
+        );
         let mut jpeg = Vec::new();
         let encoder = jpeg_encoder::Encoder::new(&mut jpeg, BEST_FRAME_JPEG_QUALITY);
-        encoder.encode(&self.rgb, w, h, jpeg_encoder::ColorType::Rgb).ok()?;
-        Some(BestFrame { jpeg, score: self.score, t_ms: self.t_ms })
+        encoder
+            .encode(&self.rgb, w, h, jpeg_encoder::ColorType::Rgb)
+            .ok()?;
+        Some(BestFrame {
+            jpeg,
+            score: self.score,
+            t_ms: self.t_ms,
+        })
     }
 }

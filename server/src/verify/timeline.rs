@@ -46,16 +46,28 @@ pub enum LogMismatch {
     #[error("entry {0} has no finite start time or starts before the previous one")]
     Time(usize),
     #[error("entry {index} lasted {got_ms:.0} ms; {want_ms} ms were issued")]
-    Duration { index: usize, got_ms: f64, want_ms: u32 },
+    Duration {
+        index: usize,
+        got_ms: f64,
+        want_ms: u32,
+    },
     #[error("the log lies outside the recording")]
     OutsideVideo,
 }
 
 /// Checks the page's log against the issued challenge and the video's first/last frame times.
-pub fn check_log(challenge: &ColourChallenge, shown: &[DisplayedColour], first_ms: f64, last_ms: f64) -> Result<(), LogMismatch> {
+pub fn check_log(
+    challenge: &ColourChallenge,
+    shown: &[DisplayedColour],
+    first_ms: f64,
+    last_ms: f64,
+) -> Result<(), LogMismatch> {
     let issued = challenge.schedule(0.0);
     if shown.len() != issued.len() {
-        return Err(LogMismatch::Length { got: shown.len(), want: issued.len() });
+        return Err(LogMismatch::Length {
+            got: shown.len(),
+            want: issued.len(),
+        });
     }
     for (i, (s, want)) in shown.iter().zip(&issued).enumerate() {
         if s.colour != want.colour {
@@ -65,15 +77,23 @@ pub fn check_log(challenge: &ColourChallenge, shown: &[DisplayedColour], first_m
             return Err(LogMismatch::Time(i));
         }
     }
-    let durations = std::iter::once(challenge.hold_ms).chain(challenge.steps.iter().map(|s| s.duration_ms));
+    let durations =
+        std::iter::once(challenge.hold_ms).chain(challenge.steps.iter().map(|s| s.duration_ms));
     for (i, (w, want_ms)) in shown.windows(2).zip(durations).enumerate() {
         let got_ms = w[1].start_ms - w[0].start_ms;
         if (got_ms - f64::from(want_ms)).abs() > DURATION_TOLERANCE_MS {
-            return Err(LogMismatch::Duration { index: i, got_ms, want_ms });
+            return Err(LogMismatch::Duration {
+                index: i,
+                got_ms,
+                want_ms,
+            });
         }
     }
     let (Some(first), Some(last)) = (shown.first(), shown.last()) else {
-        return Err(LogMismatch::Length { got: 0, want: issued.len() });
+        return Err(LogMismatch::Length {
+            got: 0,
+            want: issued.len(),
+        });
     };
     if first.start_ms < first_ms - FRAME_SLACK_MS || last.start_ms > last_ms + FRAME_SLACK_MS {
         return Err(LogMismatch::OutsideVideo);
@@ -94,9 +114,18 @@ pub fn choose(
         Err(m) => m,
     };
     let anchor = hold_start_ms
-        .or_else(|| shown.first().filter(|d| d.colour == challenge.hold_colour).map(|d| d.start_ms))
+        .or_else(|| {
+            shown
+                .first()
+                .filter(|d| d.colour == challenge.hold_colour)
+                .map(|d| d.start_ms)
+        })
         .filter(|t| t.is_finite() && *t >= first_ms - FRAME_SLACK_MS && *t <= last_ms)?;
-    Some((challenge.schedule(anchor), TimelineSource::IssuedSchedule, Some(mismatch)))
+    Some((
+        challenge.schedule(anchor),
+        TimelineSource::IssuedSchedule,
+        Some(mismatch),
+    ))
 }
 
 #[cfg(test)]
@@ -142,7 +171,10 @@ mod tests {
     fn log_outside_the_video_is_refused_without_an_anchor() {
         let c = challenge();
         let log = c.schedule(9_000.0);
-        assert_eq!(check_log(&c, &log, 0.0, 4_000.0), Err(LogMismatch::OutsideVideo));
+        assert_eq!(
+            check_log(&c, &log, 0.0, 4_000.0),
+            Err(LogMismatch::OutsideVideo)
+        );
         assert!(choose(&c, &log, None, 0.0, 4_000.0).is_none());
         assert!(choose(&c, &[], None, 0.0, 4_000.0).is_none());
         assert!(choose(&c, &[], Some(f64::NAN), 0.0, 4_000.0).is_none());
