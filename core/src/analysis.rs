@@ -17,15 +17,20 @@
 //! - **Relief regions** (for the decoder's check that the face is three-dimensional; laid out on
 //!   the face box until the face engine gives landmarks), in box-relative coordinates (0..1 of the
 //!   box's width and height from its top-left corner), away from the eyes (glasses mirror the
-//!   screen) and the mouth (talking):
-//!   - across the cheekbones and nose, rows `[0.5, 0.7]`: the *nose* `[0.4, 0.6]`, the *inner
-//!     cheeks* `[0.22, 0.36]` and `[0.64, 0.78]` (turned 15–35° from the screen), the *outer
-//!     cheeks* `[0.06, 0.2]` and `[0.8, 0.94]` (turned 40–65°, kept inside the box's edge so they
-//!     stay on the face);
-//!   - the *forehead* `[0.3, 0.7] × [0.08, 0.26]` (turned up) and the *chin* `[0.35, 0.65] ×
-//!     [0.86, 0.98]` (turned down);
+//!   screen) and the mouth (talking), each as large as that allows (a cell's colour is as noisy as
+//!   the few compression blocks it covers):
+//!   - below the eyes, from row 0.5: the *nose* `[0.4, 0.6] × [0.5, 0.72]`, the *inner cheeks*
+//!     `[0.2, 0.38]` and `[0.62, 0.8] × [0.5, 0.74]` (turned 15–35° from the screen), the *outer
+//!     cheeks* `[0.06, 0.2]` and `[0.8, 0.94] × [0.5, 0.78]` (turned 40–65°; kept inside the box's
+//!     edge and above the jaw so they stay on the face, not beside it);
+//!   - the *forehead* `[0.25, 0.75] × [0.05, 0.25]` (turned up) and the *chin* `[0.33, 0.67] ×
+//!     [0.87, 1.0]` (turned down);
 //!   - the *surround*: the box widened by 60 % minus the box widened by 15 %, above the box's
 //!     bottom edge — hair, ears, what is next to the head (a print's own margin), not the neck.
+//!
+//!   With the landmark model loaded (the server's analyser), the same cells are placed on the face
+//!   itself rather than on the box ([`RELIEF_LANDMARK_CELLS`]): a box a detector draws 10 % too wide
+//!   puts a box-relative outer cheek on the background.
 //!
 //! `sample.face` is the mean linear-light colour of the face region (None when no face is tracked
 //! or the region is empty); `sample.background` is the mean linear-light colour of the background
@@ -44,6 +49,7 @@
 //! mouth, size). `cargo bench -p faceid-core --bench frame` measures them.
 
 use crate::colour::LinearRgb;
+use crate::engine::mesh::Landmarks;
 use crate::engine::{EngineDetector, EngineError, FaceMeasures};
 use crate::face::{FaceDetector, FaceTracker};
 use crate::frame::{AnalysisImage, FrameError, PixelRect, RegionStats, RgbaFrame};
@@ -110,13 +116,13 @@ pub fn region_colours(image: &AnalysisImage, face: Option<&FaceBox>) -> (Option<
 /// [`ReliefSample::cells`]: nose, inner cheeks left and right, outer cheeks left and right,
 /// forehead, chin (see the module docs).
 pub const RELIEF_CELLS: [[f32; 4]; 7] = [
-    [0.4, 0.6, 0.5, 0.7],
-    [0.22, 0.36, 0.5, 0.7],
-    [0.64, 0.78, 0.5, 0.7],
-    [0.06, 0.2, 0.5, 0.7],
-    [0.8, 0.94, 0.5, 0.7],
-    [0.3, 0.7, 0.08, 0.26],
-    [0.35, 0.65, 0.86, 0.98],
+    [0.4, 0.6, 0.5, 0.72],
+    [0.2, 0.38, 0.5, 0.74],
+    [0.62, 0.8, 0.5, 0.74],
+    [0.06, 0.2, 0.5, 0.78],
+    [0.8, 0.94, 0.5, 0.78],
+    [0.25, 0.75, 0.05, 0.25],
+    [0.33, 0.67, 0.87, 1.0],
 ];
 /// The surround ring: between the box widened by these factors, above the box's bottom edge.
 pub const RELIEF_SURROUND: [f32; 2] = [1.15, 1.6];
@@ -139,11 +145,102 @@ pub fn relief_regions(face: &FaceBox, width: u32, height: u32) -> ([PixelRect; 7
     )
 }
 
-/// The relief regions' colours (see the module docs).
-pub fn relief_colours(image: &AnalysisImage, face: &FaceBox) -> ReliefSample {
-    let (cells, surround, inner) = relief_regions(face, image.width(), image.height());
-    ReliefSample { cells: cells.map(|r| image.linear_mean(r, None)), surround: image.linear_mean(surround, Some(inner)) }
+/// The relief cells placed by landmarks, in the face's own frame: origin at the nose tip, x toward
+/// the face's outline at eye height on the image's right (landmark 454, from 234 on the left), y
+/// perpendicular toward the chin, both in units of that outline-to-outline width W. Each is
+/// (centre x, centre y, width, height); the order is that of [`RELIEF_CELLS`]: the nose ridge
+/// above the tip, the inner cheeks beside the nose's wings, the outer cheeks seven tenths of the way
+/// to the outline (ending a twelfth of W inside it, so a print cut along the face's outline does not
+/// reach into them), mid-forehead between brows and hairline, the chin below the lower lip.
+pub const RELIEF_LANDMARK_CELLS: [[f32; 4]; 7] = [
+    [0.0, -0.1, 0.11, 0.16],
+    [-0.2, -0.02, 0.15, 0.15],
+    [0.2, -0.02, 0.15, 0.15],
+    [-0.36, -0.04, 0.1, 0.2],
+    [0.36, -0.04, 0.1, 0.2],
+    [0.0, -0.5, 0.34, 0.1],
+    [0.0, 0.42, 0.24, 0.1],
+];
+
+/// The face's own frame, from its landmarks (analysis-image pixels): origin at the nose tip, unit
+/// x toward the outline on the image's right, width W between the outlines at eye height.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaceFrame {
+    pub origin: (f32, f32),
+    pub x_axis: (f32, f32),
+    pub width: f32,
 }
+
+/// How much of a new frame's landmark frame enters the smoothed one: landmarks jitter by a pixel
+/// from frame to frame, and a cell edge moving over skin texture changes its mean colour; a still
+/// head moves far slower than a four-frame average follows.
+pub const FACE_FRAME_SMOOTHING: f32 = 0.25;
+
+impl FaceFrame {
+    /// None when the landmarks do not span a face.
+    pub fn from_landmarks(landmarks: &Landmarks) -> Option<FaceFrame> {
+        use crate::engine::mesh::index;
+        let p = |i: usize| {
+            let v = landmarks.point(i);
+            (v[0], v[1])
+        };
+        let (tip, left, right) = (p(index::NOSE_TIP), p(index::CHEEK_RIGHT), p(index::CHEEK_LEFT));
+        let width = ((right.0 - left.0).powi(2) + (right.1 - left.1).powi(2)).sqrt();
+        (width.is_finite() && width >= 4.0 && tip.0.is_finite() && tip.1.is_finite())
+            .then(|| FaceFrame { origin: tip, x_axis: ((right.0 - left.0) / width, (right.1 - left.1) / width), width })
+    }
+
+    /// This frame moved `weight` of the way toward `next`.
+    pub fn toward(self, next: FaceFrame, weight: f32) -> FaceFrame {
+        let mix = |a: f32, b: f32| a + weight * (b - a);
+        let (xa, ya) = (mix(self.x_axis.0, next.x_axis.0), mix(self.x_axis.1, next.x_axis.1));
+        let n = (xa * xa + ya * ya).sqrt().max(1e-6);
+        FaceFrame {
+            origin: (mix(self.origin.0, next.origin.0), mix(self.origin.1, next.origin.1)),
+            x_axis: (xa / n, ya / n),
+            width: mix(self.width, next.width),
+        }
+    }
+
+    /// The relief cells ([`RELIEF_LANDMARK_CELLS`]) on a `width × height` image.
+    pub fn relief_cells(&self, width: u32, height: u32) -> [PixelRect; 7] {
+        let (ex, w) = (self.x_axis, self.width);
+        let ey = (-ex.1, ex.0);
+        let rect = |[x, y, cw, ch]: [f32; 4]| {
+            let cx = self.origin.0 + w * (x * ex.0 + y * ey.0);
+            let cy = self.origin.1 + w * (x * ex.1 + y * ey.1);
+            let (hw, hh) = (w * cw / 2.0, w * ch / 2.0);
+            let px = |v: f32, max: u32| (v.round().max(0.0) as u32).min(max);
+            PixelRect { x0: px(cx - hw, width), y0: px(cy - hh, height), x1: px(cx + hw, width), y1: px(cy + hh, height) }
+        };
+        RELIEF_LANDMARK_CELLS.map(rect)
+    }
+}
+
+/// The relief regions' colours (see the module docs) and the share of each region's pixels with a
+/// saturated channel (they stop following the light); a region more than
+/// [`MAX_RELIEF_SATURATED`] saturated is left out (None).
+pub fn relief_colours(image: &AnalysisImage, face: &FaceBox, frame: Option<&FaceFrame>) -> ReliefSample {
+    let (box_cells, surround, inner) = relief_regions(face, image.width(), image.height());
+    let cells = frame.map_or(box_cells, |f| f.relief_cells(image.width(), image.height()));
+    let mut saturated = [0.0f32; 8];
+    let mut measure = |i: usize, r: PixelRect, ex: Option<PixelRect>| {
+        let s = image.region_stats(r, ex);
+        saturated[i] = s.saturated_share();
+        (s.saturated_share() <= MAX_RELIEF_SATURATED).then_some(s.linear.mean()).flatten()
+    };
+    let mut out = ReliefSample::default();
+    for (i, r) in cells.into_iter().enumerate() {
+        out.cells[i] = measure(i, r, None);
+    }
+    out.surround = measure(7, surround, Some(inner));
+    out.saturated = saturated;
+    out
+}
+
+/// Largest share of saturated pixels a relief region may hold and still be measured. Below it the
+/// decoder widens its allowance for paper by the response those pixels cannot give.
+pub const MAX_RELIEF_SATURATED: f32 = 0.35;
 
 /// Everything the light decoder needs from one frame whose face is `face` (see the module docs).
 pub fn reflection_sample(image: &AnalysisImage, face: Option<&FaceBox>, t_ms: f64) -> ReflectionSample {
@@ -153,7 +250,7 @@ pub fn reflection_sample(image: &AnalysisImage, face: Option<&FaceBox>, t_ms: f6
         face: face_colour,
         background,
         face_box: face.copied(),
-        relief: face.map(|f| relief_colours(image, f)).unwrap_or_default(),
+        relief: face.map(|f| relief_colours(image, f, None)).unwrap_or_default(),
     }
 }
 
@@ -186,6 +283,8 @@ pub struct FrameAnalyser {
     detector: Box<dyn FaceDetector>,
     tracker: FaceTracker,
     gate: QualityGate,
+    /// The followed face's landmark frame, smoothed over frames ([`FACE_FRAME_SMOOTHING`]).
+    face_frame: Option<FaceFrame>,
 }
 
 impl std::fmt::Debug for FrameAnalyser {
@@ -212,9 +311,16 @@ impl FrameAnalyser {
         Ok(FrameAnalyser::with_detector(Box::new(EngineDetector::with_landmark_model(model)?)))
     }
 
+    /// With BlazeFace and the landmark model embedded in this crate (the server's analyser: it
+    /// follows the face by its landmarks and places the relief cells on the face itself). Falls
+    /// back to detection alone if the model cannot be read.
+    pub fn with_embedded_landmarks() -> FrameAnalyser {
+        FrameAnalyser::with_landmark_model(crate::engine::FACE_LANDMARK_MODEL).unwrap_or_else(|_| FrameAnalyser::new())
+    }
+
     /// With any detector (tests use scripted ones).
     pub fn with_detector(detector: Box<dyn FaceDetector>) -> FrameAnalyser {
-        FrameAnalyser { image: AnalysisImage::new(), detector, tracker: FaceTracker::new(), gate: QualityGate::new(OvalGuide::default()) }
+        FrameAnalyser { image: AnalysisImage::new(), detector, tracker: FaceTracker::new(), gate: QualityGate::new(OvalGuide::default()), face_frame: None }
     }
 
     /// Replaces the tracker (e.g. with other settings).
@@ -246,6 +352,7 @@ impl FrameAnalyser {
     pub fn reset(&mut self) {
         self.tracker.reset();
         self.gate.reset();
+        self.face_frame = None;
     }
 
     /// Analyses one frame captured at `t_ms` (any monotonic clock in milliseconds).
@@ -276,7 +383,12 @@ impl FrameAnalyser {
             },
             t_ms,
         );
-        let relief = face.map(|f| relief_colours(&self.image, &f)).unwrap_or_default();
+        let measured = face.and(self.detector.landmarks()).and_then(FaceFrame::from_landmarks);
+        self.face_frame = match (self.face_frame, measured) {
+            (Some(old), Some(new)) => Some(old.toward(new, FACE_FRAME_SMOOTHING)),
+            (_, new) => new,
+        };
+        let relief = face.map(|f| relief_colours(&self.image, &f, self.face_frame.as_ref())).unwrap_or_default();
         Ok(FrameAnalysis {
             t_ms,
             face_count: tracked.face_count,
@@ -327,6 +439,14 @@ mod tests {
         assert_eq!(face_region(&f, 100, 100), PixelRect { x0: 35, y0: 35, x1: 65, y1: 65 });
         assert_eq!(background_exclusion(&f, 100, 100), PixelRect { x0: 19, y0: 19, x1: 81, y1: 81 });
         assert_eq!(background_strips(1, 1)[0].width() + background_strips(1, 1)[1].width(), 0);
+        let (cells, surround, inner) = relief_regions(&f, 100, 100);
+        // Nose: box-relative [0.4, 0.6] × [0.5, 0.72] of a 50 px box at (25, 25).
+        assert_eq!(cells[0], PixelRect { x0: 45, y0: 50, x1: 55, y1: 61 });
+        // Outer cheeks stay inside the box.
+        assert!(cells[3].x0 >= 25 && cells[4].x1 <= 75);
+        // Surround: widened by 60 % (10..90), above the box's bottom (75), minus widened by 15 %.
+        assert_eq!(surround, PixelRect { x0: 10, y0: 10, x1: 90, y1: 75 });
+        assert_eq!(inner, PixelRect { x0: 21, y0: 21, x1: 79, y1: 79 });
     }
 
     #[test]

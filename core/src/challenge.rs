@@ -309,7 +309,7 @@ mod tests {
     fn entropy_meets_the_goal() {
         let bits = ColourChallenge::entropy_bits();
         assert!(bits >= 24.0, "{bits}");
-        assert!((bits - (9.0f64 * 8f64.powi(7)).log2()).abs() < 1e-9);
+        assert!((bits - (9.0f64 * 8f64.powi(9)).log2()).abs() < 1e-9);
     }
 
     #[test]

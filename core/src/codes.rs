@@ -88,7 +88,9 @@ result_codes! {
     VideoEmptyOrTooLarge = 1107, "视频为空或过大", "The video is empty or too large";
     VideoResolutionTooLow = 1108, "视频分辨率过低", "The video resolution is too low";
     TooDark = 1201, "光线太暗，请到明亮处", "It is too dark; move somewhere brighter";
-    TooBright = 1202, "光线太强或逆光，请调整位置", "Too bright or backlit; turn away from the light";
+    // Also the light challenge's answer when the screen's colours cannot be told on the face against
+    // the room's light (issue #9): the person can act on it, unlike a refusal.
+    TooBright = 1202, "周围光线太强，屏幕的颜色照不到脸上：请远离窗户或强光灯，或把手机拿近一些后重试", "The light around you is too strong for the screen's colours to show on your face: move away from a window or bright lamp, or hold the phone a little closer, and try again";
     TooClose = 1203, "离屏幕太近，请稍微远离", "Too close; move a little further away";
     TooFar = 1204, "离屏幕太远，请靠近一些", "Too far; move a little closer";
     NoCompleteFace = 1210, "未检测到完整人脸", "No complete face was detected";

@@ -6,6 +6,7 @@
 //! by its landmarks when the detector has them ([`FaceDetector::follow`]), else with a cheap luma
 //! template match, so most frames of a still person cost a fraction of a detection.
 
+use crate::engine::mesh::Landmarks;
 use crate::engine::FaceMeasures;
 use crate::frame::AnalysisImage;
 use crate::geometry::FaceBox;
@@ -26,6 +27,12 @@ pub trait FaceDetector {
     /// Measures of the primary face from its landmarks after the last detection or follow, when
     /// the detector has landmarks.
     fn measures(&self) -> Option<FaceMeasures> {
+        None
+    }
+
+    /// The primary face's landmarks (analysis-image pixels) after the last detection or follow,
+    /// when the detector has landmarks and is following the face.
+    fn landmarks(&self) -> Option<&Landmarks> {
         None
     }
 }

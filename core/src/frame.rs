@@ -193,6 +193,10 @@ pub struct LumaStats {
     pub count: u64,
 }
 
+/// A channel at or above this level counts as saturated: it no longer follows the light reaching it,
+/// so the pixel's colour response is lost even when its luma is not clipped.
+pub const SATURATED_LEVEL: u8 = 250;
+
 /// Luma at or above which a pixel counts as clipped (a sensor near saturation loses the
 /// colour response the reflection decoder needs).
 pub const CLIPPED_LUMA: u8 = 250;
@@ -374,6 +378,7 @@ impl AnalysisImage {
                     rr += SRGB_TO_LINEAR[p[0] as usize];
                     rg += SRGB_TO_LINEAR[p[1] as usize];
                     rb += SRGB_TO_LINEAR[p[2] as usize];
+                    s.saturated += (p[0].max(p[1]).max(p[2]) >= SATURATED_LEVEL) as u64;
                 }
                 sr += rr as f64;
                 sg += rg as f64;
@@ -415,6 +420,8 @@ pub struct RegionStats {
     pub luma_sum: u64,
     /// Pixels with luma at or above [`CLIPPED_LUMA`].
     pub clipped: u64,
+    /// Pixels with a channel at or above [`SATURATED_LEVEL`].
+    pub saturated: u64,
 }
 
 impl RegionStats {
@@ -422,10 +429,16 @@ impl RegionStats {
         self.linear.add(&o.linear);
         self.luma_sum += o.luma_sum;
         self.clipped += o.clipped;
+        self.saturated += o.saturated;
     }
 
     pub fn count(&self) -> u64 {
         self.linear.count
+    }
+
+    /// Share of pixels with a saturated channel, 0..1 (0 for an empty region).
+    pub fn saturated_share(&self) -> f32 {
+        if self.count() == 0 { 0.0 } else { self.saturated as f32 / self.count() as f32 }
     }
 
     pub fn luma(&self) -> LumaStats {

@@ -7,7 +7,7 @@ use faceid_core::colour::{LinearRgb, Rgb8};
 use faceid_core::engine::faces_in_grey_photo;
 use faceid_core::frame::RgbaFrame;
 use faceid_core::geometry::FaceBox;
-use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample, Verdict};
+use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample, ReliefSample, Rule, Verdict};
 use faceid_core::sim::{ground_truth_samples, Attack, Photo, SimConditions, SimSession, ASTRONAUT_FACE};
 use faceid_core::ResultCode;
 use proptest::prelude::*;
@@ -52,8 +52,8 @@ proptest! {
         // The 1 s neutral hold comes first.
         prop_assert!(c.hold_ms >= 1000);
         prop_assert!(c.hold_colour.r == c.hold_colour.g && c.hold_colour.g == c.hold_colour.b);
-        // Flash phase at most 3 s.
-        prop_assert!(c.flash_duration_ms() <= 3000);
+        // Flash phase at most 3.5 s (issue #9).
+        prop_assert!(c.flash_duration_ms() <= 3500);
         // At most three changes in any one-second window: checked at every change (the worst
         // window starts at a change) by brute force, independently of the validator.
         let changes = change_times(&c);
@@ -74,10 +74,10 @@ proptest! {
 
 #[test]
 fn entropy_is_at_least_24_bits() {
-    // 9 colours, 8 steps, no colour twice in a row: log2(9 · 8^7).
-    assert!(ColourChallenge::entropy_bits() >= 24.0);
+    // 9 colours, 10 steps, no colour twice in a row: log2(9 · 8^9) = 30.2 bits.
+    assert!(ColourChallenge::entropy_bits() >= 30.0);
     assert_eq!(PALETTE.len(), 9);
-    assert_eq!(challenge(0).steps.len(), 8);
+    assert_eq!(challenge(0).steps.len(), 10);
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn validation_rejects_each_kind_of_violation() {
     assert_eq!(with(&|c| c.steps.clear()), Err(ChallengeError::Empty));
     assert!(matches!(
         with(&|c| c.steps.push(ColourStep { colour: PALETTE[0], duration_ms: 350 })),
-        Err(ChallengeError::TooManySteps { count: 9, .. })
+        Err(ChallengeError::TooManySteps { count: 11, .. })
     ));
     assert!(matches!(with(&|c| c.hold_ms = 999), Err(ChallengeError::HoldOutOfRange { ms: 999, .. })));
     assert!(matches!(with(&|c| c.hold_ms = 60_000), Err(ChallengeError::HoldOutOfRange { .. })));
@@ -118,7 +118,7 @@ fn validation_rejects_each_kind_of_violation() {
     assert!(matches!(with(&|c| c.steps[0].duration_ms = 0), Err(ChallengeError::StepTooShort { index: 0, .. })));
     assert!(matches!(
         with(&|c| c.steps.iter_mut().for_each(|s| s.duration_ms = 400)),
-        Err(ChallengeError::FlashTooLong { ms: 3200, .. })
+        Err(ChallengeError::FlashTooLong { ms: 4000, .. })
     ));
     // u32::MAX durations must not overflow the sum.
     assert!(matches!(
@@ -156,8 +156,9 @@ fn challenge_round_trips_through_json_in_wire_shape() {
 // ---------------------------------------------------------------------------------------------
 // Simulated sessions through FrameAnalyser and the decoder
 
+/// The server's analyser: detection, landmarks, relief cells placed on the face.
 fn run_analyser(session: &mut SimSession) -> Vec<ReflectionSample> {
-    let mut analyser = FrameAnalyser::new();
+    let mut analyser = FrameAnalyser::with_embedded_landmarks();
     let (w, h) = (session.conditions().width, session.conditions().height);
     let mut rgba = Vec::new();
     let mut out = Vec::new();
@@ -173,25 +174,30 @@ fn decode(samples: &[ReflectionSample], shown: &[DisplayedColour]) -> (Verdict, 
 }
 
 #[test]
-fn genuine_sessions_pass_and_every_attack_fails_through_the_analyser() {
+fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
+    // A dim room (k 0.3–0.5) and a steady camera: the decision's limits are measured by
+    // faceid-eval over the world's variety; here the whole path must work end to end.
     let photo = astronaut();
     for seed in 0..3u64 {
         let c = challenge(100 + seed);
         for attack in Attack::ALL {
-            let conditions = SimConditions { fps: if seed == 1 { 15.0 } else { 30.0 }, ..SimConditions::default() };
+            let conditions = SimConditions::steady().fixed_rate(if seed == 1 { 15.0 } else { 30.0 });
             let mut s = SimSession::new(&photo, &c, conditions, attack, seed);
             let shown = s.shown().to_vec();
             let samples = run_analyser(&mut s);
             let (v, r) = decode(&samples, &shown);
             if attack == Attack::None {
                 assert!(v.passed && v.code == ResultCode::Passed, "seed {seed}: {v:?} {r:?}");
-                assert_eq!(v.colours.len(), 8);
-                // Every step but at most one is read clearly (the decision rule's own limit).
-                assert!(v.colours.iter().filter(|d| d.confidence > 0.5).count() >= 7, "{v:?}");
+                assert_eq!(v.colours.len(), 10);
+                assert!(v.colours.iter().filter(|d| d.confidence > 0.5).count() >= 9, "{v:?}");
                 assert!((f64::from(v.delay_ms) - s.delay_ms()).abs() <= 40.0, "{} vs {}", v.delay_ms, s.delay_ms());
             } else {
                 assert!(!v.passed, "{attack:?} seed {seed}: {r:?}");
-                assert_eq!(v.code, ResultCode::SuspectedNonLive, "{attack:?} seed {seed}");
+                // Refused as not live, or — when the response cannot tell — asked to change the light.
+                assert!(matches!(v.code, ResultCode::SuspectedNonLive | ResultCode::TooBright), "{attack:?} seed {seed}: {r:?}");
+            }
+            if attack == Attack::Replay {
+                assert_eq!(r.rule, Rule::SequenceMismatch, "seed {seed}: {r:?}");
             }
         }
     }
@@ -205,7 +211,7 @@ fn group_photo_faces_pass_too() {
     for (i, face) in faces.iter().take(2).enumerate() {
         let photo = group.crop_around(*face, 0.7).unwrap();
         let c = challenge(200 + i as u64);
-        let mut s = SimSession::new(&photo, &c, SimConditions::default(), Attack::None, 300 + i as u64);
+        let mut s = SimSession::new(&photo, &c, SimConditions::steady(), Attack::None, 300 + i as u64);
         let shown = s.shown().to_vec();
         let (v, r) = decode(&run_analyser(&mut s), &shown);
         assert!(v.passed, "face {i}: {r:?}");
@@ -232,7 +238,7 @@ fn genuine(seed: u64, conditions: SimConditions) -> (Vec<ReflectionSample>, Vec<
 #[test]
 fn decoder_estimates_the_delay_instead_of_assuming_it() {
     for (seed, range) in [(1, [50.0, 60.0]), (2, [140.0, 150.0]), (3, [250.0, 260.0])] {
-        let (samples, shown, delay) = genuine(seed, SimConditions { delay_ms: range, ..SimConditions::default() });
+        let (samples, shown, delay) = genuine(seed, SimConditions { delay_ms: range, ..SimConditions::steady() });
         let (v, _) = decode(&samples, &shown);
         assert!(v.passed);
         // The frame integrates ~25 ms of light before its timestamp: the estimate sits 0–30 ms late.
@@ -242,7 +248,7 @@ fn decoder_estimates_the_delay_instead_of_assuming_it() {
 
 #[test]
 fn decoder_survives_unsorted_samples_and_dropped_frames() {
-    let (mut samples, shown, _) = genuine(4, SimConditions::default());
+    let (mut samples, shown, _) = genuine(4, SimConditions::steady());
     let (sorted, _) = decode(&samples, &shown);
     samples.reverse();
     samples.swap(3, 40);
@@ -255,7 +261,7 @@ fn decoder_survives_unsorted_samples_and_dropped_frames() {
 
 #[test]
 fn decoder_answers_1303_when_the_flash_is_not_covered() {
-    let (samples, shown, _) = genuine(5, SimConditions::default());
+    let (samples, shown, _) = genuine(5, SimConditions::steady());
     let mid = shown[4].start_ms;
     let cut: Vec<ReflectionSample> = samples.iter().filter(|s| s.t_ms < mid).copied().collect();
     assert_eq!(decode(&cut, &shown).0.code, ResultCode::RecordingTooShort);
@@ -270,7 +276,7 @@ fn decoder_answers_1303_when_the_flash_is_not_covered() {
 
 #[test]
 fn decoder_answers_1210_without_a_face_and_1102_for_a_cut_off_face() {
-    let (samples, shown, _) = genuine(6, SimConditions::default());
+    let (samples, shown, _) = genuine(6, SimConditions::steady());
     let faceless: Vec<ReflectionSample> = samples
         .iter()
         .enumerate()
@@ -293,7 +299,7 @@ fn decoder_answers_1210_without_a_face_and_1102_for_a_cut_off_face() {
 
 #[test]
 fn decoder_ignores_frames_where_the_tracker_jumped_to_another_face() {
-    let (samples, shown, _) = genuine(7, SimConditions::default());
+    let (samples, shown, _) = genuine(7, SimConditions::steady());
     // Every fifth frame measures someone else (no response, elsewhere in the frame).
     let other = LinearRgb::new(0.2, 0.2, 0.2);
     let jumpy: Vec<ReflectionSample> = samples
@@ -313,11 +319,12 @@ fn decoder_ignores_frames_where_the_tracker_jumped_to_another_face() {
 #[test]
 fn a_replay_of_another_challenge_scores_like_a_random_sequence() {
     // The genuine recording of challenge A, decoded against 20 other challenges: none passes, and
-    // their z scores are those of the null (well under the threshold), while A's is far above it.
-    let (samples, shown_a, _) = genuine(8, SimConditions::default());
+    // each ranks among the alternatives as a random sequence would (uniform p-values), while A
+    // beats all 999 of them.
+    let (samples, shown_a, _) = genuine(8, SimConditions::steady());
     let (va, ra) = decode(&samples, &shown_a);
-    assert!(va.passed && ra.null_z > 2.0 * faceid_core::reflection::tuning::MIN_NULL_Z, "{ra:?}");
-    let mut zs = Vec::new();
+    assert!(va.passed && ra.beaten_by == 0, "{ra:?}");
+    let mut ps = Vec::new();
     for seed in 1000..1020 {
         let other = challenge(seed);
         let shown_b: Vec<DisplayedColour> = other
@@ -327,11 +334,11 @@ fn a_replay_of_another_challenge_scores_like_a_random_sequence() {
             .map(|(b, a)| DisplayedColour { start_ms: a.start_ms, ..b })
             .collect();
         let (vb, rb) = decode(&samples, &shown_b);
-        assert!(!vb.passed, "{rb:?}");
-        zs.push(rb.null_z);
+        assert!(!vb.passed && vb.code == ResultCode::SuspectedNonLive && rb.rule == Rule::SequenceMismatch, "{rb:?}");
+        ps.push(rb.sequence_p);
     }
-    let mean = zs.iter().sum::<f64>() / zs.len() as f64;
-    assert!(mean.abs() < 1.5, "{zs:?}");
+    let mean = ps.iter().sum::<f64>() / ps.len() as f64;
+    assert!((0.3..0.7).contains(&mean), "{ps:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,11 +365,14 @@ fn any_time() -> impl Strategy<Value = f64> {
 }
 
 fn any_sample() -> impl Strategy<Value = ReflectionSample> {
-    (any_time(), any_colour(), any_colour(), any_box()).prop_map(|(t_ms, face, background, face_box)| ReflectionSample {
-        t_ms,
-        face,
-        background,
-        face_box,
+    (any_time(), any_colour(), any_colour(), any_box(), prop::collection::vec(any_colour(), 8)).prop_map(|(t_ms, face, background, face_box, relief)| {
+        ReflectionSample {
+            t_ms,
+            face,
+            background,
+            face_box,
+            relief: ReliefSample { cells: std::array::from_fn(|i| relief[i]), surround: relief[7], saturated: [0.0; 8] },
+        }
     })
 }
 
@@ -394,17 +404,23 @@ proptest! {
         let shown = challenge(seed).schedule(300.0);
         let samples: Vec<ReflectionSample> = samples
             .into_iter()
-            .map(|(t_ms, face, background, face_box)| ReflectionSample { t_ms, face, background, face_box })
+            .map(|(t_ms, face, background, face_box)| ReflectionSample {
+                t_ms,
+                face,
+                background,
+                face_box,
+                relief: ReliefSample { cells: [face; 7], surround: background, saturated: [0.0; 8] },
+            })
             .collect();
         let v = ReflectionDecoder::default().decode(&samples, &shown);
         prop_assert!(v.score.is_finite());
-        prop_assert_eq!(v.colours.len(), 8);
+        prop_assert_eq!(v.colours.len(), 10);
     }
 }
 
 #[test]
 fn decoder_handles_huge_inputs() {
-    let (samples, shown, _) = genuine(9, SimConditions::default());
+    let (samples, shown, _) = genuine(9, SimConditions::steady());
     // 100 copies of every sample, slightly jittered: 14,000 samples.
     let huge: Vec<ReflectionSample> = samples
         .iter()
@@ -414,5 +430,6 @@ fn decoder_handles_huge_inputs() {
     let long_shown: Vec<DisplayedColour> = (0..10_000).map(|i| DisplayedColour { colour: PALETTE[i % 9], start_ms: i as f64 }).collect();
     assert!(!decode(&samples, &long_shown).0.passed);
     let constant: Vec<ReflectionSample> = samples.iter().map(|s| ReflectionSample { face: Some(LinearRgb::new(0.3, 0.3, 0.3)), background: Some(LinearRgb::new(0.3, 0.3, 0.3)), ..*s }).collect();
-    assert_eq!(decode(&constant, &shown).0.code, ResultCode::SuspectedNonLive);
+    // Nothing responds: too little of the screen's light to decide, and the person is told so.
+    assert_eq!(decode(&constant, &shown).0.code, ResultCode::TooBright);
 }

@@ -33,7 +33,7 @@ fn verdicts() -> Vec<Verdict> {
         .into_iter()
         .map(|(attack, seed)| {
             let challenge = ColourChallenge::generate(&mut ChaCha20Rng::seed_from_u64(seed));
-            let mut session = SimSession::new(&photo, &challenge, SimConditions::default(), attack, seed);
+            let mut session = SimSession::new(&photo, &challenge, SimConditions::steady(), attack, seed);
             let shown = session.shown().to_vec();
             let samples = ground_truth_samples(&mut session);
             decoder.decode(&samples, &shown)

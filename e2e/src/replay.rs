@@ -41,14 +41,7 @@ pub fn write_y4m(photo_png: &[u8], path: &Path, seed: u64) -> Result<Recording> 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut challenge = ColourChallenge::generate(&mut rng);
     challenge.hold_ms = HOLD_MS;
-    let conditions = SimConditions {
-        fps: f64::from(FPS),
-        timestamp_jitter_ms: 0.0,
-        drop_rate: 0.0,
-        face_width: [0.32, 0.36],
-        ..SimConditions::default()
-    }
-    .with_size(WIDTH, HEIGHT);
+    let conditions = SimConditions { face_width: [0.32, 0.36], ..SimConditions::steady() }.fixed_rate(f64::from(FPS)).with_size(WIDTH, HEIGHT);
     let mut session = SimSession::new(&photo, &challenge, conditions, Attack::None, seed);
 
     let mut command = Command::new("ffmpeg");

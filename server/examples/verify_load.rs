@@ -164,7 +164,7 @@ impl Client {
 
 /// One simulated recording (rendering is never timed).
 fn render(photo: &Photo, challenge: &ColourChallenge, seed: u64) -> SimRecording {
-    let conditions = SimConditions::default().with_size(640, 480);
+    let conditions = SimConditions::steady().with_size(640, 480);
     sim_video::SimEncoder::new(VideoFormat::Webm, 1_000)
         .record(photo, challenge, conditions, Attack::None, seed)
         .expect("render a recording")

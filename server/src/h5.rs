@@ -884,6 +884,13 @@ async fn verify_claimed(
         detail = outcome.detail.as_deref().unwrap_or("-"),
         verify_ms = started.elapsed().as_millis() as u64,
         page_code = page_code.map_or(-1, i64::from),
+        rule = outcome.decode.as_ref().map_or("-", |d| d.rule.name()),
+        sequence_p = outcome.decode.as_ref().map_or(f64::NAN, |d| d.sequence_p),
+        step_f = outcome.decode.as_ref().map_or(f64::NAN, |d| d.step_f),
+        relief_uneven_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_uneven),
+        relief_dome_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_screen_dome),
+        relief_alive_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_alive),
+        relief_critical_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_critical),
         "verified"
     );
     if outcome.code == ResultCode::InternalError {
@@ -945,6 +952,7 @@ async fn record(
                 best_frame_key,
                 best_frame_score: outcome.best_frame.as_ref().map(|f| f.score),
                 finished_at_ms: finished_at,
+                verdict_json: outcome.decode.as_ref().and_then(|d| serde_json::to_string(d).ok()),
             };
             // retriesLeft was settled when the attempt was created; finishing does not change it.
             let updated = s

@@ -12,7 +12,7 @@ use faceid_core::{Locale, ResultCode};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_verdict.sql")];
 /// How long a writer waits for the database lock before giving up (SQLite busy timeout).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -138,6 +138,8 @@ pub struct AttemptResult {
     pub best_frame_key: Option<String>,
     pub best_frame_score: Option<f32>,
     pub finished_at_ms: i64,
+    /// The decoder's figures and the rule that decided, as JSON (None when it did not run).
+    pub verdict_json: Option<String>,
 }
 
 /// Why an attempt could not be created.
@@ -237,7 +239,7 @@ const TOKEN_COLUMNS: &str =
      expires_at, retry_budget, attempts_used, status, final_code";
 const ATTEMPT_COLUMNS: &str =
     "attempt_id, biz_token, seq, challenge, issued_at, expires_at, state, err_code, score, \
-     delay_ms, answer, video_key, best_frame_key, best_frame_score, finished_at";
+     delay_ms, answer, video_key, best_frame_key, best_frame_score, finished_at, verdict";
 
 fn token_from_row(row: &Row<'_>) -> Result<Result<TokenRecord, StoreError>, rusqlite::Error> {
     let mode: String = row.get(2)?;
@@ -279,6 +281,7 @@ fn attempt_from_row(row: &Row<'_>) -> Result<Result<AttemptRecord, StoreError>, 
             best_frame_key: row.get(12)?,
             best_frame_score: row.get::<_, Option<f64>>(13)?.map(|v| v as f32),
             finished_at_ms: row.get::<_, Option<i64>>(14)?.unwrap_or_default(),
+            verdict_json: row.get(15)?,
         }),
         _ => None,
     };
@@ -505,7 +508,7 @@ impl VerificationStore for SqliteStore {
         };
         tx.execute(
             "UPDATE attempts SET state = ?2, err_code = ?3, score = ?4, delay_ms = ?5, answer = ?6, video_key = ?7, \
-             best_frame_key = ?8, best_frame_score = ?9, finished_at = ?10 WHERE attempt_id = ?1",
+             best_frame_key = ?8, best_frame_score = ?9, finished_at = ?10, verdict = ?11 WHERE attempt_id = ?1",
             params![
                 attempt_id,
                 AttemptState::Done.as_str(),
@@ -516,7 +519,8 @@ impl VerificationStore for SqliteStore {
                 r.video_key,
                 r.best_frame_key,
                 r.best_frame_score.map(f64::from),
-                r.finished_at_ms
+                r.finished_at_ms,
+                r.verdict_json
             ],
         )?;
         if r.err_code == ResultCode::Passed.code() {
@@ -655,6 +659,7 @@ mod tests {
             best_frame_key: Some("f1".into()),
             best_frame_score: Some(1.0),
             finished_at_ms: 5,
+            verdict_json: Some("{\"rule\":\"passed\"}".into()),
         }
     }
 

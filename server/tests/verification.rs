@@ -235,7 +235,7 @@ async fn no_face_garbage_and_tiny_videos_get_their_codes() {
         .record(
             &common::astronaut(),
             &c.challenge,
-            faceid_core::sim::SimConditions::default().with_size(200, 150),
+            faceid_core::sim::SimConditions::steady().with_size(200, 150),
             Attack::None,
             6,
         )

@@ -145,4 +145,8 @@ impl FaceDetector for EngineDetector {
     fn measures(&self) -> Option<FaceMeasures> {
         self.measures
     }
+
+    fn landmarks(&self) -> Option<&Landmarks> {
+        EngineDetector::landmarks(self)
+    }
 }

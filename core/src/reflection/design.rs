@@ -518,3 +518,40 @@ pub(super) fn per_colour(design: &SegmentDesign, timeline: &Timeline, fit: &Fit)
         .collect();
     (colours, misdecoded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nnls_matches_a_brute_force_search() {
+        let nm = [[2.0, 0.5, -0.3], [0.5, 1.5, 0.2], [-0.3, 0.2, 1.0]];
+        for b in [[1.0, 1.0, 1.0], [1.0, -2.0, 0.5], [-1.0, -1.0, -1.0], [0.2, 3.0, -4.0]] {
+            let k = nnls3(&nm, &b);
+            assert!(k.iter().all(|&v| v >= 0.0));
+            let obj = |k: &[f64; 3]| quad3(&nm, k) - 2.0 * dot3(k, &b);
+            let mut best = f64::MAX;
+            for i in 0..=60 {
+                for j in 0..=60 {
+                    for l in 0..=60 {
+                        best = best.min(obj(&[i as f64 * 0.05, j as f64 * 0.05, l as f64 * 0.05]));
+                    }
+                }
+            }
+            assert!(obj(&k) <= best + 1e-9, "{b:?}: {k:?} {} vs {best}", obj(&k));
+        }
+        // Singular systems give a finite answer.
+        assert!(nnls3(&[[0.0; 3]; 3], &[1.0, 1.0, 1.0]).iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn cholesky_solves_a_positive_definite_system() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let l = cholesky(&a, 3);
+        let x = cholesky_solve(&l, 3, &[1.0, 2.0, 3.0]);
+        for i in 0..3 {
+            let row: f64 = (0..3).map(|j| a[i * 3 + j] * x[j]).sum();
+            assert!((row - [1.0, 2.0, 3.0][i]).abs() < 1e-6, "{x:?}");
+        }
+    }
+}

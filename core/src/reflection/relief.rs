@@ -19,9 +19,10 @@
 //!   right behind the phone is the exception: it flattens a face's response toward paper's, and the
 //!   person is asked to turn away from the light);
 //! - **a face reflects, an emitter adds**: the added light itself, in absolute terms (the response
-//!   times the level), is ρ·E_screen on a reflecting surface — lower on the outer cheeks, turned
-//!   away from the screen, whatever the room's light — but the same everywhere on a tablet's glass
-//!   (whose response is high where its image is dark);
+//!   times the level), is ρ·E_screen on a reflecting surface — different between parts turned
+//!   differently toward the screen, whatever the room's light — but the same everywhere on a
+//!   tablet's glass (whose *relative* response is then high wherever its image is dark, as uneven
+//!   as a face's);
 //! - **yet all of a face responds**: every cell faces the screen within ~65°, so each receives at
 //!   least [`tuning::FACE_CELL_MIN`] of the front's share. A tablet emits its own image and responds
 //!   only where our screen is mirrored in its glass: the phone's coloured screen minus the page's
@@ -29,8 +30,9 @@
 //!   hole landing on the face — some cell goes dark.
 //!
 //! Each property is decided by one-sided t tests at the step level at [`tuning::RELIEF_ALPHA`]
-//! (Bonferroni-corrected over the unevenness contrasts): the relief is a face's when some
-//! unevenness beyond paper's bounds and a response in every cell are both established; it fails
+//! (Bonferroni-corrected over the witnesses): the relief is a face's when unevenness beyond
+//! paper's bounds, of the response and of the added light, and a response in every part are all
+//! established; it fails
 //! (1002) when a dark cell is established (a mirrored patch), or when the surround responds like the
 //! face while no unevenness is seen (a print with its margin); anything else is too weak to decide
 //! (1202).
@@ -56,6 +58,8 @@ pub(super) const SERIES: usize = 8;
 #[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct ReliefReport {
     pub frames: usize,
+    /// Which series took part, one bit per series in the order of the constants above.
+    pub usable: u8,
     /// The front (nose and inner cheeks), and each part relative to it.
     pub front: f64,
     pub nose: f64,
@@ -71,8 +75,8 @@ pub struct ReliefReport {
     pub t_alive: f64,
     /// Largest t among "this part is dark" (positive: a mirrored patch).
     pub t_dark: f64,
-    /// t of "the outer cheeks receive less of the screen's light, in absolute terms, than the front"
-    /// (positive: lit like a convex surface, not like an emitter that adds the same light everywhere).
+    /// Largest t among the witnesses of the added light (response times level) differing between
+    /// parts (positive: reflected by surfaces turned differently, not added evenly by an emitter).
     pub t_screen_dome: f64,
     /// t of "the surround responds like the face" (positive: a print's margin).
     pub t_surround_flat: f64,
@@ -102,45 +106,68 @@ struct Witness {
     extra: f64,
 }
 
-/// The front: nose and inner cheeks.
-const FRONT: Cells = &[(NOSE, 1.0 / 3.0), (INNER_LEFT, 1.0 / 3.0), (INNER_RIGHT, 1.0 / 3.0)];
+/// The outer cheeks together.
+const OUTER: Cells = &[(OUTER_LEFT, 0.5), (OUTER_RIGHT, 0.5)];
 
-const UNEVEN: [Witness; 3] = [
+/// The front: the inner cheeks (the nose's ridge joins the witnesses when it is not saturated —
+/// a shiny nose often is).
+const FRONT: Cells = &[(INNER_LEFT, 0.5), (INNER_RIGHT, 0.5)];
+
+const UNEVEN: [Witness; 5] = [
     // Outer cheeks against the front: a face's turn away (or, lit from above, catch less room light).
-    Witness { a: &[(OUTER_LEFT, 0.5), (OUTER_RIGHT, 0.5)], b: FRONT, extra: 0.0 },
-    // Inner cheeks against the nose: the nose's sides turn sideways.
-    Witness { a: &[(INNER_LEFT, 0.5), (INNER_RIGHT, 0.5)], b: &[(NOSE, 1.0)], extra: 0.0 },
-    // Forehead and chin against the nose: turned up toward the room's light and down from it.
+    Witness { a: OUTER, b: FRONT, extra: 0.0 },
+    // The nose's ridge against the inner cheeks beside it: the ridge turns up and sideways.
+    Witness { a: &[(NOSE, 1.0)], b: FRONT, extra: 0.0 },
+    // Forehead and chin against the nose: turned up toward the room's light and down from it …
     Witness { a: &[(FOREHEAD, 0.5), (CHIN, 0.5)], b: &[(NOSE, 1.0)], extra: tuning::FLAT_VERTICAL_ASYMMETRY },
+    // … or against the inner cheeks, when the nose is not measured.
+    Witness { a: &[(FOREHEAD, 0.5), (CHIN, 0.5)], b: FRONT, extra: tuning::FLAT_VERTICAL_ASYMMETRY },
+    // The chin (turned down toward a screen held below the eyes) against the forehead (turned up):
+    // paper held up to 30° off and 20° above the screen's direction allows them twice apart.
+    Witness { a: &[(CHIN, 1.0)], b: &[(FOREHEAD, 1.0)], extra: std::f64::consts::LN_2 },
 ];
 
-/// The parts that must respond: forehead, chin, each outer cheek, the inner cheeks together.
-const PARTS: [Cells; 5] = [&[(FOREHEAD, 1.0)], &[(CHIN, 1.0)], &[(OUTER_LEFT, 1.0)], &[(OUTER_RIGHT, 1.0)], &[(INNER_LEFT, 0.5), (INNER_RIGHT, 0.5)]];
+/// The parts that must respond: forehead, chin, each outer cheek.
+const PARTS: [Cells; 4] = [&[(FOREHEAD, 1.0)], &[(CHIN, 1.0)], &[(OUTER_LEFT, 1.0)], &[(OUTER_RIGHT, 1.0)]];
 
 /// Weights of `a − f · b`.
 fn minus(a: Cells, f: f64, b: Cells) -> Vec<(usize, f64)> {
     a.iter().copied().chain(b.iter().map(|&(r, w)| (r, -f * w))).collect()
 }
 
-/// Weighted mean level (ln luminance) of some cells.
+/// Weighted mean of a per-series figure (ln luminance, saturated share) over some cells.
 fn level(levels: &[f64], cells: Cells) -> f64 {
     cells.iter().map(|&(r, w)| w * levels.get(r).copied().unwrap_or(0.0)).sum::<f64>() / cells.iter().map(|&(_, w)| w).sum::<f64>().max(1e-12)
 }
 
-/// Runs the relief test on the relief series (in the order of the constants above) with their
-/// mean levels (ln luminance), at the delay the sequence test chose, against the face's fitted
-/// response `fit`.
-pub(super) fn test(
-    timeline: &Timeline,
-    tau: &[f64],
-    times: &[f64],
-    series: &[Vec<[f64; 3]>],
-    levels: &[f64],
-    delay: f64,
-    fit: &Fit,
-) -> (Relief, ReliefReport) {
-    let mut report = ReliefReport { frames: times.len(), ..ReliefReport::default() };
-    if series.len() < SERIES || levels.len() < SERIES || times.len() < tuning::MIN_SAMPLES {
+/// The relief cells' measurements over the frames where all were measured.
+pub(super) struct ReliefInput {
+    pub times: Vec<f64>,
+    /// Each frame's time mapped to −1..1 over the analysis window (for the drift polynomial).
+    pub tau: Vec<f64>,
+    /// Per series (in the order of the constants above), per frame: log-chromaticity.
+    pub series: Vec<Vec<[f64; 3]>>,
+    /// Per series: mean ln luminance, and mean share of saturated pixels.
+    pub levels: [f64; SERIES],
+    pub saturated: [f64; SERIES],
+    /// Which series take part (measured in most frames; see [`tuning::RELIEF_MIN_MEASURED`]).
+    pub usable: [bool; SERIES],
+}
+
+/// Whether all of `cells` take part.
+fn usable(input: &ReliefInput, cells: Cells) -> bool {
+    cells.iter().all(|&(r, _)| input.usable.get(r).copied().unwrap_or(false))
+}
+
+/// Runs the relief test at the delay the sequence test chose, against the face's fitted response.
+pub(super) fn test(timeline: &Timeline, input: &ReliefInput, delay: f64, fit: &Fit) -> (Relief, ReliefReport) {
+    let ReliefInput { times, tau, series, levels, .. } = input;
+    let usable_bits = input.usable.iter().enumerate().fold(0u8, |b, (i, &u)| b | (u8::from(u) << i));
+    let mut report = ReliefReport { frames: times.len(), usable: usable_bits, ..ReliefReport::default() };
+    // The front and both outer cheeks must take part (the dome is measured there), and the
+    // forehead or the chin.
+    let parts = PARTS.iter().filter(|p| usable(input, p)).count();
+    if series.len() < SERIES || times.len() < tuning::MIN_SAMPLES || !usable(input, FRONT) || !usable(input, OUTER) || parts < 3 {
         return (Relief::Undecided, report);
     }
     let refs: Vec<&[[f64; 3]]> = series.iter().map(Vec::as_slice).collect();
@@ -151,7 +178,7 @@ pub(super) fn test(
     let front = slope(FRONT);
     report.front = front.slope;
     let relative = |r: usize| slope(&[(r, 1.0)]).slope / front.slope;
-    report.nose = relative(NOSE);
+    report.nose = if usable(input, &[(NOSE, 1.0)]) { relative(NOSE) } else { f64::NAN };
     report.inner = 0.5 * (relative(INNER_LEFT) + relative(INNER_RIGHT));
     report.outer_left = relative(OUTER_LEFT);
     report.outer_right = relative(OUTER_RIGHT);
@@ -159,34 +186,40 @@ pub(super) fn test(
     report.chin = relative(CHIN);
     report.surround = relative(SURROUND);
 
-    report.t_uneven = UNEVEN
-        .iter()
-        .flat_map(|w| {
-            let allow = tuning::FLAT_GEOMETRY + w.extra + tuning::FLAT_TONE_SLOPE * (level(levels, w.a) - level(levels, w.b)).abs();
-            // a above e^allow · b, or a below e^−allow · b.
-            let above = t(slope(&minus(w.a, allow.exp(), w.b)));
-            let below = -t(slope(&minus(w.a, (-allow).exp(), w.b)));
-            [above, below]
-        })
-        .fold(f64::NEG_INFINITY, f64::max);
-    // The added light in absolute terms is the response times the level: ρ·E_screen on a reflecting
-    // surface (lower on the outer cheeks, turned away from the screen, whatever the room's light),
-    // the same everywhere on an emitter's glass. Paper's and the tone curve's allowances as above.
-    let outer: Cells = &[(OUTER_LEFT, 0.5), (OUTER_RIGHT, 0.5)];
-    let (outer_level, front_level) = (level(levels, outer), level(levels, FRONT));
-    let allow = tuning::FLAT_GEOMETRY + tuning::FLAT_TONE_SLOPE * (outer_level - front_level).abs();
-    // outer·B_o < e^−allow · front·B_f  ⇔  e^−allow · (B_f / B_o) · front − outer > 0.
-    report.t_screen_dome = -t(slope(&minus(outer, (-allow + front_level - outer_level).exp(), FRONT)));
-    report.t_alive = PARTS.iter().map(|&p| t(slope(&minus(p, tuning::FACE_CELL_MIN, FRONT)))).fold(f64::INFINITY, f64::min);
-    report.t_dark = PARTS.iter().map(|&p| -t(slope(&minus(p, tuning::PATCH_CELL_MAX, FRONT)))).fold(f64::NEG_INFINITY, f64::max);
+    // The largest t among the witnesses, each both ways: the response (or, `added`, the response
+    // times the level — the added light) of `a` beyond e^±allow times that of `b`.
+    let witnesses = |added: bool| {
+        UNEVEN
+            .iter()
+            .filter(|w| usable(input, w.a) && usable(input, w.b))
+            .flat_map(|w| {
+                let saturation = level(&input.saturated, w.a) + level(&input.saturated, w.b);
+                let level_gap = level(levels, w.a) - level(levels, w.b);
+                // The added light also carries the levels themselves through the tone curve.
+                let tone = tuning::FLAT_TONE_SLOPE + if added { tuning::FLAT_GAMMA_DEVIATION } else { 0.0 };
+                let allow = tuning::FLAT_GEOMETRY + w.extra + tone * level_gap.abs() + tuning::FLAT_SATURATION_LOSS * saturation;
+                // In added light, a's response counts e^level_gap times b's.
+                let scale = if added { level_gap.exp() } else { 1.0 };
+                let above = t(slope(&minus(w.a, allow.exp() / scale, w.b)));
+                let below = -t(slope(&minus(w.a, (-allow).exp() / scale, w.b)));
+                [above, below]
+            })
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    report.t_uneven = witnesses(false);
+    report.t_screen_dome = witnesses(true);
+    let measured_parts = PARTS.iter().filter(|p| usable(input, p));
+    report.t_alive = measured_parts.clone().map(|&p| t(slope(&minus(p, tuning::FACE_CELL_MIN, FRONT)))).fold(f64::INFINITY, f64::min);
+    report.t_dark = measured_parts.map(|&p| -t(slope(&minus(p, tuning::FACE_CELL_MIN, FRONT)))).fold(f64::NEG_INFINITY, f64::max);
     let surround: Cells = &[(SURROUND, 1.0)];
     let margin = tuning::PRINT_SURROUND_MIN * (-tuning::FLAT_TONE_SLOPE * (level(levels, surround) - level(levels, FRONT)).abs()).exp();
-    report.t_surround_flat = t(slope(&minus(surround, margin, FRONT)));
+    // Without a surround (a saturated wall beside the head) there is no margin to see.
+    report.t_surround_flat = if usable(input, surround) { t(slope(&minus(surround, margin, FRONT))) } else { f64::NEG_INFINITY };
     let dof = front.dof as f64;
     report.t_critical = t_critical(tuning::RELIEF_ALPHA, dof);
     report.t_critical_uneven = t_critical(tuning::RELIEF_ALPHA / (2 * UNEVEN.len()) as f64, dof);
     let uneven = report.t_uneven >= report.t_critical_uneven;
-    let relief = if uneven && report.t_screen_dome >= report.t_critical && report.t_alive >= report.t_critical {
+    let relief = if uneven && report.t_screen_dome >= report.t_critical_uneven && report.t_alive >= report.t_critical {
         Relief::Face
     } else if report.t_dark >= report.t_critical {
         Relief::Patch

@@ -61,6 +61,7 @@ pub(super) fn choose_delay(timeline: &Timeline, tau: &[f64], times: &[f64], face
     let mut best = (0usize, f64::NEG_INFINITY);
     for (i, d) in designs.iter().enumerate() {
         let s = share(d);
+
         if s > best.1 {
             best = (i, s);
         }

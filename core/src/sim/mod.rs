@@ -264,6 +264,8 @@ pub struct SimTruth {
     pub scene: SceneFigures,
 }
 
+/// Share of the metering that looks at the face (phones' front cameras meter with face priority).
+const FACE_METERING: f64 = 0.8;
 /// Scene margin around the frame (share per side) that camera shake may bring into view.
 const SCENE_MARGIN: f32 = 0.12;
 /// Recording runs this long after the flash ends (the page stops the recorder a little late).
@@ -516,7 +518,7 @@ impl SimSession {
             row_light: Vec::new(),
         };
         // Exposure: the metered brightness under the hold colour reaches a target level (linear
-        // 0.12–0.3, i.e. sRGB 97–150 on the metered area).
+        // 0.12–0.3, i.e. sRGB 97–150 on the metered area: a face exposed as cameras expose faces).
         let hold = session.lit_linear.first().copied().unwrap_or([1.0; 3]);
         let metered_hold = session.metered(hold);
         let target = uniform(&mut session.rng, [0.12, 0.3]).ln();
@@ -572,13 +574,14 @@ impl SimSession {
         std::array::from_fn(|c| f64::from(f[0][c] + (f[1][c] + f[2][c]) * s[c]).max(1e-6))
     }
 
-    /// ln of the metered brightness under screen colour `s`: half the face, half the frame.
+    /// ln of the metered brightness under screen colour `s`: front cameras meter with face priority,
+    /// so mostly the face, a little of the frame.
     fn metered(&self, s: [f32; 3]) -> f64 {
         let lum = |m: &[[f32; 3]; 3]| {
             let v: [f32; 3] = std::array::from_fn(|c| m[0][c] + (m[1][c] + m[2][c]) * s[c]);
             f64::from(LinearRgb::from_array(v).luminance()).max(1e-6)
         };
-        (0.5 * lum(&self.face_sums) + 0.5 * lum(&self.frame_sums)).ln()
+        (FACE_METERING * lum(&self.face_sums) + (1.0 - FACE_METERING) * lum(&self.frame_sums)).ln()
     }
 
     /// The screen light reaching the scene for a row exposed until `t`: the lit timeline delayed,

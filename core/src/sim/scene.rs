@@ -55,6 +55,14 @@ const SCREEN_WRAP: f64 = 0.12;
 /// plus light reflected from the floor and walls below.
 const ROOM_UP_BIAS: f64 = 0.6;
 const ROOM_FLOOR: f64 = 0.15;
+/// The photo's own shading is its luminance blurred over this many face half-widths: wider than
+/// eyes and brows, narrower than the turn of the cheeks.
+const PHOTO_SHADING_SCALE: f32 = 0.3;
+/// Relighting darkens a pixel at most tenfold (the shadowed side of a face by a window) and
+/// brightens it at most threefold (beyond, the photo's shading estimate is what is wrong: a dark
+/// eyebrow is not a shadow).
+const MIN_RELIGHT: f32 = 0.1;
+const MAX_RELIGHT: f32 = 3.0;
 /// A print's reproduction range: ink black reflects ~3 %, paper white ~85 % of the light.
 const PRINT_BLACK: f32 = 0.03;
 const PRINT_WHITE: f32 = 0.85;
@@ -298,13 +306,15 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
         let n = [0.0, 0.0, 1.0];
         lights.screen_irradiance([0.0, 0.1, front_z], n) / lights.room_irradiance(n)
     };
-    let live_response = |u: f64, v: f64| -> (Surface, f64) {
+    // The room's light on a surface relative to the face front's, and the screen's share there.
+    let front_room = lights.room_irradiance([0.0, 0.0, 1.0]);
+    let live_response = |u: f64, v: f64| -> (Surface, f64, f64) {
         let (surface, z, n) = live_surface(u, v);
         match surface {
             Surface::Background => {
                 let depth = front_z - (background_m / FACE_UNIT_M);
                 let es = lights.screen_irradiance([u, v, depth], [0.0, 0.0, 1.0]);
-                (surface, es / lights.room_irradiance([0.0, 0.0, 1.0]) / background_room / reference)
+                (surface, es / front_room / background_room / reference, 1.0)
             }
             _ => {
                 let es = lights.screen_irradiance([u, v, z], n);
@@ -312,9 +322,39 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
                 if surface == Surface::Neck {
                     ea *= NECK_ROOM_LIGHT;
                 }
-                (surface, es / ea.max(1e-6) / reference)
+                (surface, es / ea.max(1e-6) / reference, ea / front_room)
             }
         }
+    };
+
+    // The photo is the person as *its* light lit them; a live person here is lit by this room.
+    // Relight the head and neck: divide out the photo's own shading (its luminance blurred over
+    // 0.3 face half-widths, where skin albedo is nearly even) and multiply in this room's light.
+    // Then the screen's added light is albedo × screen irradiance, as physics has it, whatever the
+    // photo's lighting was.
+    let shading = {
+        let mut lum: Vec<[f32; 3]> = Vec::with_capacity(sw * sh);
+        for sy in 0..sh {
+            for sx in 0..sw {
+                let px = pcx + (sx as f32 + 0.5 - scene_face.0) * k - 0.5;
+                let py = pcy + (sy as f32 + 0.5 - scene_face.1) * k - 0.5;
+                let l = crate::colour::LinearRgb::from_array(photo.sample(px, py)).luminance().max(1e-4);
+                lum.push([l; 3]);
+            }
+        }
+        blur(&mut lum, sw, sh, PHOTO_SHADING_SCALE * half_w);
+        let (mut front, mut n) = (0.0f32, 0.0f32);
+        for sy in 0..sh {
+            for sx in 0..sw {
+                let (u, v) = uv(sx, sy);
+                if u.abs() < 0.3 && (-0.1..0.3).contains(&v) {
+                    front += lum[sy * sw + sx][0];
+                    n += 1.0;
+                }
+            }
+        }
+        let front = (front / n.max(1.0)).max(1e-4);
+        lum.into_iter().map(|l| l[0] / front).collect::<Vec<f32>>()
     };
 
     // Attack surfaces: a flat plane (print or tablet) at the distance where the photo's face
@@ -340,8 +380,9 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
     // Extent of a held print or tablet around the face (face units: left, right, top, bottom).
     let extent = [uniform(rng, [1.4, 3.0]), uniform(rng, [1.4, 3.0]), uniform(rng, [2.0, 3.5]), uniform(rng, [1.5, 4.0])];
     let inside_extent = |u: f64, v: f64| u >= -extent[0] && u <= extent[1] && v >= -extent[2] && v <= extent[3];
-    // A print cut out along the head's outline.
-    let cut = [uniform(rng, [1.0, 1.3]), uniform(rng, [1.3, 1.6])];
+    // A print cut out along the face's outline (its cheeks reach ±1.03 face units at the eyes), or
+    // along the head's with some hair.
+    let cut = [uniform(rng, [1.03, 1.3]), uniform(rng, [1.3, 1.6])];
     let inside_cut = |u: f64, v: f64| (u / cut[0]).powi(2) + ((v - HEAD_CENTRE_V) / cut[1]).powi(2) < 1.0 || (v > 0.6 && v < 1.6 && u.abs() < 0.6);
     // Tablet: bezel width, and our screen mirrored in its glass. The mirror image of the phone's
     // screen (7 × 15 cm, coloured except for the page's oval around the face preview: about 2/3 of
@@ -382,7 +423,7 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
             let py = pcy + (sy as f32 + 0.5 - scene_face.1) * k - 0.5;
             let mut a = photo.sample(px, py);
             let (u, v) = uv(sx, sy);
-            let (surface, live) = live_response(u, v);
+            let (surface, live, room) = live_response(u, v);
             // Skin tone applies to head and neck, fading out past the outline.
             if tone.is_some() && surface != Surface::Background && surface != Surface::Torso {
                 for c in 0..3 {
@@ -398,6 +439,12 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
             }
             let r: f64 = match setup.attack {
                 Attack::None | Attack::Replay | Attack::NoResponse => {
+                    if matches!(surface, Surface::Head | Surface::Neck) {
+                        let relight = (room as f32 / shading[sy * sw + sx].max(1e-3)).clamp(MIN_RELIGHT, MAX_RELIGHT);
+                        for c in &mut a {
+                            *c *= relight;
+                        }
+                    }
                     if glasses {
                         let lens = ((u.abs() - 0.42) / 0.3).powi(2) + ((v + 0.2) / 0.2).powi(2);
                         if lens < 1.0 {
@@ -477,8 +524,8 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
         if n > 0.0 { s / n } else { 0.0 }
     };
     // The decoder's relief strips (crate::analysis::RELIEF_COLUMNS and RELIEF_ROWS) in face units.
-    let centre_response = mean_response(-0.2, 0.2, 0.0, 0.4);
-    let side_response = 0.5 * (mean_response(-0.88, -0.6, 0.0, 0.4) + mean_response(0.6, 0.88, 0.0, 0.4));
+    let centre_response = mean_response(-0.2, 0.2, 0.0, 0.44);
+    let side_response = 0.5 * (mean_response(-0.88, -0.6, 0.0, 0.56) + mean_response(0.6, 0.88, 0.0, 0.56));
     let skin = {
         let (mut s, mut n) = ([0.0f64; 3], 0.0f64);
         for sy in 0..sh {
@@ -573,38 +620,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_face_facing_the_screen_responds_most_at_its_front() {
+    fn a_face_receives_most_screen_light_at_its_front() {
+        // The screen's irradiance alone (whatever the room): cheeks turned away and hair turned up
+        // receive less than the front; the outline has a grazing normal.
         let lights = Lights { screen: [0.0, 1.0, HEAD_AXES[2] + 4.0], room_dir: [0.0, -1.0, 0.0], room_weight: 1.0 };
-        let r = |u: f64, v: f64| {
+        let e = |u: f64, v: f64| {
             let (_, z, n) = live_surface(u, v);
-            lights.screen_irradiance([u, v, z], n) / lights.room_irradiance(n)
+            lights.screen_irradiance([u, v, z], n)
         };
-        let centre = r(0.1, 0.1);
-        let side = r(0.9, 0.2);
-        let hair = r(0.0, -1.6);
-        assert!(side < 0.75 * centre, "{side} {centre}");
-        assert!(hair < 0.5 * centre, "{hair} {centre}");
-        // The outline has a grazing normal.
-        let (_, _, n) = live_surface(1.19, -0.35);
+        let front = e(0.3, 0.2);
+        assert!(e(0.85, 0.2) < 0.75 * front, "{} {front}", e(0.85, 0.2));
+        assert!(e(0.0, -1.6) < 0.5 * front, "{} {front}", e(0.0, -1.6));
+        let (_, _, n) = live_surface(1.07, -0.35);
         assert!(n[2] < 0.3, "{n:?}");
-    }
-}
-
-#[cfg(test)]
-mod profile_probe {
-    use super::*;
-    #[test]
-    fn print_profile() {
-        for (name, dir, w) in [("diffuse", [0.0, -1.0, 0.0], 0.0), ("ceiling", normalise([0.0, -0.9, 0.3]), 1.5), ("side", normalise([0.9, -0.3, 0.2]), 2.0), ("front", normalise([0.0, -0.3, 0.95]), 2.0)] {
-            let lights = Lights { screen: [0.0, 1.0, HEAD_AXES[2] + 4.5], room_dir: dir, room_weight: w };
-            let reference = lights.screen_irradiance([0.0, 0.1, HEAD_AXES[2]], [0.0, 0.0, 1.0]) / lights.room_irradiance([0.0, 0.0, 1.0]);
-            let r = |u: f64, v: f64| {
-                let (_, z, n) = live_surface(u, v);
-                lights.screen_irradiance([u, v, z], n) / lights.room_irradiance(n) / reference
-            };
-            let row: Vec<String> = [-0.88, -0.74, -0.6, -0.42, -0.2, 0.0, 0.2, 0.42, 0.6, 0.74, 0.88].iter().map(|&u| format!("{:.2}", r(u, 0.2))).collect();
-            let col: Vec<String> = [-1.6, -1.2, -0.8, -0.4, 0.0, 0.4, 0.8, 1.0].iter().map(|&v| format!("{:.2}", r(0.3, v))).collect();
-            println!("{name:8} u-profile {} | v-profile {}", row.join(" "), col.join(" "));
-        }
     }
 }

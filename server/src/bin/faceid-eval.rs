@@ -99,11 +99,12 @@ struct Args {
     redecode: usize,
     verbose: bool,
     markdown: Option<PathBuf>,
+    record: (u32, u32),
 }
 
 const USAGE: &str = "usage: faceid-eval [--sessions N (per attack and band)] [--seed S] [--split calibrate|report] \
 [--codecs none,vp8,h264] [--truth] [--attacks genuine,replay,...] [--bands 0,1,2,3] [--threads T] [--redecode K] \
-[--verbose] [--markdown FILE]";
+[--verbose] [--markdown FILE] [--record WxH (recording size, default 640x480)]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -118,6 +119,7 @@ fn parse_args() -> Result<Args, String> {
         redecode: 10,
         verbose: false,
         markdown: None,
+        record: RECORD_SIZE,
     };
     let mut it = std::env::args().skip(1);
     let number = |v: Option<String>, what: &str| -> Result<u64, String> { v.and_then(|v| v.parse().ok()).ok_or(format!("{what} needs a number")) };
@@ -130,6 +132,11 @@ fn parse_args() -> Result<Args, String> {
             "--truth" => args.truth = true,
             "--verbose" => args.verbose = true,
             "--markdown" => args.markdown = Some(it.next().ok_or("--markdown needs a file")?.into()),
+            "--record" => {
+                let v = it.next().ok_or("--record needs WxH")?;
+                let (w, h) = v.split_once('x').ok_or("--record needs WxH")?;
+                args.record = (w.parse().map_err(|_| "bad width")?, h.parse().map_err(|_| "bad height")?);
+            }
             "--split" => {
                 args.split = match it.next().as_deref() {
                     Some("calibrate") => Split::Calibrate,
@@ -238,7 +245,7 @@ impl Runner<'_> {
             }
             Codec::Vp8 | Codec::H264 => {
                 let format = if plan.codec == Codec::Vp8 { VideoFormat::Webm } else { VideoFormat::Mp4 };
-                let conditions = conditions.with_size(RECORD_SIZE.0, RECORD_SIZE.1);
+                let conditions = conditions.with_size(self.args.record.0, self.args.record.1);
                 let session = SimSession::new(photo, &challenge, conditions, plan.attack, plan.seed);
                 let (k, truth) = (session.screen_light(), session.truth());
                 let recording = SimEncoder::new(format, RECORD_KBPS).encode(session).map_err(|e| e.to_string())?;
@@ -373,7 +380,7 @@ fn main() -> ExitCode {
     std::thread::scope(|scope| {
         for _ in 0..args.threads {
             scope.spawn(|| {
-                let mut analyser = FrameAnalyser::new();
+                let mut analyser = FrameAnalyser::with_embedded_landmarks();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&plan) = plans.get(i) else { break };
@@ -415,7 +422,7 @@ fn print_session(o: &Outcome, photos: &[(String, Photo)]) {
     let r = o.report.clone().unwrap_or_default();
     let f = &r.relief;
     println!(
-        "  {}/{}/{}/{} seed {}: {} {} k {:.3} p {:.4} stepF {:.1} fit {:.2} delay {:.0} | nose {:.2} in {:.2} out {:.2}/{:.2} fh {:.2} chin {:.2} sur {:.2} | t uneven {:.1} (crit {:.1}) dome {:.1} alive {:.1} dark {:.1} surflat {:.1} (crit {:.1})",
+        "  {}/{}/{}/{} seed {}: {} {} k {:.3} p {:.4} stepF {:.1} fit {:.2} delay {:.0} | nose {:.2} in {:.2} out {:.2}/{:.2} fh {:.2} chin {:.2} sur {:.2} | t uneven {:.1} (crit {:.1}) dome {:.1} alive {:.1} dark {:.1} surflat {:.1} (crit {:.1}) cells {:08b}/{}",
         o.plan.attack.name(),
         band_name(o.plan.band),
         o.plan.codec.name(),
@@ -442,6 +449,8 @@ fn print_session(o: &Outcome, photos: &[(String, Photo)]) {
         f.t_dark,
         f.t_surround_flat,
         f.t_critical,
+        f.usable,
+        f.frames,
     );
     if std::env::var_os("FACEID_EVAL_TRUTH").is_some_and(|v| v == "1") {
         println!("      truth: {:?}", o.truth);

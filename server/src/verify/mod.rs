@@ -107,7 +107,7 @@ impl Verifier {
         report: Option<&UploadReport>,
     ) -> VerifyOutcome {
         let deadline = Instant::now() + self.time_limit;
-        let mut analyser = FrameAnalyser::new();
+        let mut analyser = FrameAnalyser::with_embedded_landmarks();
         let mut samples: Vec<ReflectionSample> = Vec::with_capacity(MAX_FRAMES);
         let mut best = BestFrameKeeper::default();
         let mut frame_error: Option<String> = None;

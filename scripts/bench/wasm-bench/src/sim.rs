@@ -14,7 +14,7 @@ pub fn sim_frames(photo_png: &[u8], width: u32, height: u32, count: u32, seed: u
     let photo = Photo::from_png(photo_png)?.with_face(ASTRONAUT_FACE);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let challenge = ColourChallenge::generate(&mut rng);
-    let conditions = SimConditions::default().with_size(width, height);
+    let conditions = SimConditions::steady().with_size(width, height);
     let mut session = SimSession::new(&photo, &challenge, conditions, Attack::None, seed);
     let frame_bytes = width as usize * height as usize * 4;
     let mut frames = Vec::with_capacity(frame_bytes * count as usize);
