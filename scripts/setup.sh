@@ -43,6 +43,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown || fail "rustup target add wasm32-unknown-unknown"
 fi
 
+# test.sh runs cargo fmt --check and cargo clippy.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    step "rustup component add $component"
+    rustup component add "$component" || fail "rustup component add $component"
+  fi
+done
+
 if ! wasm-pack --version 2>/dev/null | grep -q '^wasm-pack 0\.15\.'; then
   step "cargo install wasm-pack 0.15"
   cargo install --locked wasm-pack --version '^0.15' \

@@ -12,8 +12,8 @@ use criterion::{criterion_group, Criterion};
 use faceid_core::analysis::{FrameAnalyser, ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
 use faceid_core::engine::{EngineDetector, FACE_DETECTION_MODEL, FACE_LANDMARK_MODEL};
 use faceid_core::face::{FaceDetector, FaceTracker, TrackerSettings};
-use faceid_core::nn::Network;
 use faceid_core::frame::{AnalysisImage, PixelRect, RgbaFrame};
+use faceid_core::nn::Network;
 use faceid_core::quality::OvalGuide;
 
 const W: u32 = 640;
@@ -26,7 +26,10 @@ const FILL: f32 = 0.7;
 
 /// The astronaut photo (RGB) scaled so her face fills the oval, centred, as a 640×480 RGBA frame.
 fn astronaut_frame() -> Vec<u8> {
-    let path = format!("{}/../../shared/data/faces/astronaut.png", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../shared/data/faces/astronaut.png",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -39,8 +42,10 @@ fn astronaut_frame() -> Vec<u8> {
     let mut out = vec![255u8; (W * H * 4) as usize];
     for y in 0..H {
         for x in 0..W {
-            let px = (FACE_CENTRE.0 + (x as f32 - W as f32 / 2.0) / scale).clamp(0.0, (pw - 1) as f32) as u32;
-            let py = (FACE_CENTRE.1 + (y as f32 - H as f32 / 2.0) / scale).clamp(0.0, (ph - 1) as f32) as u32;
+            let px = (FACE_CENTRE.0 + (x as f32 - W as f32 / 2.0) / scale)
+                .clamp(0.0, (pw - 1) as f32) as u32;
+            let py = (FACE_CENTRE.1 + (y as f32 - H as f32 / 2.0) / scale)
+                .clamp(0.0, (ph - 1) as f32) as u32;
             let (i, j) = (((y * W + x) * 4) as usize, ((py * pw + px) * ch) as usize);
             out[i..i + 3].copy_from_slice(&buf[j..j + 3]);
         }
@@ -49,20 +54,30 @@ fn astronaut_frame() -> Vec<u8> {
 }
 
 fn analyser(redetect_every: u32) -> FrameAnalyser {
-    let tracker = FaceTracker::with_settings(TrackerSettings { redetect_every, ..TrackerSettings::default() });
+    let tracker = FaceTracker::with_settings(TrackerSettings {
+        redetect_every,
+        ..TrackerSettings::default()
+    });
     FrameAnalyser::new().with_tracker(tracker)
 }
 
 fn landmark_analyser(redetect_every: u32) -> FrameAnalyser {
-    let tracker = FaceTracker::with_settings(TrackerSettings { redetect_every, ..TrackerSettings::default() });
-    FrameAnalyser::with_landmark_model(FACE_LANDMARK_MODEL).unwrap().with_tracker(tracker)
+    let tracker = FaceTracker::with_settings(TrackerSettings {
+        redetect_every,
+        ..TrackerSettings::default()
+    });
+    FrameAnalyser::with_landmark_model(FACE_LANDMARK_MODEL)
+        .unwrap()
+        .with_tracker(tracker)
 }
 
 fn bench_frame(c: &mut Criterion) {
     let rgba = astronaut_frame();
     let frame = RgbaFrame::packed(&rgba, W, H).unwrap();
     let mut g = c.benchmark_group("frame_640x480");
-    g.sample_size(40).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    g.sample_size(40)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
 
     // Tracking frames only: the detector never runs after the first frame.
     let mut a = analyser(u32::MAX);
@@ -92,7 +107,10 @@ fn bench_frame(c: &mut Criterion) {
 
     // Tracking by landmarks: FaceMesh on the face every frame, no detection.
     let mut a = landmark_analyser(u32::MAX);
-    assert!(a.analyse(&frame, 0.0).unwrap().measures.is_some(), "the landmark model must see the face");
+    assert!(
+        a.analyse(&frame, 0.0).unwrap().measures.is_some(),
+        "the landmark model must see the face"
+    );
     let mut t = 0.0;
     g.bench_function("analyse_tracking_landmarks", |b| {
         b.iter(|| {
@@ -115,17 +133,29 @@ fn bench_frame(c: &mut Criterion) {
 
     // The parts.
     let mut img = AnalysisImage::new();
-    g.bench_function("downscale_to_320x240", |b| b.iter(|| img.load(black_box(&frame), ANALYSIS_WIDTH, ANALYSIS_HEIGHT).unwrap()));
+    g.bench_function("downscale_to_320x240", |b| {
+        b.iter(|| {
+            img.load(black_box(&frame), ANALYSIS_WIDTH, ANALYSIS_HEIGHT)
+                .unwrap()
+        })
+    });
     let mut det = EngineDetector::new();
-    g.bench_function("blazeface_detect_320x240", |b| b.iter(|| black_box(det.detect(&img))));
-    for (name, model) in [("nn_blazeface_128", FACE_DETECTION_MODEL), ("nn_facemesh_192", FACE_LANDMARK_MODEL)] {
+    g.bench_function("blazeface_detect_320x240", |b| {
+        b.iter(|| black_box(det.detect(&img)))
+    });
+    for (name, model) in [
+        ("nn_blazeface_128", FACE_DETECTION_MODEL),
+        ("nn_facemesh_192", FACE_LANDMARK_MODEL),
+    ] {
         let mut net = Network::from_bytes(model).unwrap();
         let [h, w, c] = net.input_shape();
         let input: Vec<f32> = (0..h * w * c).map(|i| (i % 255) as f32 / 255.0).collect();
         g.bench_function(name, |b| b.iter(|| net.run(black_box(&input)).unwrap()));
     }
     let full = PixelRect::full(img.width(), img.height());
-    g.bench_function("linear_mean_full_frame", |b| b.iter(|| black_box(img.linear_mean(black_box(full), None))));
+    g.bench_function("linear_mean_full_frame", |b| {
+        b.iter(|| black_box(img.linear_mean(black_box(full), None)))
+    });
     g.finish();
 }
 
@@ -142,7 +172,10 @@ fn thread_cpu_ms() -> f64 {
         fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
     }
     const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes one timespec (two 64-bit fields on x86_64/aarch64 Linux).
     let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime");

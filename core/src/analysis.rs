@@ -80,8 +80,18 @@ pub fn face_region(face: &FaceBox, width: u32, height: u32) -> PixelRect {
 pub fn background_strips(width: u32, height: u32) -> [PixelRect; 2] {
     let strip = ((width as f32 * BACKGROUND_STRIP_FRACTION).round() as u32).min(width / 2);
     [
-        PixelRect { x0: 0, y0: 0, x1: strip, y1: height },
-        PixelRect { x0: width - strip, y0: 0, x1: width, y1: height },
+        PixelRect {
+            x0: 0,
+            y0: 0,
+            x1: strip,
+            y1: height,
+        },
+        PixelRect {
+            x0: width - strip,
+            y0: 0,
+            x1: width,
+            y1: height,
+        },
     ]
 }
 
@@ -106,7 +116,10 @@ pub fn background_stats(image: &AnalysisImage, face: Option<&FaceBox>) -> Region
 }
 
 /// Mean linear-light colours of the face region and the background region (see the module docs).
-pub fn region_colours(image: &AnalysisImage, face: Option<&FaceBox>) -> (Option<LinearRgb>, Option<LinearRgb>) {
+pub fn region_colours(
+    image: &AnalysisImage,
+    face: Option<&FaceBox>,
+) -> (Option<LinearRgb>, Option<LinearRgb>) {
     let (w, h) = (image.width(), image.height());
     let face_mean = face.and_then(|f| image.linear_mean(face_region(f, w, h), None));
     (face_mean, background_stats(image, face).linear.mean())
@@ -129,15 +142,28 @@ pub const RELIEF_SURROUND: [f32; 2] = [1.15, 1.6];
 
 /// The relief cells of `face` on a `width × height` image, in the order of [`RELIEF_CELLS`], then
 /// the surround with the rectangle its pixels are taken out of.
-pub fn relief_regions(face: &FaceBox, width: u32, height: u32) -> ([PixelRect; 7], PixelRect, PixelRect) {
+pub fn relief_regions(
+    face: &FaceBox,
+    width: u32,
+    height: u32,
+) -> ([PixelRect; 7], PixelRect, PixelRect) {
     let cell = |[x0, x1, y0, y1]: [f32; 4]| {
-        let b = FaceBox { x: face.x + x0 * face.w, y: face.y + y0 * face.h, w: (x1 - x0) * face.w, h: (y1 - y0) * face.h, score: face.score };
+        let b = FaceBox {
+            x: face.x + x0 * face.w,
+            y: face.y + y0 * face.h,
+            w: (x1 - x0) * face.w,
+            h: (y1 - y0) * face.h,
+            score: face.score,
+        };
         PixelRect::from_face_box(&b, width, height)
     };
     let [inner, outer] = RELIEF_SURROUND;
     let wide = face.shrunk(outer);
     // Above the box's bottom edge only: the neck below the chin is lit by a phone held low.
-    let surround = FaceBox { h: (face.y + face.h - wide.y).max(0.0), ..wide };
+    let surround = FaceBox {
+        h: (face.y + face.h - wide.y).max(0.0),
+        ..wide
+    };
     (
         RELIEF_CELLS.map(cell),
         PixelRect::from_face_box(&surround, width, height),
@@ -184,19 +210,34 @@ impl FaceFrame {
             let v = landmarks.point(i);
             (v[0], v[1])
         };
-        let (tip, left, right) = (p(index::NOSE_TIP), p(index::CHEEK_RIGHT), p(index::CHEEK_LEFT));
+        let (tip, left, right) = (
+            p(index::NOSE_TIP),
+            p(index::CHEEK_RIGHT),
+            p(index::CHEEK_LEFT),
+        );
         let width = ((right.0 - left.0).powi(2) + (right.1 - left.1).powi(2)).sqrt();
-        (width.is_finite() && width >= 4.0 && tip.0.is_finite() && tip.1.is_finite())
-            .then(|| FaceFrame { origin: tip, x_axis: ((right.0 - left.0) / width, (right.1 - left.1) / width), width })
+        (width.is_finite() && width >= 4.0 && tip.0.is_finite() && tip.1.is_finite()).then(|| {
+            FaceFrame {
+                origin: tip,
+                x_axis: ((right.0 - left.0) / width, (right.1 - left.1) / width),
+                width,
+            }
+        })
     }
 
     /// This frame moved `weight` of the way toward `next`.
     pub fn toward(self, next: FaceFrame, weight: f32) -> FaceFrame {
         let mix = |a: f32, b: f32| a + weight * (b - a);
-        let (xa, ya) = (mix(self.x_axis.0, next.x_axis.0), mix(self.x_axis.1, next.x_axis.1));
+        let (xa, ya) = (
+            mix(self.x_axis.0, next.x_axis.0),
+            mix(self.x_axis.1, next.x_axis.1),
+        );
         let n = (xa * xa + ya * ya).sqrt().max(1e-6);
         FaceFrame {
-            origin: (mix(self.origin.0, next.origin.0), mix(self.origin.1, next.origin.1)),
+            origin: (
+                mix(self.origin.0, next.origin.0),
+                mix(self.origin.1, next.origin.1),
+            ),
             x_axis: (xa / n, ya / n),
             width: mix(self.width, next.width),
         }
@@ -211,7 +252,12 @@ impl FaceFrame {
             let cy = self.origin.1 + w * (x * ex.1 + y * ey.1);
             let (hw, hh) = (w * cw / 2.0, w * ch / 2.0);
             let px = |v: f32, max: u32| (v.round().max(0.0) as u32).min(max);
-            PixelRect { x0: px(cx - hw, width), y0: px(cy - hh, height), x1: px(cx + hw, width), y1: px(cy + hh, height) }
+            PixelRect {
+                x0: px(cx - hw, width),
+                y0: px(cy - hh, height),
+                x1: px(cx + hw, width),
+                y1: px(cy + hh, height),
+            }
         };
         RELIEF_LANDMARK_CELLS.map(rect)
     }
@@ -220,14 +266,20 @@ impl FaceFrame {
 /// The relief regions' colours (see the module docs) and the share of each region's pixels with a
 /// saturated channel (they stop following the light); a region more than
 /// [`MAX_RELIEF_SATURATED`] saturated is left out (None).
-pub fn relief_colours(image: &AnalysisImage, face: &FaceBox, frame: Option<&FaceFrame>) -> ReliefSample {
+pub fn relief_colours(
+    image: &AnalysisImage,
+    face: &FaceBox,
+    frame: Option<&FaceFrame>,
+) -> ReliefSample {
     let (box_cells, surround, inner) = relief_regions(face, image.width(), image.height());
     let cells = frame.map_or(box_cells, |f| f.relief_cells(image.width(), image.height()));
     let mut saturated = [0.0f32; 8];
     let mut measure = |i: usize, r: PixelRect, ex: Option<PixelRect>| {
         let s = image.region_stats(r, ex);
         saturated[i] = s.saturated_share();
-        (s.saturated_share() <= MAX_RELIEF_SATURATED).then_some(s.linear.mean()).flatten()
+        (s.saturated_share() <= MAX_RELIEF_SATURATED)
+            .then_some(s.linear.mean())
+            .flatten()
     };
     let mut out = ReliefSample::default();
     for (i, r) in cells.into_iter().enumerate() {
@@ -243,14 +295,20 @@ pub fn relief_colours(image: &AnalysisImage, face: &FaceBox, frame: Option<&Face
 pub const MAX_RELIEF_SATURATED: f32 = 0.35;
 
 /// Everything the light decoder needs from one frame whose face is `face` (see the module docs).
-pub fn reflection_sample(image: &AnalysisImage, face: Option<&FaceBox>, t_ms: f64) -> ReflectionSample {
+pub fn reflection_sample(
+    image: &AnalysisImage,
+    face: Option<&FaceBox>,
+    t_ms: f64,
+) -> ReflectionSample {
     let (face_colour, background) = region_colours(image, face);
     ReflectionSample {
         t_ms,
         face: face_colour,
         background,
         face_box: face.copied(),
-        relief: face.map(|f| relief_colours(image, f, None)).unwrap_or_default(),
+        relief: face
+            .map(|f| relief_colours(image, f, None))
+            .unwrap_or_default(),
     }
 }
 
@@ -289,7 +347,10 @@ pub struct FrameAnalyser {
 
 impl std::fmt::Debug for FrameAnalyser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameAnalyser").field("tracker", &self.tracker).field("gate", &self.gate).finish_non_exhaustive()
+        f.debug_struct("FrameAnalyser")
+            .field("tracker", &self.tracker)
+            .field("gate", &self.gate)
+            .finish_non_exhaustive()
     }
 }
 
@@ -308,19 +369,28 @@ impl FrameAnalyser {
     /// With BlazeFace and the landmark model from `model` (a `core/models/face_landmark.fnn`
     /// file: the page fetches it, native callers can pass `engine::FACE_LANDMARK_MODEL`).
     pub fn with_landmark_model(model: &[u8]) -> Result<FrameAnalyser, EngineError> {
-        Ok(FrameAnalyser::with_detector(Box::new(EngineDetector::with_landmark_model(model)?)))
+        Ok(FrameAnalyser::with_detector(Box::new(
+            EngineDetector::with_landmark_model(model)?,
+        )))
     }
 
     /// With BlazeFace and the landmark model embedded in this crate (the server's analyser: it
     /// follows the face by its landmarks and places the relief cells on the face itself). Falls
     /// back to detection alone if the model cannot be read.
     pub fn with_embedded_landmarks() -> FrameAnalyser {
-        FrameAnalyser::with_landmark_model(crate::engine::FACE_LANDMARK_MODEL).unwrap_or_else(|_| FrameAnalyser::new())
+        FrameAnalyser::with_landmark_model(crate::engine::FACE_LANDMARK_MODEL)
+            .unwrap_or_else(|_| FrameAnalyser::new())
     }
 
     /// With any detector (tests use scripted ones).
     pub fn with_detector(detector: Box<dyn FaceDetector>) -> FrameAnalyser {
-        FrameAnalyser { image: AnalysisImage::new(), detector, tracker: FaceTracker::new(), gate: QualityGate::new(OvalGuide::default()), face_frame: None }
+        FrameAnalyser {
+            image: AnalysisImage::new(),
+            detector,
+            tracker: FaceTracker::new(),
+            gate: QualityGate::new(OvalGuide::default()),
+            face_frame: None,
+        }
     }
 
     /// Replaces the tracker (e.g. with other settings).
@@ -365,8 +435,13 @@ impl FrameAnalyser {
         let (face_stats, sharpness) = match &face {
             Some(f) => {
                 let region = PixelRect::from_face_box(f, w, h);
-                let spacing = (region.width() as f32 / SHARPNESS_FACE_SAMPLES).round().max(1.0) as u32;
-                (self.image.region_stats(face_region(f, w, h), None), self.image.sharpness_with_spacing(region, spacing))
+                let spacing = (region.width() as f32 / SHARPNESS_FACE_SAMPLES)
+                    .round()
+                    .max(1.0) as u32;
+                (
+                    self.image.region_stats(face_region(f, w, h), None),
+                    self.image.sharpness_with_spacing(region, spacing),
+                )
             }
             None => (RegionStats::default(), 0.0),
         };
@@ -383,18 +458,28 @@ impl FrameAnalyser {
             },
             t_ms,
         );
-        let measured = face.and(self.detector.landmarks()).and_then(FaceFrame::from_landmarks);
+        let measured = face
+            .and(self.detector.landmarks())
+            .and_then(FaceFrame::from_landmarks);
         self.face_frame = match (self.face_frame, measured) {
             (Some(old), Some(new)) => Some(old.toward(new, FACE_FRAME_SMOOTHING)),
             (_, new) => new,
         };
-        let relief = face.map(|f| relief_colours(&self.image, &f, self.face_frame.as_ref())).unwrap_or_default();
+        let relief = face
+            .map(|f| relief_colours(&self.image, &f, self.face_frame.as_ref()))
+            .unwrap_or_default();
         Ok(FrameAnalysis {
             t_ms,
             face_count: tracked.face_count,
             face,
             quality,
-            sample: ReflectionSample { t_ms, face: face.and(face_stats.linear.mean()), background: background.linear.mean(), face_box: face, relief },
+            sample: ReflectionSample {
+                t_ms,
+                face: face.and(face_stats.linear.mean()),
+                background: background.linear.mean(),
+                face_box: face,
+                relief,
+            },
             ran_detection: tracked.ran_detection,
             measures: face.and(self.detector.measures()),
             analysis_width: w,
@@ -422,7 +507,8 @@ mod tests {
         for y in 0..h {
             for x in 0..w {
                 let (nx, ny) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
-                let inside = nx >= face.x && nx < face.x + face.w && ny >= face.y && ny < face.y + face.h;
+                let inside =
+                    nx >= face.x && nx < face.x + face.w && ny >= face.y && ny < face.y + face.h;
                 let c = if inside { skin } else { bg };
                 d[(y * w + x) * 4..(y * w + x) * 4 + 3].copy_from_slice(&c);
             }
@@ -433,25 +519,96 @@ mod tests {
     #[test]
     fn regions_follow_the_documented_definitions() {
         let [l, r] = background_strips(320, 240);
-        assert_eq!(l, PixelRect { x0: 0, y0: 0, x1: 48, y1: 240 });
-        assert_eq!(r, PixelRect { x0: 272, y0: 0, x1: 320, y1: 240 });
-        let f = FaceBox { x: 0.25, y: 0.25, w: 0.5, h: 0.5, score: 1.0 };
-        assert_eq!(face_region(&f, 100, 100), PixelRect { x0: 35, y0: 35, x1: 65, y1: 65 });
-        assert_eq!(background_exclusion(&f, 100, 100), PixelRect { x0: 19, y0: 19, x1: 81, y1: 81 });
-        assert_eq!(background_strips(1, 1)[0].width() + background_strips(1, 1)[1].width(), 0);
+        assert_eq!(
+            l,
+            PixelRect {
+                x0: 0,
+                y0: 0,
+                x1: 48,
+                y1: 240
+            }
+        );
+        assert_eq!(
+            r,
+            PixelRect {
+                x0: 272,
+                y0: 0,
+                x1: 320,
+                y1: 240
+            }
+        );
+        let f = FaceBox {
+            x: 0.25,
+            y: 0.25,
+            w: 0.5,
+            h: 0.5,
+            score: 1.0,
+        };
+        assert_eq!(
+            face_region(&f, 100, 100),
+            PixelRect {
+                x0: 35,
+                y0: 35,
+                x1: 65,
+                y1: 65
+            }
+        );
+        assert_eq!(
+            background_exclusion(&f, 100, 100),
+            PixelRect {
+                x0: 19,
+                y0: 19,
+                x1: 81,
+                y1: 81
+            }
+        );
+        assert_eq!(
+            background_strips(1, 1)[0].width() + background_strips(1, 1)[1].width(),
+            0
+        );
         let (cells, surround, inner) = relief_regions(&f, 100, 100);
         // Nose: box-relative [0.4, 0.6] × [0.5, 0.72] of a 50 px box at (25, 25).
-        assert_eq!(cells[0], PixelRect { x0: 45, y0: 50, x1: 55, y1: 61 });
+        assert_eq!(
+            cells[0],
+            PixelRect {
+                x0: 45,
+                y0: 50,
+                x1: 55,
+                y1: 61
+            }
+        );
         // Outer cheeks stay inside the box.
         assert!(cells[3].x0 >= 25 && cells[4].x1 <= 75);
         // Surround: widened by 60 % (10..90), above the box's bottom (75), minus widened by 15 %.
-        assert_eq!(surround, PixelRect { x0: 10, y0: 10, x1: 90, y1: 75 });
-        assert_eq!(inner, PixelRect { x0: 21, y0: 21, x1: 79, y1: 79 });
+        assert_eq!(
+            surround,
+            PixelRect {
+                x0: 10,
+                y0: 10,
+                x1: 90,
+                y1: 75
+            }
+        );
+        assert_eq!(
+            inner,
+            PixelRect {
+                x0: 21,
+                y0: 21,
+                x1: 79,
+                y1: 79
+            }
+        );
     }
 
     #[test]
     fn sample_separates_face_and_background_colours() {
-        let face = FaceBox { x: 0.3, y: 0.2, w: 0.4, h: 0.55, score: 9.0 };
+        let face = FaceBox {
+            x: 0.3,
+            y: 0.2,
+            w: 0.4,
+            h: 0.55,
+            score: 9.0,
+        };
         let d = frame([20, 40, 200], [200, 150, 120], &face);
         let f = RgbaFrame::packed(&d, 640, 480).unwrap();
         let mut a = FrameAnalyser::with_detector(Box::new(Fixed(vec![face])));
@@ -462,8 +619,14 @@ mod tests {
         let blue = crate::colour::Rgb8::new(20, 40, 200).to_linear();
         let fc = r.sample.face.unwrap();
         let bc = r.sample.background.unwrap();
-        assert!((fc.r - skin.r).abs() < 1e-3 && (fc.b - skin.b).abs() < 1e-3, "{fc:?}");
-        assert!((bc.r - blue.r).abs() < 1e-3 && (bc.b - blue.b).abs() < 1e-3, "{bc:?}");
+        assert!(
+            (fc.r - skin.r).abs() < 1e-3 && (fc.b - skin.b).abs() < 1e-3,
+            "{fc:?}"
+        );
+        assert!(
+            (bc.r - blue.r).abs() < 1e-3 && (bc.b - blue.b).abs() < 1e-3,
+            "{bc:?}"
+        );
         assert_eq!(r.sample.t_ms, 10.0);
         assert_eq!(r.sample.face_box, Some(face));
         // A flat synthetic face has no texture: the gate calls it blurry rather than ready.

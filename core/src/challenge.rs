@@ -58,15 +58,15 @@ const HALF: u8 = 188;
 /// The colours a challenge is drawn from, in order around the chromaticity hexagon
 /// (yellow → green → cyan → blue → magenta). No red, orange or rose: none is red-dominant.
 pub const PALETTE: [Rgb8; 9] = [
-    Rgb8::new(255, 255, 0),   // yellow
-    Rgb8::new(HALF, 255, 0),  // chartreuse
-    Rgb8::new(0, 255, 0),     // green
-    Rgb8::new(0, 255, HALF),  // spring green
-    Rgb8::new(0, 255, 255),   // cyan
-    Rgb8::new(0, HALF, 255),  // azure
-    Rgb8::new(0, 0, 255),     // blue
-    Rgb8::new(HALF, 0, 255),  // violet
-    Rgb8::new(255, 0, 255),   // magenta
+    Rgb8::new(255, 255, 0),  // yellow
+    Rgb8::new(HALF, 255, 0), // chartreuse
+    Rgb8::new(0, 255, 0),    // green
+    Rgb8::new(0, 255, HALF), // spring green
+    Rgb8::new(0, 255, 255),  // cyan
+    Rgb8::new(0, HALF, 255), // azure
+    Rgb8::new(0, 0, 255),    // blue
+    Rgb8::new(HALF, 0, 255), // violet
+    Rgb8::new(255, 0, 255),  // magenta
 ];
 
 /// The neutral hold colour: white lights the face most, so the camera settles on its brightest scene.
@@ -123,7 +123,11 @@ pub enum ChallengeError {
     #[error("step {index} shows the red-dominant colour {colour}")]
     RedDominant { index: usize, colour: String },
     #[error("{changes} colour changes within one second starting at {window_start_ms} ms; at most {max} are allowed")]
-    TooManyChanges { window_start_ms: u64, changes: usize, max: usize },
+    TooManyChanges {
+        window_start_ms: u64,
+        changes: usize,
+        max: usize,
+    },
 }
 
 /// Whether a colour's red channel dominates both others (refused: WCAG 2.3.1 red flash).
@@ -164,7 +168,11 @@ pub(crate) fn draw_sequence<R: rand_core::RngCore + ?Sized>(rng: &mut R, len: us
             // Draw among the other P-1 colours: skip over the previous one.
             Some(q) => {
                 let i = uniform_index(rng, p - 1);
-                if i >= q { i + 1 } else { i }
+                if i >= q {
+                    i + 1
+                } else {
+                    i
+                }
             }
         };
         prev = Some(idx);
@@ -178,9 +186,16 @@ impl ColourChallenge {
     pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> ColourChallenge {
         let steps = draw_sequence(rng, STEP_COUNT)
             .into_iter()
-            .map(|colour| ColourStep { colour, duration_ms: STEP_MS })
+            .map(|colour| ColourStep {
+                colour,
+                duration_ms: STEP_MS,
+            })
             .collect();
-        ColourChallenge { hold_colour: HOLD_COLOUR, hold_ms: HOLD_MS, steps }
+        ColourChallenge {
+            hold_colour: HOLD_COLOUR,
+            hold_ms: HOLD_MS,
+            steps,
+        }
     }
 
     /// Entropy of [`generate`](Self::generate) in bits: log2(P · (P−1)^(n−1)) for a palette of P
@@ -203,10 +218,16 @@ impl ColourChallenge {
     /// The ideal timeline: the hold colour at `hold_start_ms`, then each step at its start.
     pub fn schedule(&self, hold_start_ms: f64) -> Vec<DisplayedColour> {
         let mut out = Vec::with_capacity(self.steps.len() + 1);
-        out.push(DisplayedColour { colour: self.hold_colour, start_ms: hold_start_ms });
+        out.push(DisplayedColour {
+            colour: self.hold_colour,
+            start_ms: hold_start_ms,
+        });
         let mut t = hold_start_ms + f64::from(self.hold_ms);
         for s in &self.steps {
-            out.push(DisplayedColour { colour: s.colour, start_ms: t });
+            out.push(DisplayedColour {
+                colour: s.colour,
+                start_ms: t,
+            });
             t += f64::from(s.duration_ms);
         }
         out
@@ -223,25 +244,44 @@ impl ColourChallenge {
             return Err(ChallengeError::Empty);
         }
         if self.steps.len() > MAX_STEPS {
-            return Err(ChallengeError::TooManySteps { count: self.steps.len(), max: MAX_STEPS });
+            return Err(ChallengeError::TooManySteps {
+                count: self.steps.len(),
+                max: MAX_STEPS,
+            });
         }
         if !(MIN_HOLD_MS..=MAX_HOLD_MS).contains(&self.hold_ms) {
-            return Err(ChallengeError::HoldOutOfRange { ms: self.hold_ms, min: MIN_HOLD_MS, max: MAX_HOLD_MS });
+            return Err(ChallengeError::HoldOutOfRange {
+                ms: self.hold_ms,
+                min: MIN_HOLD_MS,
+                max: MAX_HOLD_MS,
+            });
         }
         if !is_neutral(self.hold_colour) {
-            return Err(ChallengeError::HoldNotNeutral { colour: self.hold_colour.to_hex() });
+            return Err(ChallengeError::HoldNotNeutral {
+                colour: self.hold_colour.to_hex(),
+            });
         }
         for (index, s) in self.steps.iter().enumerate() {
             if s.duration_ms < MIN_STEP_MS {
-                return Err(ChallengeError::StepTooShort { index, ms: s.duration_ms, min: MIN_STEP_MS });
+                return Err(ChallengeError::StepTooShort {
+                    index,
+                    ms: s.duration_ms,
+                    min: MIN_STEP_MS,
+                });
             }
             if is_red_dominant(s.colour) {
-                return Err(ChallengeError::RedDominant { index, colour: s.colour.to_hex() });
+                return Err(ChallengeError::RedDominant {
+                    index,
+                    colour: s.colour.to_hex(),
+                });
             }
         }
         let flash = self.flash_duration_ms();
         if flash > MAX_FLASH_MS {
-            return Err(ChallengeError::FlashTooLong { ms: flash, max: MAX_FLASH_MS });
+            return Err(ChallengeError::FlashTooLong {
+                ms: flash,
+                max: MAX_FLASH_MS,
+            });
         }
         self.check_change_rate()
     }
@@ -364,13 +404,31 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         // 340 ms steps: changes at 1000, 1340, 1680 and 2020 are fine (2020 > 1000 + 1000), but
         // with the hold at 1000 and steps of 333 four changes fall within 1000..=1999.
-        c.steps[1].colour = PALETTE[(PALETTE.iter().position(|&p| p == c.steps[0].colour).unwrap() + 1) % 9];
-        c.steps[2].colour = PALETTE[(PALETTE.iter().position(|&p| p == c.steps[1].colour).unwrap() + 1) % 9];
-        c.steps[3].colour = PALETTE[(PALETTE.iter().position(|&p| p == c.steps[2].colour).unwrap() + 1) % 9];
+        c.steps[1].colour = PALETTE[(PALETTE
+            .iter()
+            .position(|&p| p == c.steps[0].colour)
+            .unwrap()
+            + 1)
+            % 9];
+        c.steps[2].colour = PALETTE[(PALETTE
+            .iter()
+            .position(|&p| p == c.steps[1].colour)
+            .unwrap()
+            + 1)
+            % 9];
+        c.steps[3].colour = PALETTE[(PALETTE
+            .iter()
+            .position(|&p| p == c.steps[2].colour)
+            .unwrap()
+            + 1)
+            % 9];
         assert!(c.check_change_rate().is_ok());
         for s in &mut c.steps {
             s.duration_ms = 333;
         }
-        assert!(matches!(c.check_change_rate(), Err(ChallengeError::TooManyChanges { changes: 4, .. })));
+        assert!(matches!(
+            c.check_change_rate(),
+            Err(ChallengeError::TooManyChanges { changes: 4, .. })
+        ));
     }
 }

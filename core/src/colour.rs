@@ -51,7 +51,8 @@ impl serde::Serialize for Rgb8 {
 impl<'de> serde::Deserialize<'de> for Rgb8 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <String as serde::Deserialize>::deserialize(d)?;
-        Rgb8::from_hex(&s).ok_or_else(|| serde::de::Error::custom(format!("not a #rrggbb colour: {s:?}")))
+        Rgb8::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a #rrggbb colour: {s:?}")))
     }
 }
 
@@ -94,7 +95,11 @@ impl LinearRgb {
 
     /// Back to 8-bit sRGB (clamped).
     pub fn to_srgb8(self) -> Rgb8 {
-        Rgb8::new(linear_to_srgb(self.r), linear_to_srgb(self.g), linear_to_srgb(self.b))
+        Rgb8::new(
+            linear_to_srgb(self.r),
+            linear_to_srgb(self.g),
+            linear_to_srgb(self.b),
+        )
     }
 }
 
@@ -105,8 +110,16 @@ pub fn srgb_to_linear(v: u8) -> f32 {
 
 /// sRGB transfer function for one linear channel, clamped to 0..=255.
 pub fn linear_to_srgb(v: f32) -> u8 {
-    let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
-    let s = if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+    let v = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let s = if v <= 0.003_130_8 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    };
     (s * 255.0).round().clamp(0.0, 255.0) as u8
 }
 
@@ -150,7 +163,11 @@ mod tests {
     fn table_matches_the_srgb_curve() {
         for v in 0..=255u8 {
             let c = v as f64 / 255.0;
-            let exact = if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) };
+            let exact = if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            };
             assert!((srgb_to_linear(v) as f64 - exact).abs() < 1e-6, "{v}");
             assert_eq!(linear_to_srgb(srgb_to_linear(v)), v);
         }

@@ -102,7 +102,12 @@ const SEARCH_STEPS: i32 = 4;
 
 impl Default for TrackerSettings {
     fn default() -> Self {
-        TrackerSettings { redetect_every: REDETECT_EVERY, min_match: MIN_MATCH, search_radius: SEARCH_RADIUS, smoothing: SMOOTHING }
+        TrackerSettings {
+            redetect_every: REDETECT_EVERY,
+            min_match: MIN_MATCH,
+            search_radius: SEARCH_RADIUS,
+            smoothing: SMOOTHING,
+        }
     }
 }
 
@@ -197,7 +202,11 @@ impl FaceTracker {
     }
 
     /// Processes one analysis image.
-    pub fn update(&mut self, detector: &mut dyn FaceDetector, image: &AnalysisImage) -> TrackedFaces {
+    pub fn update(
+        &mut self,
+        detector: &mut dyn FaceDetector,
+        image: &AnalysisImage,
+    ) -> TrackedFaces {
         let (width, height) = (image.width(), image.height());
         let n = width as usize * height as usize;
         let luma = image.luma();
@@ -206,7 +215,8 @@ impl FaceTracker {
             return TrackedFaces::default();
         }
         let luma = &luma[..n];
-        let due = self.frames_since_detection.saturating_add(1) >= self.settings.redetect_every.max(1);
+        let due =
+            self.frames_since_detection.saturating_add(1) >= self.settings.redetect_every.max(1);
         let same_size = self.size == (width, height);
         let tracked = match (self.raw, same_size) {
             (Some(raw), true) if !due => match detector.follow(image) {
@@ -229,14 +239,20 @@ impl FaceTracker {
         }
         // A scheduled detection found nothing, but the face may still be there (detectors miss
         // single frames): keep following it if the template still matches.
-        match self.last_track.and_then(|raw| self.track(raw, luma, width, height)) {
+        match self
+            .last_track
+            .and_then(|raw| self.track(raw, luma, width, height))
+        {
             Some((moved, score)) => {
                 self.missed += 1;
                 self.restore_track(moved);
                 // The detection ran (and cost its time) even though the face came from the match.
                 let followed = self.follow(moved, score);
                 self.frames_since_detection = 0;
-                TrackedFaces { ran_detection: true, ..followed }
+                TrackedFaces {
+                    ran_detection: true,
+                    ..followed
+                }
             }
             None => {
                 self.missed = 0;
@@ -252,7 +268,12 @@ impl FaceTracker {
         self.raw = Some(moved);
         self.last_track = Some(moved);
         let face = self.smooth(moved);
-        TrackedFaces { face: Some(face), face_count: self.face_count.max(1), ran_detection: false, match_score: Some(score) }
+        TrackedFaces {
+            face: Some(face),
+            face_count: self.face_count.max(1),
+            ran_detection: false,
+            match_score: Some(score),
+        }
     }
 
     fn detect(&mut self, detector: &mut dyn FaceDetector, image: &AnalysisImage) -> TrackedFaces {
@@ -263,7 +284,11 @@ impl FaceTracker {
         self.frames_since_detection = 0;
         self.detected.clear();
         self.detected.extend(faces.iter().filter(|b| b.is_valid()));
-        let primary = self.detected.iter().copied().max_by(|a, b| a.area().total_cmp(&b.area()));
+        let primary = self
+            .detected
+            .iter()
+            .copied()
+            .max_by(|a, b| a.area().total_cmp(&b.area()));
         self.face_count = self.detected.len();
         match primary {
             Some(b) => {
@@ -281,7 +306,12 @@ impl FaceTracker {
                 self.raw = None;
             }
         }
-        TrackedFaces { face: self.face.filter(|_| primary.is_some()), face_count: self.face_count, ran_detection: true, match_score: None }
+        TrackedFaces {
+            face: self.face.filter(|_| primary.is_some()),
+            face_count: self.face_count,
+            ran_detection: true,
+            match_score: None,
+        }
     }
 
     /// Exponential smoothing toward `b`; updates and returns the tracked box.
@@ -318,7 +348,15 @@ impl FaceTracker {
             for j in -span..=span {
                 for i in -span..=span {
                     let (dx, dy) = (cx + i * step, cy + j * step);
-                    let score = ncc_at(luma, width, height, &raw, dx as f32 / fw, dy as f32 / fh, &self.template);
+                    let score = ncc_at(
+                        luma,
+                        width,
+                        height,
+                        &raw,
+                        dx as f32 / fw,
+                        dy as f32 / fh,
+                        &self.template,
+                    );
                     if best.is_none_or(|(s, _, _)| score > s) {
                         best = Some((score, dx, dy));
                     }
@@ -337,14 +375,29 @@ impl FaceTracker {
         if score.is_nan() || score < self.settings.min_match {
             return None;
         }
-        Some((FaceBox { x: raw.x + dx as f32 / fw, y: raw.y + dy as f32 / fh, ..raw }, score))
+        Some((
+            FaceBox {
+                x: raw.x + dx as f32 / fw,
+                y: raw.y + dy as f32 / fh,
+                ..raw
+            },
+            score,
+        ))
     }
 }
 
 /// Samples the box (shifted by `dx`, `dy` normalised) on a TEMPLATE_SIDE² grid into `out`,
 /// normalised to zero mean and unit norm (all zeros for a flat patch). Samples outside the image
 /// take the nearest edge pixel.
-fn sample_template(luma: &[u8], width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32, out: &mut Vec<f32>) {
+fn sample_template(
+    luma: &[u8],
+    width: u32,
+    height: u32,
+    b: &FaceBox,
+    dx: f32,
+    dy: f32,
+    out: &mut Vec<f32>,
+) {
     out.clear();
     let grid = SampleGrid::new(width, height, b, dx, dy);
     for &y in &grid.rows {
@@ -377,9 +430,15 @@ impl SampleGrid {
     fn new(width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32) -> SampleGrid {
         let (fw, fh) = (width as f32, height as f32);
         let (x0, y0) = ((b.x + dx) * fw, (b.y + dy) * fh);
-        let (sx, sy) = (b.w * fw / TEMPLATE_SIDE as f32, b.h * fh / TEMPLATE_SIDE as f32);
+        let (sx, sy) = (
+            b.w * fw / TEMPLATE_SIDE as f32,
+            b.h * fh / TEMPLATE_SIDE as f32,
+        );
         let (maxx, maxy) = (width as i64 - 1, height as i64 - 1);
-        let mut g = SampleGrid { rows: [0; TEMPLATE_SIDE], cols: [0; TEMPLATE_SIDE] };
+        let mut g = SampleGrid {
+            rows: [0; TEMPLATE_SIDE],
+            cols: [0; TEMPLATE_SIDE],
+        };
         for i in 0..TEMPLATE_SIDE {
             // `as i64` saturates (NaN → 0), so any box yields in-range indices.
             g.cols[i] = ((x0 + (i as f32 + 0.5) * sx) as i64).clamp(0, maxx) as usize;
@@ -391,7 +450,15 @@ impl SampleGrid {
 
 /// NCC between the template (zero mean, unit norm) and the box shifted by (`dx`, `dy`), in one
 /// pass: with a zero-mean template, Σ t·(v − mean) = Σ t·v, and the patch norm comes from Σv, Σv².
-fn ncc_at(luma: &[u8], width: u32, height: u32, b: &FaceBox, dx: f32, dy: f32, template: &[f32]) -> f32 {
+fn ncc_at(
+    luma: &[u8],
+    width: u32,
+    height: u32,
+    b: &FaceBox,
+    dx: f32,
+    dy: f32,
+    template: &[f32],
+) -> f32 {
     let grid = SampleGrid::new(width, height, b, dx, dy);
     let (mut dot, mut sum, mut sum2) = (0f32, 0u32, 0u32);
     for (&y, t_row) in grid.rows.iter().zip(template.chunks_exact(TEMPLATE_SIDE)) {
@@ -434,7 +501,8 @@ mod tests {
     fn image(luma: &[u8], w: u32, h: u32) -> AnalysisImage {
         let rgba: Vec<u8> = luma.iter().flat_map(|&v| [v, v, v, 255]).collect();
         let mut img = AnalysisImage::new();
-        img.load(&crate::frame::RgbaFrame::packed(&rgba, w, h).unwrap(), w, h).unwrap();
+        img.load(&crate::frame::RgbaFrame::packed(&rgba, w, h).unwrap(), w, h)
+            .unwrap();
         img
     }
 
@@ -445,7 +513,10 @@ mod tests {
             for x in 0..side {
                 let (px, py) = (ox + x, oy + y);
                 if px < w && py < h {
-                    l[(py * w + px) as usize] = (120 + ((x * 7 + y * 13) % 31) * 4 + if (x / 6 + y / 6) % 2 == 0 { 0 } else { 10 }) as u8;
+                    l[(py * w + px) as usize] = (120
+                        + ((x * 7 + y * 13) % 31) * 4
+                        + if (x / 6 + y / 6) % 2 == 0 { 0 } else { 10 })
+                        as u8;
                 }
             }
         }
@@ -455,18 +526,41 @@ mod tests {
     #[test]
     fn tracker_follows_a_moving_patch_without_detecting() {
         let (w, h) = (160u32, 120u32);
-        let start = FaceBox { x: 50.0 / w as f32, y: 30.0 / h as f32, w: 48.0 / w as f32, h: 48.0 / h as f32, score: 5.0 };
-        let mut det = Scripted { boxes: vec![start], calls: 0 };
-        let mut t = FaceTracker::with_settings(TrackerSettings { smoothing: 1.0, ..TrackerSettings::default() });
+        let start = FaceBox {
+            x: 50.0 / w as f32,
+            y: 30.0 / h as f32,
+            w: 48.0 / w as f32,
+            h: 48.0 / h as f32,
+            score: 5.0,
+        };
+        let mut det = Scripted {
+            boxes: vec![start],
+            calls: 0,
+        };
+        let mut t = FaceTracker::with_settings(TrackerSettings {
+            smoothing: 1.0,
+            ..TrackerSettings::default()
+        });
         let first = t.update(&mut det, &image(&scene(w, h, 50, 30, 48), w, h));
         assert!(first.ran_detection && first.face_count == 1);
         // Move the patch 3 px right and 2 px down per frame for 5 frames.
         for k in 1..=5u32 {
-            let r = t.update(&mut det, &image(&scene(w, h, 50 + 3 * k, 30 + 2 * k, 48), w, h));
+            let r = t.update(
+                &mut det,
+                &image(&scene(w, h, 50 + 3 * k, 30 + 2 * k, 48), w, h),
+            );
             assert!(!r.ran_detection, "frame {k}");
             let f = r.face.unwrap();
-            assert!((f.x * w as f32 - (50 + 3 * k) as f32).abs() <= 1.5, "frame {k}: {}", f.x * w as f32);
-            assert!((f.y * h as f32 - (30 + 2 * k) as f32).abs() <= 1.5, "frame {k}: {}", f.y * h as f32);
+            assert!(
+                (f.x * w as f32 - (50 + 3 * k) as f32).abs() <= 1.5,
+                "frame {k}: {}",
+                f.x * w as f32
+            );
+            assert!(
+                (f.y * h as f32 - (30 + 2 * k) as f32).abs() <= 1.5,
+                "frame {k}: {}",
+                f.y * h as f32
+            );
         }
         assert_eq!(det.calls, 1);
     }
@@ -474,11 +568,22 @@ mod tests {
     #[test]
     fn tracker_redetects_on_schedule_and_on_loss() {
         let (w, h) = (160u32, 120u32);
-        let b = FaceBox { x: 50.0 / w as f32, y: 30.0 / h as f32, w: 48.0 / w as f32, h: 48.0 / h as f32, score: 5.0 };
-        let mut det = Scripted { boxes: vec![b], calls: 0 };
+        let b = FaceBox {
+            x: 50.0 / w as f32,
+            y: 30.0 / h as f32,
+            w: 48.0 / w as f32,
+            h: 48.0 / h as f32,
+            score: 5.0,
+        };
+        let mut det = Scripted {
+            boxes: vec![b],
+            calls: 0,
+        };
         let mut t = FaceTracker::new();
         let still = scene(w, h, 50, 30, 48);
-        let ran: Vec<bool> = (0..20).map(|_| t.update(&mut det, &image(&still, w, h)).ran_detection).collect();
+        let ran: Vec<bool> = (0..20)
+            .map(|_| t.update(&mut det, &image(&still, w, h)).ran_detection)
+            .collect();
         assert_eq!(ran.iter().filter(|&&r| r).count(), 2, "{ran:?}");
         assert!(ran[0] && ran[REDETECT_EVERY as usize]);
         // The patch vanishes: the match fails and the detector runs on the very next frame.
@@ -493,19 +598,37 @@ mod tests {
     #[test]
     fn one_missed_detection_keeps_the_face_two_drop_it() {
         let (w, h) = (160u32, 120u32);
-        let b = FaceBox { x: 50.0 / w as f32, y: 30.0 / h as f32, w: 48.0 / w as f32, h: 48.0 / h as f32, score: 5.0 };
-        let mut det = Scripted { boxes: vec![b], calls: 0 };
-        let mut t = FaceTracker::with_settings(TrackerSettings { redetect_every: 2, ..TrackerSettings::default() });
+        let b = FaceBox {
+            x: 50.0 / w as f32,
+            y: 30.0 / h as f32,
+            w: 48.0 / w as f32,
+            h: 48.0 / h as f32,
+            score: 5.0,
+        };
+        let mut det = Scripted {
+            boxes: vec![b],
+            calls: 0,
+        };
+        let mut t = FaceTracker::with_settings(TrackerSettings {
+            redetect_every: 2,
+            ..TrackerSettings::default()
+        });
         let still = scene(w, h, 50, 30, 48);
         assert!(t.update(&mut det, &image(&still, w, h)).ran_detection);
         assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
         // The detector now misses the face that is still there.
         det.boxes.clear();
         let miss = t.update(&mut det, &image(&still, w, h));
-        assert!(miss.ran_detection && miss.face.is_some() && miss.face_count == 1, "{miss:?}");
+        assert!(
+            miss.ran_detection && miss.face.is_some() && miss.face_count == 1,
+            "{miss:?}"
+        );
         assert!(!t.update(&mut det, &image(&still, w, h)).ran_detection);
         let second_miss = t.update(&mut det, &image(&still, w, h));
-        assert!(second_miss.ran_detection && second_miss.face.is_none() && second_miss.face_count == 0, "{second_miss:?}");
+        assert!(
+            second_miss.ran_detection && second_miss.face.is_none() && second_miss.face_count == 0,
+            "{second_miss:?}"
+        );
         assert_eq!(t.face(), None);
         // Found again: followed as before.
         det.boxes.push(b);
@@ -515,9 +638,15 @@ mod tests {
 
     #[test]
     fn tracker_rejects_bad_sizes() {
-        let mut det = Scripted { boxes: vec![], calls: 0 };
+        let mut det = Scripted {
+            boxes: vec![],
+            calls: 0,
+        };
         let mut t = FaceTracker::new();
-        assert_eq!(t.update(&mut det, &AnalysisImage::new()), TrackedFaces::default());
+        assert_eq!(
+            t.update(&mut det, &AnalysisImage::new()),
+            TrackedFaces::default()
+        );
         assert_eq!(det.calls, 0);
     }
 }

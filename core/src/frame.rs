@@ -15,8 +15,16 @@ pub enum FrameError {
     Empty { width: u32, height: u32 },
     #[error("stride of {stride_bytes} bytes is shorter than one row of {width} RGBA pixels")]
     StrideTooShort { width: u32, stride_bytes: u32 },
-    #[error("frame of {width}x{height} with stride {stride_bytes} needs {needed} bytes, got {len}")]
-    DataTooShort { width: u32, height: u32, stride_bytes: u32, needed: u64, len: usize },
+    #[error(
+        "frame of {width}x{height} with stride {stride_bytes} needs {needed} bytes, got {len}"
+    )]
+    DataTooShort {
+        width: u32,
+        height: u32,
+        stride_bytes: u32,
+        needed: u64,
+        len: usize,
+    },
 }
 
 impl FrameError {
@@ -43,24 +51,48 @@ pub struct RgbaFrame<'a> {
 impl<'a> RgbaFrame<'a> {
     /// Validates the sizes: nonzero width and height, a stride of at least one row, and enough
     /// data for every row (the last row need not be padded to the full stride).
-    pub fn new(data: &'a [u8], width: u32, height: u32, stride_bytes: u32) -> Result<RgbaFrame<'a>, FrameError> {
+    pub fn new(
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        stride_bytes: u32,
+    ) -> Result<RgbaFrame<'a>, FrameError> {
         if width == 0 || height == 0 {
             return Err(FrameError::Empty { width, height });
         }
         let row = width as u64 * RGBA as u64;
         if (stride_bytes as u64) < row {
-            return Err(FrameError::StrideTooShort { width, stride_bytes });
+            return Err(FrameError::StrideTooShort {
+                width,
+                stride_bytes,
+            });
         }
         let needed = stride_bytes as u64 * (height as u64 - 1) + row;
         if (data.len() as u64) < needed {
-            return Err(FrameError::DataTooShort { width, height, stride_bytes, needed, len: data.len() });
+            return Err(FrameError::DataTooShort {
+                width,
+                height,
+                stride_bytes,
+                needed,
+                len: data.len(),
+            });
         }
-        Ok(RgbaFrame { data, width, height, stride: stride_bytes as usize })
+        Ok(RgbaFrame {
+            data,
+            width,
+            height,
+            stride: stride_bytes as usize,
+        })
     }
 
     /// A tightly packed frame (stride = 4 × width).
     pub fn packed(data: &'a [u8], width: u32, height: u32) -> Result<RgbaFrame<'a>, FrameError> {
-        let stride = width.checked_mul(RGBA as u32).ok_or(FrameError::StrideTooShort { width, stride_bytes: u32::MAX })?;
+        let stride = width
+            .checked_mul(RGBA as u32)
+            .ok_or(FrameError::StrideTooShort {
+                width,
+                stride_bytes: u32::MAX,
+            })?;
         RgbaFrame::new(data, width, height, stride)
     }
 
@@ -113,7 +145,12 @@ pub struct PixelRect {
 impl PixelRect {
     /// The whole of a `width` × `height` image.
     pub fn full(width: u32, height: u32) -> PixelRect {
-        PixelRect { x0: 0, y0: 0, x1: width, y1: height }
+        PixelRect {
+            x0: 0,
+            y0: 0,
+            x1: width,
+            y1: height,
+        }
     }
 
     /// The pixels whose centres lie inside a normalised box, clamped to a `width` × `height` image.
@@ -122,10 +159,16 @@ impl PixelRect {
         if !b.is_valid() {
             return PixelRect::default();
         }
-        let edge = |v: f32, size: u32| -> u32 { (v * size as f32).round().clamp(0.0, size as f32) as u32 };
+        let edge =
+            |v: f32, size: u32| -> u32 { (v * size as f32).round().clamp(0.0, size as f32) as u32 };
         let (x0, x1) = (edge(b.x, width), edge(b.x + b.w, width));
         let (y0, y1) = (edge(b.y, height), edge(b.y + b.h, height));
-        PixelRect { x0, y0, x1: x1.max(x0), y1: y1.max(y0) }
+        PixelRect {
+            x0,
+            y0,
+            x1: x1.max(x0),
+            y1: y1.max(y0),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,7 +195,12 @@ impl PixelRect {
     pub fn clamped(&self, width: u32, height: u32) -> PixelRect {
         let x1 = self.x1.min(width);
         let y1 = self.y1.min(height);
-        PixelRect { x0: self.x0.min(x1), y0: self.y0.min(y1), x1, y1 }
+        PixelRect {
+            x0: self.x0.min(x1),
+            y0: self.y0.min(y1),
+            x1,
+            y1,
+        }
     }
 }
 
@@ -179,7 +227,11 @@ impl LinearSum {
             return None;
         }
         let n = self.count as f64;
-        Some(LinearRgb::new((self.r / n) as f32, (self.g / n) as f32, (self.b / n) as f32))
+        Some(LinearRgb::new(
+            (self.r / n) as f32,
+            (self.g / n) as f32,
+            (self.b / n) as f32,
+        ))
     }
 }
 
@@ -231,7 +283,10 @@ const MAX_RECIPROCAL_BOX: u32 = 4095;
 impl BoxDivisor {
     fn new(count: u32) -> BoxDivisor {
         let count = count.max(1);
-        BoxDivisor { count, m: (1u64 << 32).div_ceil(count as u64) }
+        BoxDivisor {
+            count,
+            m: (1u64 << 32).div_ceil(count as u64),
+        }
     }
 
     #[inline]
@@ -274,7 +329,10 @@ impl AnalysisImage {
     pub fn load(&mut self, frame: &RgbaFrame, max_w: u32, max_h: u32) -> Result<(), FrameError> {
         let (dw, dh) = fit_within(frame.width(), frame.height(), max_w, max_h);
         if dw == 0 || dh == 0 {
-            return Err(FrameError::Empty { width: dw, height: dh });
+            return Err(FrameError::Empty {
+                width: dw,
+                height: dh,
+            });
         }
         let (sw, sh) = (frame.width() as u64, frame.height() as u64);
         self.width = dw;
@@ -283,7 +341,8 @@ impl AnalysisImage {
         self.rgb.resize(n * RGB, 0);
         self.luma.resize(n, 0);
         self.col_bounds.clear();
-        self.col_bounds.extend((0..=dw as u64).map(|x| (x * sw / dw as u64) as u32));
+        self.col_bounds
+            .extend((0..=dw as u64).map(|x| (x * sw / dw as u64) as u32));
         self.acc.resize(dw as usize * RGB, 0);
 
         let mut divisor_rows = 0;
@@ -299,13 +358,22 @@ impl AnalysisImage {
             let rows = y1 - y0;
             if rows != divisor_rows {
                 self.divisors.clear();
-                self.divisors.extend(self.col_bounds.windows(2).map(|b| BoxDivisor::new(b[1].saturating_sub(b[0]).max(1) * rows)));
+                self.divisors.extend(
+                    self.col_bounds
+                        .windows(2)
+                        .map(|b| BoxDivisor::new(b[1].saturating_sub(b[0]).max(1) * rows)),
+                );
                 divisor_rows = rows;
             }
             let out = oy as usize * dw as usize;
             let rgb_out = &mut self.rgb[out * RGB..(out + dw as usize) * RGB];
             let luma_out = &mut self.luma[out..out + dw as usize];
-            for ((a, px), (l, d)) in self.acc.chunks_exact(RGB).zip(rgb_out.chunks_exact_mut(RGB)).zip(luma_out.iter_mut().zip(&self.divisors)) {
+            for ((a, px), (l, d)) in self
+                .acc
+                .chunks_exact(RGB)
+                .zip(rgb_out.chunks_exact_mut(RGB))
+                .zip(luma_out.iter_mut().zip(&self.divisors))
+            {
                 let (r, g, b) = (d.mean(a[0]), d.mean(a[1]), d.mean(a[2]));
                 px[0] = r as u8;
                 px[1] = g as u8;
@@ -334,9 +402,14 @@ impl AnalysisImage {
         let (w, d) = (self.width as usize, d as usize);
         let (mut sum, mut sum2, mut n) = (0i64, 0i64, 0i64);
         for y in ((r.y0 as usize + d)..(r.y1 as usize - d)).step_by(d) {
-            let (up, mid, down) = (&self.luma[(y - d) * w..(y - d + 1) * w], &self.luma[y * w..(y + 1) * w], &self.luma[(y + d) * w..(y + d + 1) * w]);
+            let (up, mid, down) = (
+                &self.luma[(y - d) * w..(y - d + 1) * w],
+                &self.luma[y * w..(y + 1) * w],
+                &self.luma[(y + d) * w..(y + d + 1) * w],
+            );
             for x in ((r.x0 as usize + d)..(r.x1 as usize - d)).step_by(d) {
-                let lap = up[x] as i64 + down[x] as i64 + mid[x - d] as i64 + mid[x + d] as i64 - 4 * mid[x] as i64;
+                let lap = up[x] as i64 + down[x] as i64 + mid[x - d] as i64 + mid[x + d] as i64
+                    - 4 * mid[x] as i64;
                 sum += lap;
                 sum2 += lap * lap;
                 n += 1;
@@ -365,7 +438,9 @@ impl AnalysisImage {
             let luma_row = &self.luma[y as usize * w..(y as usize + 1) * w];
             // The excluded span of this row (empty unless the exclusion covers the row).
             let (skip0, skip1) = match ex {
-                Some(e) if y >= e.y0 && y < e.y1 && e.x0 < r.x1 && e.x1 > r.x0 => (e.x0.max(r.x0), e.x1.min(r.x1)),
+                Some(e) if y >= e.y0 && y < e.y1 && e.x0 < r.x1 && e.x1 > r.x0 => {
+                    (e.x0.max(r.x0), e.x1.min(r.x1))
+                }
                 _ => (r.x1, r.x1),
             };
             for (x0, x1) in [(r.x0, skip0), (skip1, r.x1)] {
@@ -438,7 +513,11 @@ impl RegionStats {
 
     /// Share of pixels with a saturated channel, 0..1 (0 for an empty region).
     pub fn saturated_share(&self) -> f32 {
-        if self.count() == 0 { 0.0 } else { self.saturated as f32 / self.count() as f32 }
+        if self.count() == 0 {
+            0.0
+        } else {
+            self.saturated as f32 / self.count() as f32
+        }
     }
 
     pub fn luma(&self) -> LumaStats {
@@ -446,7 +525,11 @@ impl RegionStats {
         if n == 0 {
             return LumaStats::default();
         }
-        LumaStats { mean: self.luma_sum as f32 / n as f32, clipped: self.clipped as f32 / n as f32, count: n }
+        LumaStats {
+            mean: self.luma_sum as f32 / n as f32,
+            clipped: self.clipped as f32 / n as f32,
+            count: n,
+        }
     }
 }
 
@@ -481,8 +564,13 @@ fn accumulate_row(row: &[u8], col_bounds: &[u32], acc: &mut [u32]) {
         }
     }
     for (ox, bounds) in col_bounds.windows(2).enumerate() {
-        let (x0, x1) = (bounds[0] as usize, (bounds[1] as usize).max(bounds[0] as usize + 1));
-        let Some(px) = row.get(x0 * RGBA..x1 * RGBA) else { continue };
+        let (x0, x1) = (
+            bounds[0] as usize,
+            (bounds[1] as usize).max(bounds[0] as usize + 1),
+        );
+        let Some(px) = row.get(x0 * RGBA..x1 * RGBA) else {
+            continue;
+        };
         let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
         for p in px.chunks_exact(RGBA) {
             r += p[0] as u32;
@@ -523,26 +611,50 @@ mod tests {
     use super::*;
 
     fn solid(w: u32, h: u32, rgba: [u8; 4]) -> Vec<u8> {
-        rgba.iter().copied().cycle().take((w * h * 4) as usize).collect()
+        rgba.iter()
+            .copied()
+            .cycle()
+            .take((w * h * 4) as usize)
+            .collect()
     }
 
     #[test]
     fn new_validates_sizes() {
         let d = vec![0u8; 4 * 4 * 3];
         assert!(RgbaFrame::new(&d, 4, 3, 16).is_ok());
-        assert_eq!(RgbaFrame::new(&d, 0, 3, 16).unwrap_err(), FrameError::Empty { width: 0, height: 3 });
-        assert!(matches!(RgbaFrame::new(&d, 4, 3, 15), Err(FrameError::StrideTooShort { .. })));
-        assert!(matches!(RgbaFrame::new(&d, 4, 4, 16), Err(FrameError::DataTooShort { .. })));
+        assert_eq!(
+            RgbaFrame::new(&d, 0, 3, 16).unwrap_err(),
+            FrameError::Empty {
+                width: 0,
+                height: 3
+            }
+        );
+        assert!(matches!(
+            RgbaFrame::new(&d, 4, 3, 15),
+            Err(FrameError::StrideTooShort { .. })
+        ));
+        assert!(matches!(
+            RgbaFrame::new(&d, 4, 4, 16),
+            Err(FrameError::DataTooShort { .. })
+        ));
         // The last row need not be padded to the stride.
         let d = vec![0u8; 20 * 2 + 16];
         assert!(RgbaFrame::new(&d, 4, 3, 20).is_ok());
-        assert!(matches!(RgbaFrame::new(&d, u32::MAX, u32::MAX, u32::MAX), Err(FrameError::StrideTooShort { .. })));
-        assert!(matches!(RgbaFrame::packed(&d, u32::MAX, 1), Err(FrameError::StrideTooShort { .. })));
+        assert!(matches!(
+            RgbaFrame::new(&d, u32::MAX, u32::MAX, u32::MAX),
+            Err(FrameError::StrideTooShort { .. })
+        ));
+        assert!(matches!(
+            RgbaFrame::packed(&d, u32::MAX, 1),
+            Err(FrameError::StrideTooShort { .. })
+        ));
     }
 
     #[test]
     fn box_divisor_is_exact_rounded_division() {
-        for count in [1u32, 2, 3, 4, 6, 7, 9, 16, 25, 100, 1000, 4095, 4096, 100_000] {
+        for count in [
+            1u32, 2, 3, 4, 6, 7, 9, 16, 25, 100, 1000, 4095, 4096, 100_000,
+        ] {
             let d = BoxDivisor::new(count);
             let max = (255u64 * count as u64).min(50_000_000) as u32;
             let step = (max / 200_000).max(1);
@@ -592,11 +704,13 @@ mod tests {
             }
         }
         let mut img = AnalysisImage::new();
-        img.load(&RgbaFrame::packed(&d, 5, 3).unwrap(), 2, 1).unwrap();
+        img.load(&RgbaFrame::packed(&d, 5, 3).unwrap(), 2, 1)
+            .unwrap();
         assert_eq!((img.width(), img.height()), (2, 1));
         assert_eq!(img.rgb(), &[5, 30, 0, 30, 30, 0]);
         // Reloading a different size reuses the buffers and gives the right size.
-        img.load(&RgbaFrame::packed(&d, 5, 3).unwrap(), 320, 240).unwrap();
+        img.load(&RgbaFrame::packed(&d, 5, 3).unwrap(), 320, 240)
+            .unwrap();
         assert_eq!((img.width(), img.height(), img.luma().len()), (5, 3, 15));
     }
 
@@ -609,13 +723,30 @@ mod tests {
         let all = PixelRect::full(10, 10);
         let m = img.linear_mean(all, None).unwrap();
         assert!((m.r - 1.0).abs() < 1e-6 && m.g == 0.0 && (m.b - SRGB_TO_LINEAR[128]).abs() < 1e-6);
-        let ex = PixelRect { x0: 2, y0: 2, x1: 5, y1: 6 };
+        let ex = PixelRect {
+            x0: 2,
+            y0: 2,
+            x1: 5,
+            y1: 6,
+        };
         assert_eq!(img.linear_sum(all, Some(ex)).count, 100 - 12);
         assert_eq!(img.linear_sum(ex, Some(all)).count, 0);
         assert_eq!(img.linear_mean(ex, Some(all)), None);
         assert_eq!(img.luma_stats(all, Some(ex)).count, 88);
         // Regions beyond the image are clamped, not indexed.
-        assert_eq!(img.linear_sum(PixelRect { x0: 8, y0: 8, x1: 100, y1: 100 }, None).count, 4);
+        assert_eq!(
+            img.linear_sum(
+                PixelRect {
+                    x0: 8,
+                    y0: 8,
+                    x1: 100,
+                    y1: 100
+                },
+                None
+            )
+            .count,
+            4
+        );
     }
 
     #[test]
@@ -630,19 +761,43 @@ mod tests {
             }
         }
         let mut img = AnalysisImage::new();
-        img.load(&RgbaFrame::packed(&d, w, h).unwrap(), 320, 240).unwrap();
+        img.load(&RgbaFrame::packed(&d, w, h).unwrap(), 320, 240)
+            .unwrap();
         let checker = img.sharpness(PixelRect::full(w, h));
         let flat = solid(w, h, [90, 90, 90, 255]);
-        img.load(&RgbaFrame::packed(&flat, w, h).unwrap(), 320, 240).unwrap();
+        img.load(&RgbaFrame::packed(&flat, w, h).unwrap(), 320, 240)
+            .unwrap();
         assert_eq!(img.sharpness(PixelRect::full(w, h)), 0.0);
         assert!(checker > 1000.0, "{checker}");
-        assert_eq!(img.sharpness(PixelRect { x0: 0, y0: 0, x1: 2, y1: 2 }), 0.0);
+        assert_eq!(
+            img.sharpness(PixelRect {
+                x0: 0,
+                y0: 0,
+                x1: 2,
+                y1: 2
+            }),
+            0.0
+        );
     }
 
     #[test]
     fn face_box_to_pixels_clamps() {
-        let b = FaceBox { x: -0.1, y: 0.5, w: 0.5, h: 0.7, score: 1.0 };
-        assert_eq!(PixelRect::from_face_box(&b, 100, 10), PixelRect { x0: 0, y0: 5, x1: 40, y1: 10 });
+        let b = FaceBox {
+            x: -0.1,
+            y: 0.5,
+            w: 0.5,
+            h: 0.7,
+            score: 1.0,
+        };
+        assert_eq!(
+            PixelRect::from_face_box(&b, 100, 10),
+            PixelRect {
+                x0: 0,
+                y0: 5,
+                x1: 40,
+                y1: 10
+            }
+        );
         let bad = FaceBox { x: f32::NAN, ..b };
         assert!(PixelRect::from_face_box(&bad, 100, 10).is_empty());
     }

@@ -34,19 +34,33 @@ impl FaceBox {
         }
         let inter = ix * iy;
         let union = self.area() + o.area() - inter;
-        if union <= 0.0 { 0.0 } else { inter / union }
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
     }
 
     /// The same box shrunk about its centre by `factor` (0.6 keeps the central 60 % of each side).
     pub fn shrunk(&self, factor: f32) -> FaceBox {
         let (cx, cy) = self.centre();
         let (w, h) = (self.w * factor, self.h * factor);
-        FaceBox { x: cx - w / 2.0, y: cy - h / 2.0, w, h, score: self.score }
+        FaceBox {
+            x: cx - w / 2.0,
+            y: cy - h / 2.0,
+            w,
+            h,
+            score: self.score,
+        }
     }
 
     /// Whether every coordinate is finite and the box has positive size.
     pub fn is_valid(&self) -> bool {
-        [self.x, self.y, self.w, self.h].iter().all(|v| v.is_finite()) && self.w > 0.0 && self.h > 0.0
+        [self.x, self.y, self.w, self.h]
+            .iter()
+            .all(|v| v.is_finite())
+            && self.w > 0.0
+            && self.h > 0.0
     }
 }
 
@@ -56,8 +70,20 @@ mod tests {
 
     #[test]
     fn iou_and_shrink() {
-        let a = FaceBox { x: 0.0, y: 0.0, w: 0.5, h: 0.5, score: 1.0 };
-        let b = FaceBox { x: 0.25, y: 0.25, w: 0.5, h: 0.5, score: 1.0 };
+        let a = FaceBox {
+            x: 0.0,
+            y: 0.0,
+            w: 0.5,
+            h: 0.5,
+            score: 1.0,
+        };
+        let b = FaceBox {
+            x: 0.25,
+            y: 0.25,
+            w: 0.5,
+            h: 0.5,
+            score: 1.0,
+        };
         assert!((a.iou(&b) - 0.0625 / 0.4375).abs() < 1e-6);
         assert_eq!(a.iou(&FaceBox { x: 0.6, ..a }), 0.0);
         let s = a.shrunk(0.5);

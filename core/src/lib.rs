@@ -17,12 +17,12 @@ pub mod face;
 pub mod frame;
 pub mod geometry;
 pub mod nn;
+#[cfg(feature = "serde")]
+pub mod protocol;
 pub mod quality;
 pub mod redirect;
 pub mod reflection;
 pub mod sim;
-#[cfg(feature = "serde")]
-pub mod protocol;
 
 pub use codes::{Locale, ResultCode};
 pub use colour::{LinearRgb, Rgb8};

@@ -127,7 +127,10 @@ pub struct H5Error {
 
 impl H5Error {
     pub fn new(code: ResultCode, locale: Locale) -> Self {
-        H5Error { err_code: code, err_msg: code.message(locale).to_string() }
+        H5Error {
+            err_code: code,
+            err_msg: code.message(locale).to_string(),
+        }
     }
 }
 
@@ -174,7 +177,10 @@ mod tests {
             challenge: ColourChallenge {
                 hold_colour: Rgb8::new(200, 200, 200),
                 hold_ms: 1000,
-                steps: vec![ColourStep { colour: Rgb8::new(0, 0, 255), duration_ms: 375 }],
+                steps: vec![ColourStep {
+                    colour: Rgb8::new(0, 0, 255),
+                    duration_ms: 375,
+                }],
             },
             expires_at: 1,
         };

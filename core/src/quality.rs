@@ -124,14 +124,23 @@ impl Default for OvalGuide {
     /// Centred; on a 4:3 preview `rx = 0.25` of the width and `ry = 0.4` of the height make an oval
     /// 0.5 × 0.8 of the height wide and tall (the 1 : 1.6 shape of a head with some margin).
     fn default() -> Self {
-        OvalGuide { cx: 0.5, cy: 0.5, rx: 0.25, ry: 0.4 }
+        OvalGuide {
+            cx: 0.5,
+            cy: 0.5,
+            rx: 0.25,
+            ry: 0.4,
+        }
     }
 }
 
 impl OvalGuide {
     /// Whether every value is finite and the radii are positive.
     pub fn is_valid(&self) -> bool {
-        [self.cx, self.cy, self.rx, self.ry].iter().all(|v| v.is_finite()) && self.rx > 0.0 && self.ry > 0.0
+        [self.cx, self.cy, self.rx, self.ry]
+            .iter()
+            .all(|v| v.is_finite())
+            && self.rx > 0.0
+            && self.ry > 0.0
     }
 }
 
@@ -237,7 +246,10 @@ pub struct QualityInput<'a> {
 }
 
 /// The first failing condition for one frame (ignoring stillness), with the measurements.
-pub fn assess_frame(input: &QualityInput, guide: &OvalGuide) -> (Option<QualityHint>, QualityMeasures) {
+pub fn assess_frame(
+    input: &QualityInput,
+    guide: &OvalGuide,
+) -> (Option<QualityHint>, QualityMeasures) {
     let mut m = QualityMeasures {
         face_count: input.faces.len(),
         face_luma: input.face_luma,
@@ -249,7 +261,11 @@ pub fn assess_frame(input: &QualityInput, guide: &OvalGuide) -> (Option<QualityH
     let Some(face) = input.face.filter(FaceBox::is_valid) else {
         return (Some(QualityHint::NoFace), m);
     };
-    let guide = if guide.is_valid() { *guide } else { OvalGuide::default() };
+    let guide = if guide.is_valid() {
+        *guide
+    } else {
+        OvalGuide::default()
+    };
     m.significant_faces = input
         .faces
         .iter()
@@ -298,7 +314,11 @@ pub struct QualityGate {
 
 impl QualityGate {
     pub fn new(guide: OvalGuide) -> QualityGate {
-        QualityGate { guide, still_since: None, last_t: None }
+        QualityGate {
+            guide,
+            still_since: None,
+            last_t: None,
+        }
     }
 
     pub fn guide(&self) -> OvalGuide {
@@ -320,7 +340,10 @@ impl QualityGate {
     /// jump by more than [`MAX_FRAME_GAP_MS`] restart the stillness period.
     pub fn assess(&mut self, input: &QualityInput, t_ms: f64) -> QualityReport {
         let (hint, measures) = assess_frame(input, &self.guide);
-        let clock_ok = t_ms.is_finite() && self.last_t.is_none_or(|last| t_ms >= last && t_ms - last <= MAX_FRAME_GAP_MS);
+        let clock_ok = t_ms.is_finite()
+            && self
+                .last_t
+                .is_none_or(|last| t_ms >= last && t_ms - last <= MAX_FRAME_GAP_MS);
         if t_ms.is_finite() {
             self.last_t = Some(t_ms);
         }
@@ -331,7 +354,12 @@ impl QualityGate {
             (None, Some(face)) if t_ms.is_finite() => face,
             _ => {
                 self.still_since = None;
-                return QualityReport { hint: hint.or(Some(QualityHint::HoldStill)), ready: false, progress: 0.0, measures };
+                return QualityReport {
+                    hint: hint.or(Some(QualityHint::HoldStill)),
+                    ready: false,
+                    progress: 0.0,
+                    measures,
+                };
             }
         };
         let (start, anchor) = match self.still_since {
@@ -341,8 +369,21 @@ impl QualityGate {
         self.still_since = Some((start, anchor));
         let ready = t_ms - start >= STILL_MS;
         // Not ready must never display as 100 % (f32 rounding of 499.99… / 500).
-        let progress = if ready { 1.0 } else { (((t_ms - start) / STILL_MS).clamp(0.0, 1.0) as f32).min(NOT_READY_MAX_PROGRESS) };
-        QualityReport { hint: if ready { None } else { Some(QualityHint::HoldStill) }, ready, progress, measures }
+        let progress = if ready {
+            1.0
+        } else {
+            (((t_ms - start) / STILL_MS).clamp(0.0, 1.0) as f32).min(NOT_READY_MAX_PROGRESS)
+        };
+        QualityReport {
+            hint: if ready {
+                None
+            } else {
+                Some(QualityHint::HoldStill)
+            },
+            ready,
+            progress,
+            measures,
+        }
     }
 }
 
@@ -363,11 +404,24 @@ mod tests {
         let g = OvalGuide::default();
         let w = fill * 2.0 * g.rx;
         let h = w * 4.0 / 3.0;
-        FaceBox { x: g.cx - w / 2.0, y: g.cy - h / 2.0, w, h, score: 5.0 }
+        FaceBox {
+            x: g.cx - w / 2.0,
+            y: g.cy - h / 2.0,
+            w,
+            h,
+            score: 5.0,
+        }
     }
 
     fn good<'a>(face: FaceBox, faces: &'a [FaceBox]) -> QualityInput<'a> {
-        QualityInput { face: Some(face), faces, face_luma: 140.0, face_clipped: 0.0, background_luma: 120.0, sharpness: 1500.0 }
+        QualityInput {
+            face: Some(face),
+            faces,
+            face_luma: 140.0,
+            face_clipped: 0.0,
+            background_luma: 120.0,
+            sharpness: 1500.0,
+        }
     }
 
     #[test]
@@ -377,12 +431,30 @@ mod tests {
             assert!(!h.message(Locale::En).is_empty());
             assert_ne!(h.message(Locale::ZhCn), h.message(Locale::En));
         }
-        assert_eq!(QualityHint::TooDark.result_code().map(ResultCode::code), Some(1201));
-        assert_eq!(QualityHint::TooBright.result_code().map(ResultCode::code), Some(1202));
-        assert_eq!(QualityHint::Backlit.result_code().map(ResultCode::code), Some(1202));
-        assert_eq!(QualityHint::MoveBack.result_code().map(ResultCode::code), Some(1203));
-        assert_eq!(QualityHint::MoveCloser.result_code().map(ResultCode::code), Some(1204));
-        assert_eq!(QualityHint::NoFace.result_code().map(ResultCode::code), Some(1210));
+        assert_eq!(
+            QualityHint::TooDark.result_code().map(ResultCode::code),
+            Some(1201)
+        );
+        assert_eq!(
+            QualityHint::TooBright.result_code().map(ResultCode::code),
+            Some(1202)
+        );
+        assert_eq!(
+            QualityHint::Backlit.result_code().map(ResultCode::code),
+            Some(1202)
+        );
+        assert_eq!(
+            QualityHint::MoveBack.result_code().map(ResultCode::code),
+            Some(1203)
+        );
+        assert_eq!(
+            QualityHint::MoveCloser.result_code().map(ResultCode::code),
+            Some(1204)
+        );
+        assert_eq!(
+            QualityHint::NoFace.result_code().map(ResultCode::code),
+            Some(1210)
+        );
     }
 
     #[test]
@@ -391,26 +463,94 @@ mod tests {
         let f = centred(0.7);
         let hint = |i: QualityInput| assess_frame(&i, &g).0;
         assert_eq!(hint(good(f, &[f])), None);
-        assert_eq!(hint(QualityInput { face: None, ..good(f, &[]) }), Some(QualityHint::NoFace));
+        assert_eq!(
+            hint(QualityInput {
+                face: None,
+                ..good(f, &[])
+            }),
+            Some(QualityHint::NoFace)
+        );
         let other = FaceBox { x: 0.0, ..f };
         assert_eq!(hint(good(f, &[f, other])), Some(QualityHint::MultipleFaces));
-        let tiny = FaceBox { w: f.w * 0.1, h: f.h * 0.1, ..other };
+        let tiny = FaceBox {
+            w: f.w * 0.1,
+            h: f.h * 0.1,
+            ..other
+        };
         assert_eq!(hint(good(f, &[f, tiny])), None);
-        assert_eq!(hint(good(FaceBox { x: f.x + 0.2, ..f }, &[])), Some(QualityHint::CentreFace));
+        assert_eq!(
+            hint(good(FaceBox { x: f.x + 0.2, ..f }, &[])),
+            Some(QualityHint::CentreFace)
+        );
         assert_eq!(hint(good(centred(0.3), &[])), Some(QualityHint::MoveCloser));
         assert_eq!(hint(good(centred(1.2), &[])), Some(QualityHint::MoveBack));
-        assert_eq!(hint(QualityInput { face_luma: 40.0, background_luma: 40.0, ..good(f, &[]) }), Some(QualityHint::TooDark));
-        assert_eq!(hint(QualityInput { face_luma: 80.0, background_luma: 230.0, ..good(f, &[]) }), Some(QualityHint::Backlit));
-        assert_eq!(hint(QualityInput { face_luma: 230.0, background_luma: 230.0, ..good(f, &[]) }), Some(QualityHint::TooBright));
-        assert_eq!(hint(QualityInput { face_clipped: 0.5, ..good(f, &[]) }), Some(QualityHint::TooBright));
-        assert_eq!(hint(QualityInput { sharpness: 100.0, ..good(f, &[]) }), Some(QualityHint::Blurry));
+        assert_eq!(
+            hint(QualityInput {
+                face_luma: 40.0,
+                background_luma: 40.0,
+                ..good(f, &[])
+            }),
+            Some(QualityHint::TooDark)
+        );
+        assert_eq!(
+            hint(QualityInput {
+                face_luma: 80.0,
+                background_luma: 230.0,
+                ..good(f, &[])
+            }),
+            Some(QualityHint::Backlit)
+        );
+        assert_eq!(
+            hint(QualityInput {
+                face_luma: 230.0,
+                background_luma: 230.0,
+                ..good(f, &[])
+            }),
+            Some(QualityHint::TooBright)
+        );
+        assert_eq!(
+            hint(QualityInput {
+                face_clipped: 0.5,
+                ..good(f, &[])
+            }),
+            Some(QualityHint::TooBright)
+        );
+        assert_eq!(
+            hint(QualityInput {
+                sharpness: 100.0,
+                ..good(f, &[])
+            }),
+            Some(QualityHint::Blurry)
+        );
         // The same Laplacian on a dim face is sharp: the threshold follows exposure.
-        assert_eq!(hint(QualityInput { sharpness: 100.0, face_luma: 70.0, background_luma: 70.0, ..good(f, &[]) }), None);
-        assert_eq!(hint(QualityInput { sharpness: f32::NAN, ..good(f, &[]) }), Some(QualityHint::Blurry));
+        assert_eq!(
+            hint(QualityInput {
+                sharpness: 100.0,
+                face_luma: 70.0,
+                background_luma: 70.0,
+                ..good(f, &[])
+            }),
+            None
+        );
+        assert_eq!(
+            hint(QualityInput {
+                sharpness: f32::NAN,
+                ..good(f, &[])
+            }),
+            Some(QualityHint::Blurry)
+        );
         // A face cut by the frame edge is not fully visible even when the centre would pass.
-        let g2 = OvalGuide { cx: 0.5, cy: 0.1, rx: 0.25, ry: 0.4 };
+        let g2 = OvalGuide {
+            cx: 0.5,
+            cy: 0.1,
+            rx: 0.25,
+            ry: 0.4,
+        };
         let top = FaceBox { y: -0.1, ..f };
-        assert_eq!(assess_frame(&good(top, &[]), &g2).0, Some(QualityHint::CentreFace));
+        assert_eq!(
+            assess_frame(&good(top, &[]), &g2).0,
+            Some(QualityHint::CentreFace)
+        );
     }
 
     #[test]
@@ -430,13 +570,23 @@ mod tests {
         r = gate.assess(&good(f, &[f]), t);
         assert!(r.ready && r.hint.is_none() && r.progress == 1.0);
         // Move by a fifth of a face width: still good, but the period restarts.
-        let moved = FaceBox { x: f.x + f.w * 0.2, ..f };
+        let moved = FaceBox {
+            x: f.x + f.w * 0.2,
+            ..f
+        };
         t += 33.0;
         r = gate.assess(&good(moved, &[moved]), t);
         assert!(!r.ready && r.progress == 0.0 && r.hint == Some(QualityHint::HoldStill));
         // A failing condition resets too, and reports itself.
         t += 33.0;
-        r = gate.assess(&QualityInput { face_luma: 30.0, background_luma: 30.0, ..good(moved, &[]) }, t);
+        r = gate.assess(
+            &QualityInput {
+                face_luma: 30.0,
+                background_luma: 30.0,
+                ..good(moved, &[])
+            },
+            t,
+        );
         assert_eq!((r.ready, r.hint), (false, Some(QualityHint::TooDark)));
     }
 

@@ -35,7 +35,11 @@ pub fn validate_redirect_url(url: &str) -> Result<(), RedirectError> {
 
 /// Builds the redirect target: `base` with `token=<biz_token>&BizToken=<biz_token>[&Extra=<extra>]`
 /// appended to its query (before any `#fragment`), existing parameters kept.
-pub fn build_redirect_url(base: &str, biz_token: &str, extra: Option<&str>) -> Result<String, RedirectError> {
+pub fn build_redirect_url(
+    base: &str,
+    biz_token: &str,
+    extra: Option<&str>,
+) -> Result<String, RedirectError> {
     validate_redirect_url(base)?;
     let (before_fragment, fragment) = match base.find('#') {
         Some(i) => (&base[..i], &base[i..]),
@@ -44,7 +48,11 @@ pub fn build_redirect_url(base: &str, biz_token: &str, extra: Option<&str>) -> R
     let mut out = String::with_capacity(base.len() + 2 * biz_token.len() + 32);
     out.push_str(before_fragment);
     let mut sep = if before_fragment.contains('?') {
-        if before_fragment.ends_with('?') || before_fragment.ends_with('&') { "" } else { "&" }
+        if before_fragment.ends_with('?') || before_fragment.ends_with('&') {
+            ""
+        } else {
+            "&"
+        }
     } else {
         "?"
     };
@@ -83,19 +91,35 @@ mod tests {
 
     #[test]
     fn keeps_query_and_fragment() {
-        let u = build_redirect_url("https://biz.example/cb?a=1&b=x#top", "TOK-1", Some("o 1&2")).unwrap();
-        assert_eq!(u, "https://biz.example/cb?a=1&b=x&token=TOK-1&BizToken=TOK-1&Extra=o%201%262#top");
+        let u = build_redirect_url("https://biz.example/cb?a=1&b=x#top", "TOK-1", Some("o 1&2"))
+            .unwrap();
+        assert_eq!(
+            u,
+            "https://biz.example/cb?a=1&b=x&token=TOK-1&BizToken=TOK-1&Extra=o%201%262#top"
+        );
         assert_eq!(
             build_redirect_url("http://h/p", "T", None).unwrap(),
             "http://h/p?token=T&BizToken=T"
         );
-        assert_eq!(build_redirect_url("http://h/p?", "T", Some("")).unwrap(), "http://h/p?token=T&BizToken=T");
+        assert_eq!(
+            build_redirect_url("http://h/p?", "T", Some("")).unwrap(),
+            "http://h/p?token=T&BizToken=T"
+        );
     }
 
     #[test]
     fn refuses_non_http() {
-        for bad in ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", "//evil", "ftp://h/",
-                    "https://", "http:///path", "https://h/\nx", " https://h/"] {
+        for bad in [
+            "javascript:alert(1)",
+            "JAVASCRIPT:alert(1)",
+            "data:text/html,x",
+            "//evil",
+            "ftp://h/",
+            "https://",
+            "http:///path",
+            "https://h/\nx",
+            " https://h/",
+        ] {
             assert!(build_redirect_url(bad, "T", None).is_err(), "{bad}");
         }
     }

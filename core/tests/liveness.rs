@@ -2,20 +2,30 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use faceid_core::analysis::FrameAnalyser;
-use faceid_core::challenge::{is_red_dominant, limits, ChallengeError, ColourChallenge, ColourStep, DisplayedColour, PALETTE};
+use faceid_core::challenge::{
+    is_red_dominant, limits, ChallengeError, ColourChallenge, ColourStep, DisplayedColour, PALETTE,
+};
 use faceid_core::colour::{LinearRgb, Rgb8};
 use faceid_core::engine::faces_in_grey_photo;
 use faceid_core::frame::RgbaFrame;
 use faceid_core::geometry::FaceBox;
-use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample, ReliefSample, Rule, Verdict};
-use faceid_core::sim::{ground_truth_samples, Attack, Photo, SimConditions, SimSession, ASTRONAUT_FACE};
+use faceid_core::reflection::{
+    DecodeReport, ReflectionDecoder, ReflectionSample, ReliefSample, Rule, Verdict,
+};
+use faceid_core::sim::{
+    ground_truth_samples, Attack, Photo, SimConditions, SimSession, ASTRONAUT_FACE,
+};
 use faceid_core::ResultCode;
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 fn astronaut() -> Photo {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/faces/astronaut.png")).unwrap();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/faces/astronaut.png"
+    ))
+    .unwrap();
     Photo::from_png(&bytes).unwrap().with_face(ASTRONAUT_FACE)
 }
 
@@ -86,7 +96,10 @@ fn palette_is_well_separated_in_chromaticity() {
     // (the full gamut spans 1.41), so their reflections differ by a decodable amount.
     let plane = |c: Rgb8| {
         let l = c.to_linear();
-        ((l.r - l.g) / 2f32.sqrt(), (l.r + l.g - 2.0 * l.b) / 6f32.sqrt())
+        (
+            (l.r - l.g) / 2f32.sqrt(),
+            (l.r + l.g - 2.0 * l.b) / 6f32.sqrt(),
+        )
     };
     for (i, &a) in PALETTE.iter().enumerate() {
         for &b in &PALETTE[..i] {
@@ -108,14 +121,36 @@ fn validation_rejects_each_kind_of_violation() {
     };
     assert_eq!(with(&|c| c.steps.clear()), Err(ChallengeError::Empty));
     assert!(matches!(
-        with(&|c| c.steps.push(ColourStep { colour: PALETTE[0], duration_ms: 350 })),
+        with(&|c| c.steps.push(ColourStep {
+            colour: PALETTE[0],
+            duration_ms: 350
+        })),
         Err(ChallengeError::TooManySteps { count: 11, .. })
     ));
-    assert!(matches!(with(&|c| c.hold_ms = 999), Err(ChallengeError::HoldOutOfRange { ms: 999, .. })));
-    assert!(matches!(with(&|c| c.hold_ms = 60_000), Err(ChallengeError::HoldOutOfRange { .. })));
-    assert!(matches!(with(&|c| c.hold_colour = Rgb8::new(255, 200, 255)), Err(ChallengeError::HoldNotNeutral { .. })));
-    assert!(matches!(with(&|c| c.steps[3].duration_ms = 300), Err(ChallengeError::StepTooShort { index: 3, ms: 300, .. })));
-    assert!(matches!(with(&|c| c.steps[0].duration_ms = 0), Err(ChallengeError::StepTooShort { index: 0, .. })));
+    assert!(matches!(
+        with(&|c| c.hold_ms = 999),
+        Err(ChallengeError::HoldOutOfRange { ms: 999, .. })
+    ));
+    assert!(matches!(
+        with(&|c| c.hold_ms = 60_000),
+        Err(ChallengeError::HoldOutOfRange { .. })
+    ));
+    assert!(matches!(
+        with(&|c| c.hold_colour = Rgb8::new(255, 200, 255)),
+        Err(ChallengeError::HoldNotNeutral { .. })
+    ));
+    assert!(matches!(
+        with(&|c| c.steps[3].duration_ms = 300),
+        Err(ChallengeError::StepTooShort {
+            index: 3,
+            ms: 300,
+            ..
+        })
+    ));
+    assert!(matches!(
+        with(&|c| c.steps[0].duration_ms = 0),
+        Err(ChallengeError::StepTooShort { index: 0, .. })
+    ));
     assert!(matches!(
         with(&|c| c.steps.iter_mut().for_each(|s| s.duration_ms = 400)),
         Err(ChallengeError::FlashTooLong { ms: 4000, .. })
@@ -125,12 +160,22 @@ fn validation_rejects_each_kind_of_violation() {
         with(&|c| c.steps.iter_mut().for_each(|s| s.duration_ms = u32::MAX)),
         Err(ChallengeError::FlashTooLong { .. })
     ));
-    for red in [Rgb8::new(255, 0, 0), Rgb8::new(200, 40, 40), Rgb8::new(255, 128, 60)] {
+    for red in [
+        Rgb8::new(255, 0, 0),
+        Rgb8::new(200, 40, 40),
+        Rgb8::new(255, 128, 60),
+    ] {
         assert!(is_red_dominant(red));
-        assert!(matches!(with(&|c| c.steps[5].colour = red), Err(ChallengeError::RedDominant { index: 5, .. })));
+        assert!(matches!(
+            with(&|c| c.steps[5].colour = red),
+            Err(ChallengeError::RedDominant { index: 5, .. })
+        ));
     }
     // Neutral and non-red colours pass even when not from the palette (validation is about safety).
-    assert_eq!(with(&|c| c.steps[2].colour = Rgb8::new(120, 120, 120)), Ok(()));
+    assert_eq!(
+        with(&|c| c.steps[2].colour = Rgb8::new(120, 120, 120)),
+        Ok(())
+    );
     // The change-rate limit is implied by MIN_STEP_MS (3 × 334 ms > 1 s) and enforced on its own
     // too: the limits say so consistently.
     assert!(3 * u64::from(limits::MIN_STEP_MS) > limits::CHANGE_WINDOW_MS);
@@ -142,15 +187,21 @@ fn validation_rejects_each_kind_of_violation() {
 fn challenge_round_trips_through_json_in_wire_shape() {
     let c = challenge(5);
     let json = serde_json::to_string(&c).unwrap();
-    assert!(json.starts_with(r##"{"holdColour":"#ffffff","holdMs":1000,"steps":[{"colour":"#"##), "{json}");
+    assert!(
+        json.starts_with(r##"{"holdColour":"#ffffff","holdMs":1000,"steps":[{"colour":"#"##),
+        "{json}"
+    );
     assert!(json.contains(r#""durationMs":350"#));
     let back: ColourChallenge = serde_json::from_str(&json).unwrap();
     assert_eq!(back, c);
     let shown = c.schedule(250.0);
-    let back: Vec<DisplayedColour> = serde_json::from_str(&serde_json::to_string(&shown).unwrap()).unwrap();
+    let back: Vec<DisplayedColour> =
+        serde_json::from_str(&serde_json::to_string(&shown).unwrap()).unwrap();
     assert_eq!(back, shown);
     // A colour that is not #rrggbb is refused on the way in.
-    assert!(serde_json::from_str::<ColourChallenge>(&json.replacen("#ffffff", "white", 1)).is_err());
+    assert!(
+        serde_json::from_str::<ColourChallenge>(&json.replacen("#ffffff", "white", 1)).is_err()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,20 +232,35 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
     for seed in 0..3u64 {
         let c = challenge(100 + seed);
         for attack in Attack::ALL {
-            let conditions = SimConditions::steady().fixed_rate(if seed == 1 { 15.0 } else { 30.0 });
+            let conditions =
+                SimConditions::steady().fixed_rate(if seed == 1 { 15.0 } else { 30.0 });
             let mut s = SimSession::new(&photo, &c, conditions, attack, seed);
             let shown = s.shown().to_vec();
             let samples = run_analyser(&mut s);
             let (v, r) = decode(&samples, &shown);
             if attack == Attack::None {
-                assert!(v.passed && v.code == ResultCode::Passed, "seed {seed}: {v:?} {r:?}");
+                assert!(
+                    v.passed && v.code == ResultCode::Passed,
+                    "seed {seed}: {v:?} {r:?}"
+                );
                 assert_eq!(v.colours.len(), 10);
-                assert!(v.colours.iter().filter(|d| d.confidence > 0.5).count() >= 9, "{v:?}");
-                assert!((f64::from(v.delay_ms) - s.delay_ms()).abs() <= 40.0, "{} vs {}", v.delay_ms, s.delay_ms());
+                assert!(
+                    v.colours.iter().filter(|d| d.confidence > 0.5).count() >= 9,
+                    "{v:?}"
+                );
+                assert!(
+                    (f64::from(v.delay_ms) - s.delay_ms()).abs() <= 40.0,
+                    "{} vs {}",
+                    v.delay_ms,
+                    s.delay_ms()
+                );
             } else {
                 assert!(!v.passed, "{attack:?} seed {seed}: {r:?}");
                 // Refused as not live, or — when the response cannot tell — asked to change the light.
-                assert!(matches!(v.code, ResultCode::SuspectedNonLive | ResultCode::TooBright), "{attack:?} seed {seed}: {r:?}");
+                assert!(
+                    matches!(v.code, ResultCode::SuspectedNonLive | ResultCode::TooBright),
+                    "{attack:?} seed {seed}: {r:?}"
+                );
             }
             if attack == Attack::Replay {
                 assert_eq!(r.rule, Rule::SequenceMismatch, "seed {seed}: {r:?}");
@@ -205,13 +271,23 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
 
 #[test]
 fn group_photo_faces_pass_too() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/faces/group29-gray.png")).unwrap();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/faces/group29-gray.png"
+    ))
+    .unwrap();
     let group = Photo::from_png(&bytes).unwrap().greyscale();
     let faces = faces_in_grey_photo(&group.luma(), group.width(), group.height(), 32.0).unwrap();
     for (i, face) in faces.iter().take(2).enumerate() {
         let photo = group.crop_around(*face, 0.7).unwrap();
         let c = challenge(200 + i as u64);
-        let mut s = SimSession::new(&photo, &c, SimConditions::steady(), Attack::None, 300 + i as u64);
+        let mut s = SimSession::new(
+            &photo,
+            &c,
+            SimConditions::steady(),
+            Attack::None,
+            300 + i as u64,
+        );
         let shown = s.shown().to_vec();
         let (v, r) = decode(&run_analyser(&mut s), &shown);
         assert!(v.passed, "face {i}: {r:?}");
@@ -222,14 +298,26 @@ fn group_photo_faces_pass_too() {
 fn astronaut_face_constant_matches_the_detector() {
     let p = astronaut();
     let faces = faces_in_grey_photo(&p.luma(), p.width(), p.height(), 20.0).unwrap();
-    assert!(faces.iter().any(|f| f.iou(&ASTRONAUT_FACE) > 0.8), "{faces:?}");
+    assert!(
+        faces.iter().any(|f| f.iou(&ASTRONAUT_FACE) > 0.8),
+        "{faces:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Decoder behaviour on ground-truth samples
 
-fn genuine(seed: u64, conditions: SimConditions) -> (Vec<ReflectionSample>, Vec<DisplayedColour>, f64) {
-    let mut s = SimSession::new(&astronaut(), &challenge(seed), conditions, Attack::None, seed);
+fn genuine(
+    seed: u64,
+    conditions: SimConditions,
+) -> (Vec<ReflectionSample>, Vec<DisplayedColour>, f64) {
+    let mut s = SimSession::new(
+        &astronaut(),
+        &challenge(seed),
+        conditions,
+        Attack::None,
+        seed,
+    );
     let shown = s.shown().to_vec();
     let delay = s.delay_ms();
     (ground_truth_samples(&mut s), shown, delay)
@@ -238,11 +326,21 @@ fn genuine(seed: u64, conditions: SimConditions) -> (Vec<ReflectionSample>, Vec<
 #[test]
 fn decoder_estimates_the_delay_instead_of_assuming_it() {
     for (seed, range) in [(1, [50.0, 60.0]), (2, [140.0, 150.0]), (3, [250.0, 260.0])] {
-        let (samples, shown, delay) = genuine(seed, SimConditions { delay_ms: range, ..SimConditions::steady() });
+        let (samples, shown, delay) = genuine(
+            seed,
+            SimConditions {
+                delay_ms: range,
+                ..SimConditions::steady()
+            },
+        );
         let (v, _) = decode(&samples, &shown);
         assert!(v.passed);
         // The frame integrates ~25 ms of light before its timestamp: the estimate sits 0–30 ms late.
-        assert!((f64::from(v.delay_ms) - delay - 12.0).abs() <= 25.0, "{} vs {delay}", v.delay_ms);
+        assert!(
+            (f64::from(v.delay_ms) - delay - 12.0).abs() <= 25.0,
+            "{} vs {delay}",
+            v.delay_ms
+        );
     }
 }
 
@@ -255,7 +353,12 @@ fn decoder_survives_unsorted_samples_and_dropped_frames() {
     let (shuffled, _) = decode(&samples, &shown);
     assert_eq!(sorted, shuffled);
     // Drop every third frame (a 20 fps camera with a hiccup).
-    let thinned: Vec<ReflectionSample> = samples.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, s)| *s).collect();
+    let thinned: Vec<ReflectionSample> = samples
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, s)| *s)
+        .collect();
     assert!(decode(&thinned, &shown).0.passed);
 }
 
@@ -265,11 +368,18 @@ fn decoder_answers_1303_when_the_flash_is_not_covered() {
     let mid = shown[4].start_ms;
     let cut: Vec<ReflectionSample> = samples.iter().filter(|s| s.t_ms < mid).copied().collect();
     assert_eq!(decode(&cut, &shown).0.code, ResultCode::RecordingTooShort);
-    let late: Vec<ReflectionSample> = samples.iter().filter(|s| s.t_ms > shown[1].start_ms).copied().collect();
+    let late: Vec<ReflectionSample> = samples
+        .iter()
+        .filter(|s| s.t_ms > shown[1].start_ms)
+        .copied()
+        .collect();
     assert_eq!(decode(&late, &shown).0.code, ResultCode::RecordingTooShort);
     // A one-second hole in the middle of the flash.
-    let holed: Vec<ReflectionSample> =
-        samples.iter().filter(|s| s.t_ms < shown[3].start_ms || s.t_ms > shown[6].start_ms).copied().collect();
+    let holed: Vec<ReflectionSample> = samples
+        .iter()
+        .filter(|s| s.t_ms < shown[3].start_ms || s.t_ms > shown[6].start_ms)
+        .copied()
+        .collect();
     assert_eq!(decode(&holed, &shown).0.code, ResultCode::RecordingTooShort);
     assert_eq!(decode(&[], &shown).0.code, ResultCode::RecordingTooShort);
 }
@@ -280,21 +390,50 @@ fn decoder_answers_1210_without_a_face_and_1102_for_a_cut_off_face() {
     let faceless: Vec<ReflectionSample> = samples
         .iter()
         .enumerate()
-        .map(|(i, s)| if i % 2 == 0 { ReflectionSample { face: None, face_box: None, ..*s } } else { *s })
+        .map(|(i, s)| {
+            if i % 2 == 0 {
+                ReflectionSample {
+                    face: None,
+                    face_box: None,
+                    ..*s
+                }
+            } else {
+                *s
+            }
+        })
         .collect();
     assert_eq!(decode(&faceless, &shown).0.code, ResultCode::NoCompleteFace);
     let at_edge: Vec<ReflectionSample> = samples
         .iter()
-        .map(|s| ReflectionSample { face_box: s.face_box.map(|b| FaceBox { x: 0.0, ..b }), ..*s })
+        .map(|s| ReflectionSample {
+            face_box: s.face_box.map(|b| FaceBox { x: 0.0, ..b }),
+            ..*s
+        })
         .collect();
-    assert_eq!(decode(&at_edge, &shown).0.code, ResultCode::FaceNotFullyVisible);
+    assert_eq!(
+        decode(&at_edge, &shown).0.code,
+        ResultCode::FaceNotFullyVisible
+    );
     // Most frames without a face, the rest cut off by the edge: also 1102.
     let partly: Vec<ReflectionSample> = at_edge
         .iter()
         .enumerate()
-        .map(|(i, s)| if i % 3 != 0 { ReflectionSample { face: None, face_box: None, ..*s } } else { *s })
+        .map(|(i, s)| {
+            if i % 3 != 0 {
+                ReflectionSample {
+                    face: None,
+                    face_box: None,
+                    ..*s
+                }
+            } else {
+                *s
+            }
+        })
         .collect();
-    assert_eq!(decode(&partly, &shown).0.code, ResultCode::FaceNotFullyVisible);
+    assert_eq!(
+        decode(&partly, &shown).0.code,
+        ResultCode::FaceNotFullyVisible
+    );
 }
 
 #[test]
@@ -307,7 +446,17 @@ fn decoder_ignores_frames_where_the_tracker_jumped_to_another_face() {
         .enumerate()
         .map(|(i, s)| {
             if i % 5 == 0 {
-                ReflectionSample { face: Some(other), face_box: Some(FaceBox { x: 0.02, y: 0.5, w: 0.3, h: 0.4, score: 1.0 }), ..*s }
+                ReflectionSample {
+                    face: Some(other),
+                    face_box: Some(FaceBox {
+                        x: 0.02,
+                        y: 0.5,
+                        w: 0.3,
+                        h: 0.4,
+                        score: 1.0,
+                    }),
+                    ..*s
+                }
             } else {
                 *s
             }
@@ -331,10 +480,18 @@ fn a_replay_of_another_challenge_scores_like_a_random_sequence() {
             .schedule(shown_a[0].start_ms)
             .into_iter()
             .zip(&shown_a)
-            .map(|(b, a)| DisplayedColour { start_ms: a.start_ms, ..b })
+            .map(|(b, a)| DisplayedColour {
+                start_ms: a.start_ms,
+                ..b
+            })
             .collect();
         let (vb, rb) = decode(&samples, &shown_b);
-        assert!(!vb.passed && vb.code == ResultCode::SuspectedNonLive && rb.rule == Rule::SequenceMismatch, "{rb:?}");
+        assert!(
+            !vb.passed
+                && vb.code == ResultCode::SuspectedNonLive
+                && rb.rule == Rule::SequenceMismatch,
+            "{rb:?}"
+        );
         ps.push(rb.sequence_p);
     }
     let mean = ps.iter().sum::<f64>() / ps.len() as f64;
@@ -347,7 +504,8 @@ fn a_replay_of_another_challenge_scores_like_a_random_sequence() {
 fn any_colour() -> impl Strategy<Value = Option<LinearRgb>> {
     prop_oneof![
         Just(None),
-        (any::<f32>(), any::<f32>(), any::<f32>()).prop_map(|(r, g, b)| Some(LinearRgb::new(r, g, b))),
+        (any::<f32>(), any::<f32>(), any::<f32>())
+            .prop_map(|(r, g, b)| Some(LinearRgb::new(r, g, b))),
         (0.0f32..1.0, 0.0f32..1.0, 0.0f32..1.0).prop_map(|(r, g, b)| Some(LinearRgb::new(r, g, b))),
     ]
 }
@@ -355,29 +513,65 @@ fn any_colour() -> impl Strategy<Value = Option<LinearRgb>> {
 fn any_box() -> impl Strategy<Value = Option<FaceBox>> {
     prop_oneof![
         Just(None),
-        (any::<f32>(), any::<f32>(), any::<f32>(), any::<f32>()).prop_map(|(x, y, w, h)| Some(FaceBox { x, y, w, h, score: 1.0 })),
-        (0.0f32..1.0, 0.0f32..1.0, 0.0f32..1.0, 0.0f32..1.0).prop_map(|(x, y, w, h)| Some(FaceBox { x, y, w, h, score: 1.0 })),
+        (any::<f32>(), any::<f32>(), any::<f32>(), any::<f32>()).prop_map(|(x, y, w, h)| Some(
+            FaceBox {
+                x,
+                y,
+                w,
+                h,
+                score: 1.0
+            }
+        )),
+        (0.0f32..1.0, 0.0f32..1.0, 0.0f32..1.0, 0.0f32..1.0).prop_map(|(x, y, w, h)| Some(
+            FaceBox {
+                x,
+                y,
+                w,
+                h,
+                score: 1.0
+            }
+        )),
     ]
 }
 
 fn any_time() -> impl Strategy<Value = f64> {
-    prop_oneof![any::<f64>(), 0.0f64..6000.0, Just(f64::NAN), Just(f64::INFINITY), Just(-f64::INFINITY)]
+    prop_oneof![
+        any::<f64>(),
+        0.0f64..6000.0,
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(-f64::INFINITY)
+    ]
 }
 
 fn any_sample() -> impl Strategy<Value = ReflectionSample> {
-    (any_time(), any_colour(), any_colour(), any_box(), prop::collection::vec(any_colour(), 8)).prop_map(|(t_ms, face, background, face_box, relief)| {
-        ReflectionSample {
-            t_ms,
-            face,
-            background,
-            face_box,
-            relief: ReliefSample { cells: std::array::from_fn(|i| relief[i]), surround: relief[7], saturated: [0.0; 8] },
-        }
-    })
+    (
+        any_time(),
+        any_colour(),
+        any_colour(),
+        any_box(),
+        prop::collection::vec(any_colour(), 8),
+    )
+        .prop_map(
+            |(t_ms, face, background, face_box, relief)| ReflectionSample {
+                t_ms,
+                face,
+                background,
+                face_box,
+                relief: ReliefSample {
+                    cells: std::array::from_fn(|i| relief[i]),
+                    surround: relief[7],
+                    saturated: [0.0; 8],
+                },
+            },
+        )
 }
 
 fn any_shown() -> impl Strategy<Value = DisplayedColour> {
-    (any::<[u8; 3]>(), any_time()).prop_map(|(c, start_ms)| DisplayedColour { colour: Rgb8::new(c[0], c[1], c[2]), start_ms })
+    (any::<[u8; 3]>(), any_time()).prop_map(|(c, start_ms)| DisplayedColour {
+        colour: Rgb8::new(c[0], c[1], c[2]),
+        start_ms,
+    })
 }
 
 proptest! {
@@ -424,12 +618,29 @@ fn decoder_handles_huge_inputs() {
     // 100 copies of every sample, slightly jittered: 14,000 samples.
     let huge: Vec<ReflectionSample> = samples
         .iter()
-        .flat_map(|s| (0..100).map(move |k| ReflectionSample { t_ms: s.t_ms + f64::from(k) * 0.01, ..*s }))
+        .flat_map(|s| {
+            (0..100).map(move |k| ReflectionSample {
+                t_ms: s.t_ms + f64::from(k) * 0.01,
+                ..*s
+            })
+        })
         .collect();
     assert!(decode(&huge, &shown).0.passed);
-    let long_shown: Vec<DisplayedColour> = (0..10_000).map(|i| DisplayedColour { colour: PALETTE[i % 9], start_ms: i as f64 }).collect();
+    let long_shown: Vec<DisplayedColour> = (0..10_000)
+        .map(|i| DisplayedColour {
+            colour: PALETTE[i % 9],
+            start_ms: i as f64,
+        })
+        .collect();
     assert!(!decode(&samples, &long_shown).0.passed);
-    let constant: Vec<ReflectionSample> = samples.iter().map(|s| ReflectionSample { face: Some(LinearRgb::new(0.3, 0.3, 0.3)), background: Some(LinearRgb::new(0.3, 0.3, 0.3)), ..*s }).collect();
+    let constant: Vec<ReflectionSample> = samples
+        .iter()
+        .map(|s| ReflectionSample {
+            face: Some(LinearRgb::new(0.3, 0.3, 0.3)),
+            background: Some(LinearRgb::new(0.3, 0.3, 0.3)),
+            ..*s
+        })
+        .collect();
     // Nothing responds: too little of the screen's light to decide, and the person is told so.
     assert_eq!(decode(&constant, &shown).0.code, ResultCode::TooBright);
 }

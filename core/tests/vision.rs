@@ -27,7 +27,10 @@ struct Photo {
 }
 
 fn photo(name: &str) -> Photo {
-    let path = format!("{}/../../shared/data/faces/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../shared/data/faces/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -43,7 +46,11 @@ fn photo(name: &str) -> Photo {
             rgb.extend(&px[..3]);
         }
     }
-    Photo { w: info.width, h: info.height, rgb }
+    Photo {
+        w: info.width,
+        h: info.height,
+        rgb,
+    }
 }
 
 impl Photo {
@@ -96,13 +103,21 @@ const GOOD_AT: (f32, f32) = (0.5, 0.5);
 const GOOD_FILL: f32 = 0.7;
 
 fn analyse(a: &mut FrameAnalyser, rgba: &[u8], t: f64) -> FrameAnalysis {
-    a.analyse(&RgbaFrame::packed(rgba, W, H).unwrap(), t).unwrap()
+    a.analyse(&RgbaFrame::packed(rgba, W, H).unwrap(), t)
+        .unwrap()
 }
 
 fn assert_face_near(face: &FaceBox, (cx, cy, w): (f32, f32, f32)) {
     let (fx, fy) = face.centre();
-    assert!((fx - cx).abs() < 0.25 * w && (fy - cy).abs() < 0.4 * w * W as f32 / H as f32, "face {face:?} not at ({cx}, {cy})");
-    assert!(face.w > 0.6 * w && face.w < 1.6 * w, "face width {} vs {w}", face.w);
+    assert!(
+        (fx - cx).abs() < 0.25 * w && (fy - cy).abs() < 0.4 * w * W as f32 / H as f32,
+        "face {face:?} not at ({cx}, {cy})"
+    );
+    assert!(
+        face.w > 0.6 * w && face.w < 1.6 * w,
+        "face width {} vs {w}",
+        face.w
+    );
 }
 
 #[test]
@@ -127,7 +142,10 @@ fn astronaut_in_a_vga_frame_gives_one_face_over_the_face() {
     let skin = r.sample.face.unwrap();
     assert!(skin.r > skin.g && skin.g > skin.b, "skin is warm: {skin:?}");
     assert!(r.sample.background.is_some());
-    assert_eq!((r.analysis_width, r.analysis_height), (ANALYSIS_WIDTH, ANALYSIS_HEIGHT));
+    assert_eq!(
+        (r.analysis_width, r.analysis_height),
+        (ANALYSIS_WIDTH, ANALYSIS_HEIGHT)
+    );
 }
 
 #[test]
@@ -137,7 +155,12 @@ fn well_placed_astronaut_passes_every_condition() {
     let r = analyse(&mut a, &astronaut_at(&p, GOOD_AT, GOOD_FILL), 0.0);
     assert_eq!(r.face_count, 1);
     assert_face_near(&r.face.unwrap(), expected_face(GOOD_AT, GOOD_FILL));
-    assert_eq!(r.quality.hint, Some(QualityHint::HoldStill), "{:?}", r.quality.measures);
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::HoldStill),
+        "{:?}",
+        r.quality.measures
+    );
     println!("well placed: {:?}", r.quality.measures);
 }
 
@@ -145,7 +168,11 @@ fn well_placed_astronaut_passes_every_condition() {
 fn group_photo_at_half_resolution_still_finds_most_faces() {
     // Full resolution: all 29 (tests/engine.rs). At half resolution the faces are 22-30 px.
     let p = photo("group29-gray.png");
-    let luma: Vec<u8> = p.rgb.chunks_exact(3).map(|c| ((c[0] as u32 * 299 + c[1] as u32 * 587 + c[2] as u32 * 114) / 1000) as u8).collect();
+    let luma: Vec<u8> = p
+        .rgb
+        .chunks_exact(3)
+        .map(|c| ((c[0] as u32 * 299 + c[1] as u32 * 587 + c[2] as u32 * 114) / 1000) as u8)
+        .collect();
     let (w, h) = (p.w / 2, p.h / 2);
     let half: Vec<u8> = (0..h)
         .flat_map(|y| (0..w).map(move |x| (x, y)))
@@ -156,7 +183,11 @@ fn group_photo_at_half_resolution_still_finds_most_faces() {
         .collect();
     let faces = faces_in_grey_photo(&half, w, h, 16.0).unwrap();
     println!("group29: {} of 29 faces at {w}x{h}", faces.len());
-    assert!(faces.len() >= 25 && faces.len() <= 29, "{} faces", faces.len());
+    assert!(
+        faces.len() >= 25 && faces.len() <= 29,
+        "{} faces",
+        faces.len()
+    );
     for (i, a) in faces.iter().enumerate() {
         assert!(a.is_valid() && a.w < 0.1, "{a:?}");
         for b in &faces[i + 1..] {
@@ -192,8 +223,19 @@ fn darkened_astronaut_is_too_dark() {
     let r = analyse(&mut FrameAnalyser::new(), &rgba, 0.0);
     println!("dark: {:?}", r.quality.measures);
     assert!(r.face.is_some(), "the face is still found in the dark");
-    assert_eq!(r.quality.hint, Some(QualityHint::TooDark), "{:?}", r.quality.measures);
-    assert_eq!(r.quality.hint.and_then(QualityHint::result_code).map(|c| c.code()), Some(1201));
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::TooDark),
+        "{:?}",
+        r.quality.measures
+    );
+    assert_eq!(
+        r.quality
+            .hint
+            .and_then(QualityHint::result_code)
+            .map(|c| c.code()),
+        Some(1201)
+    );
 }
 
 #[test]
@@ -207,24 +249,41 @@ fn brightened_astronaut_is_too_bright_and_a_bright_surround_is_backlit() {
     let r = analyse(&mut FrameAnalyser::new(), &bright, 0.0);
     println!("bright: {:?}", r.quality.measures);
     assert!(r.face.is_some());
-    assert_eq!(r.quality.hint, Some(QualityHint::TooBright), "{:?}", r.quality.measures);
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::TooBright),
+        "{:?}",
+        r.quality.measures
+    );
 
     // A window behind her: everything outside a generous ellipse around the face is near white,
     // and the face itself is dimmed as a camera exposing for the window would.
     let mut backlit = good;
     for y in 0..H {
         for x in 0..W {
-            let (dx, dy) = ((x as f32 / W as f32 - 0.5) / 0.3, (y as f32 / H as f32 - 0.5) / 0.5);
+            let (dx, dy) = (
+                (x as f32 / W as f32 - 0.5) / 0.3,
+                (y as f32 / H as f32 - 0.5) / 0.5,
+            );
             let i = ((y * W + x) * 4) as usize;
             for c in &mut backlit[i..i + 3] {
-                *c = if dx * dx + dy * dy > 1.0 { 245 } else { (*c as f32 * 0.6) as u8 };
+                *c = if dx * dx + dy * dy > 1.0 {
+                    245
+                } else {
+                    (*c as f32 * 0.6) as u8
+                };
             }
         }
     }
     let r = analyse(&mut FrameAnalyser::new(), &backlit, 0.0);
     println!("backlit: {:?}", r.quality.measures);
     assert!(r.face.is_some());
-    assert_eq!(r.quality.hint, Some(QualityHint::Backlit), "{:?}", r.quality.measures);
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::Backlit),
+        "{:?}",
+        r.quality.measures
+    );
 }
 
 #[test]
@@ -239,17 +298,26 @@ fn blurred_astronaut_is_blurry() {
     let r = analyse(&mut FrameAnalyser::new(), &rgba, 0.0);
     println!("blurred: {:?}", r.quality.measures);
     assert!(r.face.is_some(), "the blurred face is still found");
-    assert_eq!(r.quality.hint, Some(QualityHint::Blurry), "{:?}", r.quality.measures);
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::Blurry),
+        "{:?}",
+        r.quality.measures
+    );
 }
 
 fn box_blur(rgba: &mut [u8], radius: i32) {
     let src = rgba.to_vec();
-    let idx = |x: i32, y: i32| ((y.clamp(0, H as i32 - 1) as u32 * W + x.clamp(0, W as i32 - 1) as u32) * 4) as usize;
+    let idx = |x: i32, y: i32| {
+        ((y.clamp(0, H as i32 - 1) as u32 * W + x.clamp(0, W as i32 - 1) as u32) * 4) as usize
+    };
     let mut tmp = src.clone();
     for y in 0..H as i32 {
         for x in 0..W as i32 {
             for c in 0..3 {
-                let s: u32 = (-radius..=radius).map(|k| src[idx(x + k, y) + c] as u32).sum();
+                let s: u32 = (-radius..=radius)
+                    .map(|k| src[idx(x + k, y) + c] as u32)
+                    .sum();
                 tmp[idx(x, y) + c] = (s / (2 * radius + 1) as u32) as u8;
             }
         }
@@ -257,7 +325,9 @@ fn box_blur(rgba: &mut [u8], radius: i32) {
     for y in 0..H as i32 {
         for x in 0..W as i32 {
             for c in 0..3 {
-                let s: u32 = (-radius..=radius).map(|k| tmp[idx(x, y + k) + c] as u32).sum();
+                let s: u32 = (-radius..=radius)
+                    .map(|k| tmp[idx(x, y + k) + c] as u32)
+                    .sum();
                 rgba[idx(x, y) + c] = (s / (2 * radius + 1) as u32) as u8;
             }
         }
@@ -268,7 +338,11 @@ fn box_blur(rgba: &mut [u8], radius: i32) {
 fn off_centre_face_asks_to_centre() {
     let p = photo("astronaut.png");
     let at = (0.2, 0.45);
-    let r = analyse(&mut FrameAnalyser::new(), &astronaut_at(&p, at, GOOD_FILL), 0.0);
+    let r = analyse(
+        &mut FrameAnalyser::new(),
+        &astronaut_at(&p, at, GOOD_FILL),
+        0.0,
+    );
     assert_face_near(&r.face.unwrap(), expected_face(at, GOOD_FILL));
     assert_eq!(r.quality.hint, Some(QualityHint::CentreFace));
 }
@@ -276,12 +350,30 @@ fn off_centre_face_asks_to_centre() {
 #[test]
 fn small_face_asks_to_move_closer_and_large_face_to_move_back() {
     let p = photo("astronaut.png");
-    let r = analyse(&mut FrameAnalyser::new(), &astronaut_at(&p, GOOD_AT, 0.35), 0.0);
+    let r = analyse(
+        &mut FrameAnalyser::new(),
+        &astronaut_at(&p, GOOD_AT, 0.35),
+        0.0,
+    );
     assert_face_near(&r.face.unwrap(), expected_face(GOOD_AT, 0.35));
-    assert_eq!(r.quality.hint, Some(QualityHint::MoveCloser), "{:?}", r.quality.measures);
-    let r = analyse(&mut FrameAnalyser::new(), &astronaut_at(&p, GOOD_AT, 1.15), 0.0);
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::MoveCloser),
+        "{:?}",
+        r.quality.measures
+    );
+    let r = analyse(
+        &mut FrameAnalyser::new(),
+        &astronaut_at(&p, GOOD_AT, 1.15),
+        0.0,
+    );
     assert_face_near(&r.face.unwrap(), expected_face(GOOD_AT, 1.15));
-    assert_eq!(r.quality.hint, Some(QualityHint::MoveBack), "{:?}", r.quality.measures);
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::MoveBack),
+        "{:?}",
+        r.quality.measures
+    );
 }
 
 #[test]
@@ -296,18 +388,30 @@ fn ready_only_after_the_stillness_period_and_reset_by_movement() {
         t += FRAME_MS;
         last = analyse(&mut a, &still, t);
         assert!(!last.quality.ready, "ready too early at {t} ms");
-        assert_eq!(last.quality.hint, Some(QualityHint::HoldStill), "{:?}", last.quality.measures);
+        assert_eq!(
+            last.quality.hint,
+            Some(QualityHint::HoldStill),
+            "{:?}",
+            last.quality.measures
+        );
     }
     let progress_before = last.quality.progress;
     for _ in 0..3 {
         t += FRAME_MS;
         last = analyse(&mut a, &still, t);
     }
-    assert!(last.quality.ready, "not ready after {t} ms: {:?}", last.quality);
+    assert!(
+        last.quality.ready,
+        "not ready after {t} ms: {:?}",
+        last.quality
+    );
     assert!(progress_before > 0.8 && progress_before < 1.0 && last.quality.progress == 1.0);
 
     // She moves (a fifth of a face width): not ready, progress restarts.
-    let moved_at = (GOOD_AT.0 + 0.2 * GOOD_FILL * 2.0 * OvalGuide::default().rx, GOOD_AT.1);
+    let moved_at = (
+        GOOD_AT.0 + 0.2 * GOOD_FILL * 2.0 * OvalGuide::default().rx,
+        GOOD_AT.1,
+    );
     let moved = astronaut_at(&p, moved_at, GOOD_FILL);
     let mut reset_seen = false;
     for _ in 0..3 {
@@ -345,7 +449,10 @@ fn tracker_runs_full_detection_on_a_minority_of_stable_frames() {
         assert_eq!(r.face_count, 1);
     }
     println!("full detections: {detections} of {n} frames");
-    assert!(detections <= n / REDETECT_EVERY as usize + 2, "{detections} detections in {n} frames");
+    assert!(
+        detections <= n / REDETECT_EVERY as usize + 2,
+        "{detections} detections in {n} frames"
+    );
 }
 
 #[test]
@@ -355,7 +462,12 @@ fn tracker_alone_on_the_photo_tracks_and_redetects() {
     let mut det = EngineDetector::new();
     let mut tracker = FaceTracker::new();
     let a = astronaut_at(&p, GOOD_AT, GOOD_FILL);
-    img.load(&RgbaFrame::packed(&a, W, H).unwrap(), ANALYSIS_WIDTH, ANALYSIS_HEIGHT).unwrap();
+    img.load(
+        &RgbaFrame::packed(&a, W, H).unwrap(),
+        ANALYSIS_WIDTH,
+        ANALYSIS_HEIGHT,
+    )
+    .unwrap();
     let first = tracker.update(&mut det, &img);
     assert!(first.ran_detection && first.face.is_some());
     let second = tracker.update(&mut det, &img);
@@ -363,7 +475,12 @@ fn tracker_alone_on_the_photo_tracks_and_redetects() {
     assert!(second.match_score.unwrap() > 0.99, "{second:?}");
     // A different scene (the face gone): the match fails and the detector runs at once.
     let grey = vec![90u8; (W * H * 4) as usize];
-    img.load(&RgbaFrame::packed(&grey, W, H).unwrap(), ANALYSIS_WIDTH, ANALYSIS_HEIGHT).unwrap();
+    img.load(
+        &RgbaFrame::packed(&grey, W, H).unwrap(),
+        ANALYSIS_WIDTH,
+        ANALYSIS_HEIGHT,
+    )
+    .unwrap();
     let gone = tracker.update(&mut det, &img);
     assert!(gone.ran_detection && gone.face.is_none());
 }
@@ -383,7 +500,12 @@ fn two_people_in_view_are_multiple_faces() {
     }
     let r = analyse(&mut FrameAnalyser::new(), &rgba, 0.0);
     assert_eq!(r.face_count, 2);
-    assert_eq!(r.quality.hint, Some(QualityHint::MultipleFaces), "{:?}", r.quality.measures);
+    assert_eq!(
+        r.quality.hint,
+        Some(QualityHint::MultipleFaces),
+        "{:?}",
+        r.quality.measures
+    );
     assert_eq!(r.quality.hint.and_then(QualityHint::result_code), None);
 }
 
@@ -417,7 +539,13 @@ fn a_noisy_camera_still_tracks_and_becomes_ready() {
         last = Some(r);
     }
     let last = last.unwrap();
-    println!("noisy: {detections} detections in {n} frames; {:?}", last.quality.measures);
+    println!(
+        "noisy: {detections} detections in {n} frames; {:?}",
+        last.quality.measures
+    );
     assert!(last.quality.ready, "{:?}", last.quality);
-    assert!(detections <= n / REDETECT_EVERY as usize + 2, "{detections}");
+    assert!(
+        detections <= n / REDETECT_EVERY as usize + 2,
+        "{detections}"
+    );
 }

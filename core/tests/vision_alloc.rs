@@ -47,7 +47,13 @@ impl FaceDetector for Fixed {
 fn tracking_frames_do_not_allocate() {
     let (w, h) = (640u32, 480u32);
     // A textured square where the detector says the face is, so the template match succeeds.
-    let face = FaceBox { x: 0.35, y: 0.3, w: 0.3, h: 0.4, score: 10.0 };
+    let face = FaceBox {
+        x: 0.35,
+        y: 0.3,
+        w: 0.3,
+        h: 0.4,
+        score: 10.0,
+    };
     let mut rgba = vec![100u8; (w * h * 4) as usize];
     for y in 0..h {
         for x in 0..w {
@@ -73,5 +79,10 @@ fn tracking_frames_do_not_allocate() {
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(tracked, 5, "every repeated frame should track");
-    assert_eq!(after - before, 0, "tracking frames allocated {} times", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "tracking frames allocated {} times",
+        after - before
+    );
 }

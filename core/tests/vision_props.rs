@@ -29,30 +29,39 @@ fn any_f32() -> impl Strategy<Value = f32> {
 }
 
 fn any_box() -> impl Strategy<Value = FaceBox> {
-    (any_f32(), any_f32(), any_f32(), any_f32(), any_f32()).prop_map(|(x, y, w, h, score)| FaceBox { x, y, w, h, score })
+    (any_f32(), any_f32(), any_f32(), any_f32(), any_f32())
+        .prop_map(|(x, y, w, h, score)| FaceBox { x, y, w, h, score })
 }
 
 /// A valid frame description: width, height, stride, and bytes to fill it (pseudo-random from a
 /// seed, with some frames flat or striped so that tracking and detection paths are reached too).
 fn frame_bytes(max_side: u32) -> impl Strategy<Value = (u32, u32, u32, Vec<u8>)> {
-    (1..=max_side, 1..=max_side, 0u32..12, any::<u64>(), 0u8..3, 0usize..8).prop_map(|(w, h, pad, seed, kind, extra)| {
-        let stride = w * 4 + pad;
-        let len = (stride * (h - 1) + w * 4) as usize + extra;
-        let mut x = seed | 1;
-        let data = (0..len)
-            .map(|i| match kind {
-                0 => {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                }
-                1 => (seed as u8).wrapping_add((i / 4 % 7) as u8 * 30),
-                _ => seed as u8,
-            })
-            .collect();
-        (w, h, stride, data)
-    })
+    (
+        1..=max_side,
+        1..=max_side,
+        0u32..12,
+        any::<u64>(),
+        0u8..3,
+        0usize..8,
+    )
+        .prop_map(|(w, h, pad, seed, kind, extra)| {
+            let stride = w * 4 + pad;
+            let len = (stride * (h - 1) + w * 4) as usize + extra;
+            let mut x = seed | 1;
+            let data = (0..len)
+                .map(|i| match kind {
+                    0 => {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    }
+                    1 => (seed as u8).wrapping_add((i / 4 % 7) as u8 * 30),
+                    _ => seed as u8,
+                })
+                .collect();
+            (w, h, stride, data)
+        })
 }
 
 fn any_time() -> impl Strategy<Value = f64> {

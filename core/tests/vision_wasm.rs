@@ -33,8 +33,10 @@ fn placed(photo: &(u32, u32, Vec<u8>), at: (f32, f32), fill: f32) -> Vec<u8> {
     let mut out = vec![255u8; (W * H * 4) as usize];
     for y in 0..H {
         for x in 0..W {
-            let px = (FACE_CENTRE.0 + (x as f32 + 0.5 - at.0 * W as f32) / scale).clamp(0.0, (pw - 1) as f32) as u32;
-            let py = (FACE_CENTRE.1 + (y as f32 + 0.5 - at.1 * H as f32) / scale).clamp(0.0, (ph - 1) as f32) as u32;
+            let px = (FACE_CENTRE.0 + (x as f32 + 0.5 - at.0 * W as f32) / scale)
+                .clamp(0.0, (pw - 1) as f32) as u32;
+            let py = (FACE_CENTRE.1 + (y as f32 + 0.5 - at.1 * H as f32) / scale)
+                .clamp(0.0, (ph - 1) as f32) as u32;
             let (i, j) = (((y * W + x) * 4) as usize, ((py * pw + px) * 3) as usize);
             out[i..i + 3].copy_from_slice(&rgb[j..j + 3]);
         }
@@ -43,7 +45,8 @@ fn placed(photo: &(u32, u32, Vec<u8>), at: (f32, f32), fill: f32) -> Vec<u8> {
 }
 
 fn analyse(a: &mut FrameAnalyser, rgba: &[u8], t: f64) -> FrameAnalysis {
-    a.analyse(&RgbaFrame::packed(rgba, W, H).unwrap(), t).unwrap()
+    a.analyse(&RgbaFrame::packed(rgba, W, H).unwrap(), t)
+        .unwrap()
 }
 
 fn check_analysis() {
@@ -55,9 +58,17 @@ fn check_analysis() {
     assert_eq!(first.face_count, 1);
     let face = first.face.unwrap();
     let (cx, cy) = face.centre();
-    assert!((cx - 0.5).abs() < 0.05 && (cy - 0.5).abs() < 0.08, "{face:?}");
+    assert!(
+        (cx - 0.5).abs() < 0.05 && (cy - 0.5).abs() < 0.08,
+        "{face:?}"
+    );
     assert!((face.w - 0.35).abs() < 0.1, "{face:?}");
-    assert_eq!(first.quality.hint, Some(QualityHint::HoldStill), "{:?}", first.quality.measures);
+    assert_eq!(
+        first.quality.hint,
+        Some(QualityHint::HoldStill),
+        "{:?}",
+        first.quality.measures
+    );
     let mut detections = 1;
     let mut last = first;
     for k in 1..20 {
@@ -70,9 +81,15 @@ fn check_analysis() {
     assert!(skin.r > skin.g && skin.g > skin.b, "{skin:?}");
     // Too small, and nothing at all.
     let small = placed(&photo, (0.5, 0.5), 0.35);
-    assert_eq!(analyse(&mut FrameAnalyser::new(), &small, 0.0).quality.hint, Some(QualityHint::MoveCloser));
+    assert_eq!(
+        analyse(&mut FrameAnalyser::new(), &small, 0.0).quality.hint,
+        Some(QualityHint::MoveCloser)
+    );
     let grey = vec![128u8; (W * H * 4) as usize];
-    assert_eq!(analyse(&mut FrameAnalyser::new(), &grey, 0.0).quality.hint, Some(QualityHint::NoFace));
+    assert_eq!(
+        analyse(&mut FrameAnalyser::new(), &grey, 0.0).quality.hint,
+        Some(QualityHint::NoFace)
+    );
 }
 
 #[cfg(not(target_arch = "wasm32"))]

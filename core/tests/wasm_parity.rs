@@ -13,7 +13,9 @@
 
 use faceid_core::challenge::ColourChallenge;
 use faceid_core::reflection::{ReflectionDecoder, Verdict};
-use faceid_core::sim::{ground_truth_samples, Attack, Photo, SimConditions, SimSession, ASTRONAUT_FACE};
+use faceid_core::sim::{
+    ground_truth_samples, Attack, Photo, SimConditions, SimSession, ASTRONAUT_FACE,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -27,13 +29,16 @@ const OBSERVED_TOLERANCE: f32 = 2e-3;
 const CONFIDENCE_TOLERANCE: f32 = 2e-2;
 
 fn verdicts() -> Vec<Verdict> {
-    let photo = Photo::from_png(ASTRONAUT).expect("astronaut.png decodes").with_face(ASTRONAUT_FACE);
+    let photo = Photo::from_png(ASTRONAUT)
+        .expect("astronaut.png decodes")
+        .with_face(ASTRONAUT_FACE);
     let decoder = ReflectionDecoder::default();
     [(Attack::None, 21u64), (Attack::FlatPrint, 22u64)]
         .into_iter()
         .map(|(attack, seed)| {
             let challenge = ColourChallenge::generate(&mut ChaCha20Rng::seed_from_u64(seed));
-            let mut session = SimSession::new(&photo, &challenge, SimConditions::steady(), attack, seed);
+            let mut session =
+                SimSession::new(&photo, &challenge, SimConditions::steady(), attack, seed);
             let shown = session.shown().to_vec();
             let samples = ground_truth_samples(&mut session);
             decoder.decode(&samples, &shown)
@@ -47,15 +52,33 @@ fn check_against_golden(actual: &[Verdict]) {
     for (g, a) in golden.iter().zip(actual) {
         assert_eq!(a.passed, g.passed, "{a:?}");
         assert_eq!(a.code, g.code);
-        assert!((a.score - g.score).abs() <= SCORE_TOLERANCE, "score {} vs {}", a.score, g.score);
-        assert!((a.delay_ms - g.delay_ms).abs() <= DELAY_TOLERANCE_MS, "delay {} vs {}", a.delay_ms, g.delay_ms);
+        assert!(
+            (a.score - g.score).abs() <= SCORE_TOLERANCE,
+            "score {} vs {}",
+            a.score,
+            g.score
+        );
+        assert!(
+            (a.delay_ms - g.delay_ms).abs() <= DELAY_TOLERANCE_MS,
+            "delay {} vs {}",
+            a.delay_ms,
+            g.delay_ms
+        );
         assert_eq!(a.colours.len(), g.colours.len());
         for (gc, ac) in g.colours.iter().zip(&a.colours) {
             assert_eq!(ac.expected, gc.expected);
             for (x, y) in ac.observed.iter().zip(&gc.observed) {
-                assert!((x - y).abs() <= OBSERVED_TOLERANCE, "observed {:?} vs {:?}", ac.observed, gc.observed);
+                assert!(
+                    (x - y).abs() <= OBSERVED_TOLERANCE,
+                    "observed {:?} vs {:?}",
+                    ac.observed,
+                    gc.observed
+                );
             }
-            assert!((ac.confidence - gc.confidence).abs() <= CONFIDENCE_TOLERANCE, "{ac:?} vs {gc:?}");
+            assert!(
+                (ac.confidence - gc.confidence).abs() <= CONFIDENCE_TOLERANCE,
+                "{ac:?} vs {gc:?}"
+            );
         }
     }
     // The sessions are not trivial: the genuine one passes, the flat print is refused as non-live.
@@ -68,7 +91,10 @@ fn check_against_golden(actual: &[Verdict]) {
 fn native_decode_matches_the_golden_verdicts() {
     let actual = verdicts();
     if std::env::var_os("FACEID_UPDATE_GOLDEN").is_some() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/light_sessions.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/light_sessions.json"
+        );
         let json = serde_json::to_string_pretty(&actual).expect("verdicts serialise");
         std::fs::write(path, json + "\n").expect("golden file writable");
         return;

@@ -56,17 +56,28 @@ pub enum CameraSetup {
 
 impl CameraSetup {
     fn args(&self) -> Vec<String> {
-        let grant = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"];
+        let grant = [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+        ];
         match self {
-            CameraSetup::FakePattern | CameraSetup::SyntheticPerson => grant.iter().map(|s| s.to_string()).collect(),
+            CameraSetup::FakePattern | CameraSetup::SyntheticPerson => {
+                grant.iter().map(|s| s.to_string()).collect()
+            }
             CameraSetup::File(path) => {
                 let mut args: Vec<String> = grant.iter().map(|s| s.to_string()).collect();
-                args.push(format!("--use-file-for-fake-video-capture={}", path.display()));
+                args.push(format!(
+                    "--use-file-for-fake-video-capture={}",
+                    path.display()
+                ));
                 args
             }
             // A real device would be asked for; the fake device keeps the machine's hardware out of
             // it, and the prompt is denied as a person tapping "Block" would.
-            CameraSetup::Refused => vec!["--use-fake-device-for-media-stream".into(), "--deny-permission-prompts".into()],
+            CameraSetup::Refused => vec![
+                "--use-fake-device-for-media-stream".into(),
+                "--deny-permission-prompts".into(),
+            ],
         }
     }
 }
@@ -81,9 +92,19 @@ pub struct Viewport {
 }
 
 /// A phone (iPhone 12–14 class CSS viewport).
-pub const MOBILE: Viewport = Viewport { name: "mobile", width: 390, height: 844, mobile: true };
+pub const MOBILE: Viewport = Viewport {
+    name: "mobile",
+    width: 390,
+    height: 844,
+    mobile: true,
+};
 /// A laptop browser window.
-pub const DESKTOP: Viewport = Viewport { name: "desktop", width: 1280, height: 800, mobile: false };
+pub const DESKTOP: Viewport = Viewport {
+    name: "desktop",
+    width: 1280,
+    height: 800,
+    mobile: false,
+};
 
 /// One Chromium, its own chromedriver and a fresh profile; everything dies with it.
 pub struct Browser {
@@ -99,61 +120,104 @@ impl Browser {
     pub async fn start(camera: &CameraSetup) -> Result<Browser> {
         for (what, path) in [("chromedriver", CHROMEDRIVER), ("Chromium", CHROMIUM)] {
             if !Path::new(path).exists() {
-                return Err(HarnessError::Missing { what, path: path.into(), hint: "run scripts/setup.sh" });
+                return Err(HarnessError::Missing {
+                    what,
+                    path: path.into(),
+                    hint: "run scripts/setup.sh",
+                });
             }
         }
         let profile = tempfile::Builder::new()
             .prefix("faceid-e2e-chromium-")
             .tempdir()
-            .map_err(|source| HarnessError::Io { path: std::env::temp_dir(), source })?;
+            .map_err(|source| HarnessError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
         let port = free_port()?;
         let log_path = profile.path().join("chromedriver.log");
-        let log = std::fs::File::create(&log_path).map_err(|source| HarnessError::Io { path: log_path.clone(), source })?;
+        let log = std::fs::File::create(&log_path).map_err(|source| HarnessError::Io {
+            path: log_path.clone(),
+            source,
+        })?;
         let mut command = Command::new(CHROMEDRIVER);
-        command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::from(log));
+        command
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
         let mut driver = ChildGuard::spawn(command)?;
         let base = format!("http://127.0.0.1:{port}");
 
         let status_url = format!("{base}/status");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-        wait_until("chromedriver to answer /status", DRIVER_START_TIMEOUT, POLL, || {
-            let running = driver.is_running();
-            let http = http.clone();
-            let url = status_url.clone();
-            async move {
-                if !running {
-                    return Err(HarnessError::Unexpected("chromedriver exited at start".into()));
-                }
-                match http.get(&url).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let v: Value = r.json().await?;
-                        Ok(v["value"]["ready"].as_bool().filter(|ready| *ready).map(|_| ()))
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        wait_until(
+            "chromedriver to answer /status",
+            DRIVER_START_TIMEOUT,
+            POLL,
+            || {
+                let running = driver.is_running();
+                let http = http.clone();
+                let url = status_url.clone();
+                async move {
+                    if !running {
+                        return Err(HarnessError::Unexpected(
+                            "chromedriver exited at start".into(),
+                        ));
                     }
-                    _ => Ok(None),
+                    match http.get(&url).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let v: Value = r.json().await?;
+                            Ok(v["value"]["ready"]
+                                .as_bool()
+                                .filter(|ready| *ready)
+                                .map(|_| ()))
+                        }
+                        _ => Ok(None),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await?;
 
         let user_data = profile.path().join("profile");
         let mut args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", user_data.display()));
-        args.push(format!("--window-size={},{}", DESKTOP.width, DESKTOP.height));
+        args.push(format!(
+            "--window-size={},{}",
+            DESKTOP.width, DESKTOP.height
+        ));
         args.extend(camera.args());
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert("goog:chromeOptions".into(), json!({ "binary": CHROMIUM, "args": args }));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": CHROMIUM, "args": args }),
+        );
         caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         // No WebDriver call should ever block a test for long: scripts and loads are bounded.
-        caps.insert("timeouts".into(), json!({ "script": 30_000, "pageLoad": 30_000, "implicit": 0 }));
+        caps.insert(
+            "timeouts".into(),
+            json!({ "script": 30_000, "pageLoad": 30_000, "implicit": 0 }),
+        );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = tokio::time::timeout(
             Duration::from_secs(60),
-            ClientBuilder::new(connector).capabilities(caps).connect(&base),
+            ClientBuilder::new(connector)
+                .capabilities(caps)
+                .connect(&base),
         )
         .await
-        .map_err(|_| HarnessError::Timeout { what: "a Chromium session".into(), after: Duration::from_secs(60) })??;
-        Ok(Browser { client, driver, profile })
+        .map_err(|_| HarnessError::Timeout {
+            what: "a Chromium session".into(),
+            after: Duration::from_secs(60),
+        })??;
+        Ok(Browser {
+            client,
+            driver,
+            profile,
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -167,14 +231,24 @@ impl Browser {
 
     /// Runs a Chrome DevTools Protocol command on the current tab (chromedriver's goog/cdp/execute).
     pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
-        let v = self.client.issue_cmd(CdpCommand { cmd: cmd.to_string(), params }).await?;
+        let v = self
+            .client
+            .issue_cmd(CdpCommand {
+                cmd: cmd.to_string(),
+                params,
+            })
+            .await?;
         Ok(v)
     }
 
     /// Makes `source` run at the start of every document (and frame) this tab loads from now on.
     pub async fn add_init_script(&self, source: &str) -> Result<()> {
         self.cdp("Page.enable", json!({})).await?;
-        self.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source })).await?;
+        self.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        )
+        .await?;
         Ok(())
     }
 
@@ -190,8 +264,11 @@ impl Browser {
             }),
         )
         .await?;
-        self.cdp("Emulation.setTouchEmulationEnabled", json!({ "enabled": viewport.mobile, "maxTouchPoints": 5 }))
-            .await?;
+        self.cdp(
+            "Emulation.setTouchEmulationEnabled",
+            json!({ "enabled": viewport.mobile, "maxTouchPoints": 5 }),
+        )
+        .await?;
         Ok(())
     }
 
@@ -220,7 +297,13 @@ impl Browser {
             .map(|entries| {
                 entries
                     .iter()
-                    .map(|e| format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            e["level"].as_str().unwrap_or(""),
+                            e["message"].as_str().unwrap_or("")
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -234,7 +317,11 @@ impl Browser {
 
     /// Ends the WebDriver session (Chromium quits), then the processes and profile go with `self`.
     pub async fn close(self) {
-        let Browser { client, driver, profile } = self;
+        let Browser {
+            client,
+            driver,
+            profile,
+        } = self;
         let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
         drop(driver);
         drop(profile);
@@ -249,12 +336,22 @@ struct CdpCommand {
 }
 
 impl WebDriverCompatibleCommand for CdpCommand {
-    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()))
+        (
+            http::Method::POST,
+            Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()),
+        )
     }
 }
 
@@ -263,11 +360,21 @@ impl WebDriverCompatibleCommand for CdpCommand {
 struct BrowserLog;
 
 impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
     }
 }

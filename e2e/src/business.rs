@@ -31,7 +31,10 @@ GetDetectInfoEnhanced for the result.</p><p><code id="query"></code></p>
 
 /// The iframe host page; every message the frame posts is kept in `window.__faceidMessages`.
 fn host_page(src: &str) -> String {
-    let src = src.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+    let src = src
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Business: verify your identity</title>
@@ -54,11 +57,19 @@ window.addEventListener("message", (e) => {{
 impl BusinessSite {
     /// Starts the site on a free loopback port.
     pub async fn start() -> Result<BusinessSite> {
-        let app = Router::new().route("/return", get(|| async { Html(RETURN_PAGE) })).route("/host", get(host));
+        let app = Router::new()
+            .route("/return", get(|| async { Html(RETURN_PAGE) }))
+            .route("/host", get(host));
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
-            .map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
-        let addr = listener.local_addr().map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
+            .map_err(|source| HarnessError::Io {
+                path: "127.0.0.1:0".into(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| HarnessError::Io {
+            path: "127.0.0.1:0".into(),
+            source,
+        })?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -31,11 +31,16 @@ pub struct Verification {
 impl CloudClient {
     /// A client for the server at `base` (`http://host:port`).
     pub fn new(base: &str, secret_id: &str, secret_key: &str) -> Result<CloudClient> {
-        let parsed = url::Url::parse(base).map_err(|e| HarnessError::Unexpected(format!("server URL {base}: {e}")))?;
+        let parsed = url::Url::parse(base)
+            .map_err(|e| HarnessError::Unexpected(format!("server URL {base}: {e}")))?;
         let host = match (parsed.host_str(), parsed.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
-            _ => return Err(HarnessError::Unexpected(format!("server URL {base} has no host"))),
+            _ => {
+                return Err(HarnessError::Unexpected(format!(
+                    "server URL {base} has no host"
+                )))
+            }
         };
         Ok(CloudClient {
             http: reqwest::Client::builder().timeout(CALL_TIMEOUT).build()?,
@@ -49,8 +54,14 @@ impl CloudClient {
     /// Calls `action` with `params` and returns the `Response` object; a cloud error is an Err.
     pub async fn call(&self, action: &str, params: &Value) -> Result<Value> {
         let body = serde_json::to_vec(params)?;
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let key = SigningKey { secret_id: &self.secret_id, secret_key: &self.secret_key };
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let key = SigningKey {
+            secret_id: &self.secret_id,
+            secret_key: &self.secret_key,
+        };
         let headers = sign(&key, &self.host, action, &body, timestamp);
         let mut request = self.http.post(&self.endpoint).body(body);
         for (name, value) in headers.pairs() {
@@ -60,10 +71,9 @@ impl CloudClient {
             }
         }
         let answer: Value = request.send().await?.json().await?;
-        let response = answer
-            .get("Response")
-            .cloned()
-            .ok_or_else(|| HarnessError::Unexpected(format!("{action}: no Response in {answer}")))?;
+        let response = answer.get("Response").cloned().ok_or_else(|| {
+            HarnessError::Unexpected(format!("{action}: no Response in {answer}"))
+        })?;
         if let Some(error) = response.get("Error") {
             return Err(HarnessError::Cloud {
                 action: action.to_string(),
@@ -75,7 +85,12 @@ impl CloudClient {
     }
 
     /// DetectAuth for `rule_id`, returning to `redirect_url` with `extra` passed through.
-    pub async fn detect_auth(&self, rule_id: &str, redirect_url: Option<&str>, extra: Option<&str>) -> Result<Verification> {
+    pub async fn detect_auth(
+        &self,
+        rule_id: &str,
+        redirect_url: Option<&str>,
+        extra: Option<&str>,
+    ) -> Result<Verification> {
         let mut params = json!({ "RuleId": rule_id });
         if let Some(u) = redirect_url {
             params["RedirectUrl"] = json!(u);
@@ -85,8 +100,13 @@ impl CloudClient {
         }
         let r = self.call("DetectAuth", &params).await?;
         match (r["Url"].as_str(), r["BizToken"].as_str()) {
-            (Some(url), Some(token)) => Ok(Verification { url: url.to_string(), biz_token: token.to_string() }),
-            _ => Err(HarnessError::Unexpected(format!("DetectAuth without Url/BizToken: {r}"))),
+            (Some(url), Some(token)) => Ok(Verification {
+                url: url.to_string(),
+                biz_token: token.to_string(),
+            }),
+            _ => Err(HarnessError::Unexpected(format!(
+                "DetectAuth without Url/BizToken: {r}"
+            ))),
         }
     }
 

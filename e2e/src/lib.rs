@@ -45,11 +45,21 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error("{what} is missing at {path}: {hint}")]
-    Missing { what: &'static str, path: PathBuf, hint: &'static str },
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        hint: &'static str,
+    },
     #[error("cannot start {program}: {source}")]
-    Spawn { program: String, source: std::io::Error },
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
     #[error("i/o on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout { what: String, after: Duration },
     #[error("webdriver session could not start: {0}")]
@@ -61,7 +71,11 @@ pub enum HarnessError {
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
     #[error("cloud API {action} answered an error: {code}: {message}")]
-    Cloud { action: String, code: String, message: String },
+    Cloud {
+        action: String,
+        code: String,
+        message: String,
+    },
     #[error("unexpected answer: {0}")]
     Unexpected(String),
     #[error("simulator: {0}")]
@@ -105,10 +119,16 @@ pub fn shared_dir() -> PathBuf {
 
 /// The real face photo of the synthetic person.
 pub fn astronaut_png() -> PathBuf {
-    shared_dir().join("data").join("faces").join("astronaut.png")
+    shared_dir()
+        .join("data")
+        .join("faces")
+        .join("astronaut.png")
 }
 
 /// Reads a file, naming it in the error.
 pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| HarnessError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| HarnessError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -59,9 +59,21 @@ impl FlakyLink {
     pub async fn bind(cut_uploads: u32) -> Result<FlakyLink> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
-            .map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
-        let addr = listener.local_addr().map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
-        Ok(FlakyLink { addr, listener: Some(listener), cut_uploads, stats: Arc::default(), task: None })
+            .map_err(|source| HarnessError::Io {
+                path: "127.0.0.1:0".into(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| HarnessError::Io {
+            path: "127.0.0.1:0".into(),
+            source,
+        })?;
+        Ok(FlakyLink {
+            addr,
+            listener: Some(listener),
+            cut_uploads,
+            stats: Arc::default(),
+            task: None,
+        })
     }
 
     pub fn base(&self) -> String {
@@ -74,7 +86,9 @@ impl FlakyLink {
 
     /// Starts relaying every accepted connection to `upstream`.
     pub fn connect_to(&mut self, upstream: SocketAddr) {
-        let Some(listener) = self.listener.take() else { return };
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
         let stats = self.stats.clone();
         let budget = Arc::new(AtomicU32::new(self.cut_uploads));
         self.task = Some(tokio::spawn(async move {
@@ -107,7 +121,10 @@ fn upload_starts(window: &[u8]) -> bool {
         let start = from + i;
         let rest = &window[start + 5..];
         if let Some(line_end) = find(rest, b"\r\n") {
-            let target = rest[..line_end].split(|&b| b == b' ').next().unwrap_or_default();
+            let target = rest[..line_end]
+                .split(|&b| b == b' ')
+                .next()
+                .unwrap_or_default();
             let path = target.split(|&b| b == b'?').next().unwrap_or_default();
             if path.ends_with(UPLOAD_PATH_END) {
                 return true;
@@ -122,7 +139,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budget: Arc<AtomicU32>) {
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    stats: Arc<LinkStats>,
+    budget: Arc<AtomicU32>,
+) {
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut server_rd, mut server_wr) = server.into_split();
     let (cut_tx, cut_rx) = tokio::sync::oneshot::channel::<()>();
@@ -155,7 +177,9 @@ async fn relay(client: TcpStream, server: TcpStream, stats: Arc<LinkStats>, budg
             if upload_starts(&window) {
                 window.clear();
                 stats.uploads_seen.fetch_add(1, Ordering::SeqCst);
-                let cut = budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_ok();
+                let cut = budget
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
+                    .is_ok();
                 if cut {
                     stats.uploads_cut.fetch_add(1, Ordering::SeqCst);
                     cutting = Some(CUT_AFTER_BYTES);
@@ -219,13 +243,19 @@ mod tests {
 
     #[test]
     fn finds_the_upload_request_line_only() {
-        assert!(upload_starts(b"xx\r\nPOST /api/h5/v1/attempts/ABC123/video HTTP/1.1\r\nHost: a\r\n"));
-        assert!(upload_starts(b"POST /api/h5/v1/attempts/ABC/video?token=T-1 HTTP/1.1\r\n"));
+        assert!(upload_starts(
+            b"xx\r\nPOST /api/h5/v1/attempts/ABC123/video HTTP/1.1\r\nHost: a\r\n"
+        ));
+        assert!(upload_starts(
+            b"POST /api/h5/v1/attempts/ABC/video?token=T-1 HTTP/1.1\r\n"
+        ));
         // Not complete yet: the line end has not arrived.
         assert!(!upload_starts(b"POST /api/h5/v1/attempts/ABC/video?tok"));
         assert!(!upload_starts(b"POST /api/h5/v1/attempts HTTP/1.1\r\n"));
         assert!(!upload_starts(b"GET /h5/pkg/video HTTP/1.1\r\n"));
         // Right after the previous request's body on a kept-alive connection.
-        assert!(upload_starts(b"{\"token\":\"T\"}POST /api/h5/v1/attempts/A/video?token=T HTTP/1.1\r\n"));
+        assert!(upload_starts(
+            b"{\"token\":\"T\"}POST /api/h5/v1/attempts/A/video?token=T HTTP/1.1\r\n"
+        ));
     }
 }

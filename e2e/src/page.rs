@@ -129,7 +129,11 @@ impl Journey {
                     "{:?}{}{} '{}' hint={:?} status={:?} code={:?} progress={:?}",
                     v.kind,
                     if v.flashing { " flashing" } else { "" },
-                    if v.buttons.is_empty() { String::new() } else { format!(" buttons={:?}", v.buttons) },
+                    if v.buttons.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" buttons={:?}", v.buttons)
+                    },
                     v.title,
                     v.hint,
                     v.status,
@@ -183,6 +187,8 @@ pub async fn click(browser: &Browser, class: &str) -> Result<()> {
     if clicked.as_bool() == Some(true) {
         Ok(())
     } else {
-        Err(HarnessError::Unexpected(format!("no button .{class} on the current screen")))
+        Err(HarnessError::Unexpected(format!(
+            "no button .{class} on the current screen"
+        )))
     }
 }

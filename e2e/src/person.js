@@ -2,10 +2,12 @@
 // Page.addScriptToEvaluateOnNewDocument; replaces navigator.mediaDevices.getUserMedia with a
 // canvas.captureStream whose canvas draws a real face photo lit by the colour the page shows.
 //
-// Reflection model (the one faceid_core::sim renders and the decoder expects), in linear light:
+// Reflection model (the one faceid_core::sim renders), in linear light:
 //   pixel_c = E(t) · albedo_c(x, y) · (ambient_c + gain(x, y) · screen_c(t − delay)) + noise
-// gain is strong on the face ellipse and weak on the background; screen(t − delay) is the colour the
-// page showed `delayMs` earlier (panel latency plus camera pipeline), averaged over the exposure.
+// gain follows a head's shape on a live person (headResponse: more where the face turns toward
+// the screen, less where it turns up to the room's light) and is weak on the background; on a
+// print it is the same everywhere. screen(t − delay) is the colour the page showed `delayMs`
+// earlier (panel latency plus camera pipeline), averaged over the exposure.
 (() => {
   "use strict";
   const CFG = __PERSON_CONFIG__;
@@ -94,6 +96,40 @@
   requestAnimationFrame(watch);
   setInterval(observe, 8);
 
+  // ---- A live head's response, relative to a face patch facing the screen (the model of
+  // faceid_core::sim::scene, in face units: half the detector box's width, u right, v down, z toward
+  // the camera). An ellipsoid head with a nose; the screen 7 cm below the camera at 30 cm; the room
+  // a ceiling-bright hemisphere plus a lamp above and in front. null off the head and neck.
+  const HEAD = { v0: -0.35, a: 1.08, b: 1.45, c: 1.25 };
+  const headHeight = (u, v) => {
+    const q = 1 - (u / HEAD.a) ** 2 - ((v - HEAD.v0) / HEAD.b) ** 2;
+    if (q > 0) {
+      const along = v >= -0.25 && v <= 0.3 ? (v + 0.25) / 0.55 : v > 0.3 && v <= 0.45 ? (0.45 - v) / 0.15 : 0;
+      return HEAD.c * Math.sqrt(q) + 0.3 * along * Math.exp(-((u / 0.25) ** 2));
+    }
+    if (v > 0.6 && Math.abs(u) < 0.62) return HEAD.c - 0.5 - 0.62 + 0.62 * Math.sqrt(1 - (u / 0.62) ** 2);
+    return null;
+  };
+  const norm = (p) => { const n = Math.hypot(p[0], p[1], p[2]) || 1; return [p[0] / n, p[1] / n, p[2] / n]; };
+  const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+  const SCREEN = [0, 0.93, HEAD.c + 4.0];
+  const LAMP = norm([0, -0.85, 0.5]);
+  const screenLight = (p, n) => {
+    const d = [SCREEN[0] - p[0], SCREEN[1] - p[1], SCREEN[2] - p[2]];
+    return Math.max(0, (dot(n, norm(d)) + 0.12) / 1.12) / dot(d, d);
+  };
+  const roomLight = (n) => 0.5 * (1 - 0.6 * n[1]) + 0.075 * (1 + n[1]) + 1.0 * Math.max(0, dot(n, LAMP));
+  const FRONT = screenLight([0, 0.1, HEAD.c], [0, 0, 1]) / roomLight([0, 0, 1]);
+  const headResponse = (u, v) => {
+    const z = headHeight(u, v);
+    if (z === null) return null;
+    const e = 0.01;
+    const zu = (headHeight(u + e, v) ?? z) - (headHeight(u - e, v) ?? z);
+    const zv = (headHeight(u, v + e) ?? z) - (headHeight(u, v - e) ?? z);
+    const n = norm([-Math.max(-20, Math.min(20, zu / (2 * e))), -Math.max(-20, Math.min(20, zv / (2 * e))), 1]);
+    return screenLight([u, v, z], n) / roomLight(n) / FRONT;
+  };
+
   // ---- The scene: photo albedo in linear light and the screen's gain per pixel.
   const W = CFG.width, H = CFG.height, N = W * H;
   let scene = null;
@@ -118,15 +154,14 @@
       const albedo = new Float32Array(N * 3);
       const gain = new Float32Array(N);
       const hw = (fw * k) / 2, hh = (fh * k) / 2;
-      const smooth = (e0, e1, x) => { const t = Math.min(1, Math.max(0, (x - e0) / (e1 - e0))); return t * t * (3 - 2 * t); };
       for (let y = 0, i = 0; y < H; y++) {
         for (let x = 0; x < W; x++, i++) {
           albedo[3 * i] = lin[px[4 * i]];
           albedo[3 * i + 1] = lin[px[4 * i + 1]];
           albedo[3 * i + 2] = lin[px[4 * i + 2]];
-          const dx = (x + 0.5 - fcx) / hw, dy = (y + 0.5 - fcy) / hh;
-          const rho = Math.sqrt(dx * dx + dy * dy);
-          gain[i] = CFG.faceGain + (CFG.backgroundGain - CFG.faceGain) * smooth(1.1, 1.5, rho);
+          const u = (x + 0.5 - fcx) / hw, v = (y + 0.5 - fcy) / hh;
+          const r = CFG.relief ? headResponse(u, v) : null;
+          gain[i] = CFG.relief ? (r === null ? CFG.backgroundGain : CFG.faceGain * r) : CFG.faceGain;
         }
       }
       // Exposure: the face's mean luminance under a white screen reaches CFG.targetLevel.

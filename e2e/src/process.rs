@@ -24,8 +24,15 @@ impl ChildGuard {
     pub fn spawn(mut command: Command) -> Result<ChildGuard> {
         let program = command.get_program().to_string_lossy().into_owned();
         command.process_group(0);
-        let child = command.spawn().map_err(|source| HarnessError::Spawn { program: program.clone(), source })?;
-        Ok(ChildGuard { program, child, reaped: false })
+        let child = command.spawn().map_err(|source| HarnessError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        Ok(ChildGuard {
+            program,
+            child,
+            reaped: false,
+        })
     }
 
     pub fn id(&self) -> u32 {
@@ -62,11 +69,21 @@ impl ChildGuard {
                     self.reaped = true;
                     return Ok(status.success());
                 }
-                Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(50)),
-                Ok(None) => {
-                    return Err(HarnessError::Timeout { what: format!("{} to exit", self.program), after: timeout })
+                Ok(None) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(50))
                 }
-                Err(source) => return Err(HarnessError::Io { path: self.program.clone().into(), source }),
+                Ok(None) => {
+                    return Err(HarnessError::Timeout {
+                        what: format!("{} to exit", self.program),
+                        after: timeout,
+                    })
+                }
+                Err(source) => {
+                    return Err(HarnessError::Io {
+                        path: self.program.clone().into(),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -92,18 +109,29 @@ impl Drop for ChildGuard {
 
 /// A loopback TCP port that was free a moment ago.
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?;
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| HarnessError::Io {
+            path: "127.0.0.1:0".into(),
+            source,
+        })?;
     let port = listener
         .local_addr()
-        .map_err(|source| HarnessError::Io { path: "127.0.0.1:0".into(), source })?
+        .map_err(|source| HarnessError::Io {
+            path: "127.0.0.1:0".into(),
+            source,
+        })?
         .port();
     Ok(port)
 }
 
 /// Polls `probe` every `every` until it yields a value, for at most `timeout`. Errors from the probe
 /// end the wait at once.
-pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut probe: F) -> Result<T>
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut probe: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>>>,
@@ -114,7 +142,10 @@ where
             return Ok(v);
         }
         if start.elapsed() >= timeout {
-            return Err(HarnessError::Timeout { what: what.to_string(), after: timeout });
+            return Err(HarnessError::Timeout {
+                what: what.to_string(),
+                after: timeout,
+            });
         }
         tokio::time::sleep(every).await;
     }

@@ -41,33 +41,58 @@ pub fn write_y4m(photo_png: &[u8], path: &Path, seed: u64) -> Result<Recording> 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut challenge = ColourChallenge::generate(&mut rng);
     challenge.hold_ms = HOLD_MS;
-    let conditions = SimConditions { face_width: [0.32, 0.36], ..SimConditions::steady() }.fixed_rate(f64::from(FPS)).with_size(WIDTH, HEIGHT);
+    let conditions = SimConditions {
+        face_width: [0.32, 0.36],
+        ..SimConditions::steady()
+    }
+    .fixed_rate(f64::from(FPS))
+    .with_size(WIDTH, HEIGHT);
     let mut session = SimSession::new(&photo, &challenge, conditions, Attack::None, seed);
 
     let mut command = Command::new("ffmpeg");
     command
-        .args(["-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgba"])
-        .args(["-s", &format!("{WIDTH}x{HEIGHT}"), "-framerate", &FPS.to_string(), "-i", "-"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgba",
+        ])
+        .args([
+            "-s",
+            &format!("{WIDTH}x{HEIGHT}"),
+            "-framerate",
+            &FPS.to_string(),
+            "-i",
+            "-",
+        ])
         .args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-y"])
         .arg(path)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     let mut ffmpeg = ChildGuard::spawn(command)?;
-    let mut stdin = ffmpeg
-        .take_stdin()
-        .ok_or_else(|| HarnessError::Tool { program: "ffmpeg".into(), detail: "no stdin".into() })?;
+    let mut stdin = ffmpeg.take_stdin().ok_or_else(|| HarnessError::Tool {
+        program: "ffmpeg".into(),
+        detail: "no stdin".into(),
+    })?;
     let mut rgba = Vec::new();
     let mut frames = 0;
     while session.render_next(&mut rgba).is_some() {
-        stdin
-            .write_all(&rgba)
-            .map_err(|e| HarnessError::Tool { program: "ffmpeg".into(), detail: format!("writing frames: {e}") })?;
+        stdin.write_all(&rgba).map_err(|e| HarnessError::Tool {
+            program: "ffmpeg".into(),
+            detail: format!("writing frames: {e}"),
+        })?;
         frames += 1;
     }
     drop(stdin);
     if !ffmpeg.wait_bounded(FFMPEG_TIMEOUT)? {
-        return Err(HarnessError::Tool { program: "ffmpeg".into(), detail: format!("could not write {}", path.display()) });
+        return Err(HarnessError::Tool {
+            program: "ffmpeg".into(),
+            detail: format!("could not write {}", path.display()),
+        });
     }
     Ok(Recording { challenge, frames })
 }

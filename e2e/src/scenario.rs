@@ -20,7 +20,12 @@ pub const SCENARIO_LIMIT: Duration = Duration::from_secs(150);
 pub async fn bounded<F: std::future::Future<Output = Result<()>>>(body: F) -> Result<()> {
     tokio::time::timeout(SCENARIO_LIMIT, body)
         .await
-        .unwrap_or_else(|_| Err(HarnessError::Timeout { what: "the whole scenario".into(), after: SCENARIO_LIMIT }))
+        .unwrap_or_else(|_| {
+            Err(HarnessError::Timeout {
+                what: "the whole scenario".into(),
+                after: SCENARIO_LIMIT,
+            })
+        })
 }
 
 /// ffprobe reads a few seconds of video in well under this.
@@ -37,7 +42,12 @@ pub struct Scenario {
 impl Scenario {
     /// Starts the stack and a browser with `camera` at `viewport`; for a synthetic person, installs
     /// the astronaut before any page loads.
-    pub async fn start(name: &'static str, camera: CameraSetup, options: StackOptions, viewport: Viewport) -> Result<Scenario> {
+    pub async fn start(
+        name: &'static str,
+        camera: CameraSetup,
+        options: StackOptions,
+        viewport: Viewport,
+    ) -> Result<Scenario> {
         let person = match camera {
             CameraSetup::SyntheticPerson => Some(Person::astronaut_from_shared()?),
             _ => None,
@@ -59,7 +69,13 @@ impl Scenario {
             browser.add_init_script(&p.script()?).await?;
         }
         browser.set_viewport(viewport).await?;
-        Ok(Scenario { name, stack, browser, journey: Journey::default(), viewport })
+        Ok(Scenario {
+            name,
+            stack,
+            browser,
+            journey: Journey::default(),
+            viewport,
+        })
     }
 
     /// Saves the current screen as `<screens_dir>/<scenario>-<screen>-<viewport>.png` at the current
@@ -76,8 +92,17 @@ impl Scenario {
 
     /// What to print when the scenario fails: the page's path and the browser console.
     pub async fn diagnosis(&self) -> String {
-        let console = self.browser.console_log().await.map(|l| l.join("\n    ")).unwrap_or_else(|e| e.to_string());
-        format!("scenario {}:\n  page path:\n  {}\n  browser console:\n    {console}", self.name, self.journey.trace())
+        let console = self
+            .browser
+            .console_log()
+            .await
+            .map(|l| l.join("\n    "))
+            .unwrap_or_else(|e| e.to_string());
+        format!(
+            "scenario {}:\n  page path:\n  {}\n  browser console:\n    {console}",
+            self.name,
+            self.journey.trace()
+        )
     }
 
     /// Ends the browser and the stack.
@@ -108,7 +133,9 @@ pub struct VideoProbe {
 
 /// Decodes a Base64 field of a cloud answer.
 pub fn base64_field(v: &Value, what: &str) -> Result<Vec<u8>> {
-    let s = v.as_str().ok_or_else(|| HarnessError::Unexpected(format!("{what} is not a string: {v}")))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| HarnessError::Unexpected(format!("{what} is not a string: {v}")))?;
     base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|e| HarnessError::Unexpected(format!("{what} is not Base64: {e}")))
@@ -116,26 +143,53 @@ pub fn base64_field(v: &Value, what: &str) -> Result<Vec<u8>> {
 
 /// Counts the decodable frames of a video with ffprobe (playable = at least one frame decodes).
 pub async fn probe_video(bytes: &[u8]) -> Result<VideoProbe> {
-    let dir = tempfile::tempdir().map_err(|source| HarnessError::Io { path: std::env::temp_dir(), source })?;
+    let dir = tempfile::tempdir().map_err(|source| HarnessError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let path = dir.path().join("liveness-video");
-    std::fs::write(&path, bytes).map_err(|source| HarnessError::Io { path: path.clone(), source })?;
+    std::fs::write(&path, bytes).map_err(|source| HarnessError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let mut command = tokio::process::Command::new("ffprobe");
     command
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=width,height,nb_read_frames", "-of", "json"])
+        .args([
+            "-show_entries",
+            "stream=width,height,nb_read_frames",
+            "-of",
+            "json",
+        ])
         .arg(&path)
         .kill_on_drop(true);
     let out = tokio::time::timeout(PROBE_TIMEOUT, command.output())
         .await
-        .map_err(|_| HarnessError::Timeout { what: "ffprobe".into(), after: PROBE_TIMEOUT })?
-        .map_err(|source| HarnessError::Spawn { program: "ffprobe".into(), source })?;
+        .map_err(|_| HarnessError::Timeout {
+            what: "ffprobe".into(),
+            after: PROBE_TIMEOUT,
+        })?
+        .map_err(|source| HarnessError::Spawn {
+            program: "ffprobe".into(),
+            source,
+        })?;
     if !out.status.success() {
-        return Err(HarnessError::Tool { program: "ffprobe".into(), detail: String::from_utf8_lossy(&out.stderr).into_owned() });
+        return Err(HarnessError::Tool {
+            program: "ffprobe".into(),
+            detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
     }
     let v: Value = serde_json::from_slice(&out.stdout)?;
     let s = &v["streams"][0];
     let num = |k: &str| -> u32 {
-        s[k].as_u64().map(|n| n as u32).or_else(|| s[k].as_str().and_then(|t| t.parse().ok())).unwrap_or(0)
+        s[k].as_u64()
+            .map(|n| n as u32)
+            .or_else(|| s[k].as_str().and_then(|t| t.parse().ok()))
+            .unwrap_or(0)
     };
-    Ok(VideoProbe { width: num("width"), height: num("height"), frames: num("nb_read_frames") })
+    Ok(VideoProbe {
+        width: num("width"),
+        height: num("height"),
+        frames: num("nb_read_frames"),
+    })
 }

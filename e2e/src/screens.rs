@@ -35,10 +35,16 @@ pub fn screens_dir() -> PathBuf {
 pub async fn capture(browser: &Browser, name: &str, viewport: Viewport) -> Result<PathBuf> {
     let png = browser.screenshot_png().await?;
     let dir = screens_dir();
-    std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let raw = dir.join(format!("{name}-{}.tmp.png", viewport.name));
     let out = dir.join(format!("{name}-{}.png", viewport.name));
-    std::fs::write(&raw, &png).map_err(|source| HarnessError::Io { path: raw.clone(), source })?;
+    std::fs::write(&raw, &png).map_err(|source| HarnessError::Io {
+        path: raw.clone(),
+        source,
+    })?;
     let filter = format!(
         "split[a][b];[a]palettegen=max_colors={PALETTE_COLOURS}:stats_mode=full[p];[b][p]paletteuse=dither=bayer:bayer_scale=3"
     );
@@ -55,13 +61,20 @@ pub async fn capture(browser: &Browser, name: &str, viewport: Viewport) -> Resul
     let _ = std::fs::remove_file(&raw);
     if !encoded {
         // Keep the full-colour capture rather than nothing.
-        std::fs::write(&out, &png).map_err(|source| HarnessError::Io { path: out.clone(), source })?;
+        std::fs::write(&out, &png).map_err(|source| HarnessError::Io {
+            path: out.clone(),
+            source,
+        })?;
     }
     Ok(out)
 }
 
 /// Captures the current screen at each viewport (the page re-lays itself out for each).
-pub async fn capture_all(browser: &Browser, name: &str, viewports: &[Viewport]) -> Result<Vec<PathBuf>> {
+pub async fn capture_all(
+    browser: &Browser,
+    name: &str,
+    viewports: &[Viewport],
+) -> Result<Vec<PathBuf>> {
     let mut out = Vec::with_capacity(viewports.len());
     for v in viewports {
         browser.set_viewport(*v).await?;

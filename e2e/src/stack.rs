@@ -86,11 +86,16 @@ impl Stack {
         let data = tempfile::Builder::new()
             .prefix("faceid-e2e-data-")
             .tempdir()
-            .map_err(|source| HarnessError::Io { path: std::env::temp_dir(), source })?;
-        let mut config = ServerConfig::for_data_dir(data.path()).map_err(|e| HarnessError::Server(e.to_string()))?;
+            .map_err(|source| HarnessError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let mut config = ServerConfig::for_data_dir(data.path())
+            .map_err(|e| HarnessError::Server(e.to_string()))?;
         config.www_dir = www;
         config.pkg_dir = pkg;
-        config.rules = Rules::from_toml(RULES_TOML).map_err(|e| HarnessError::Server(e.to_string()))?;
+        config.rules =
+            Rules::from_toml(RULES_TOML).map_err(|e| HarnessError::Server(e.to_string()))?;
         // The scenarios run many attempts from one browser profile each; the per-browser daily
         // limit is not what they test.
         config.browser_per_day = 1000;
@@ -105,15 +110,27 @@ impl Stack {
             // DetectAuth's Url (and so the browser) goes through the relay.
             config.public_url = Some(l.base());
         }
-        let server = faceid_server::start(config).await.map_err(|e| HarnessError::Server(e.to_string()))?;
+        let server = faceid_server::start(config)
+            .await
+            .map_err(|e| HarnessError::Server(e.to_string()))?;
         if let Some(l) = &mut link {
             l.connect_to(server.addr());
         }
         let credentials = server.credentials().clone();
         // The business backend talks to the server directly.
-        let cloud = CloudClient::new(&format!("http://{}", server.addr()), &credentials.secret_id, &credentials.secret_key)?;
+        let cloud = CloudClient::new(
+            &format!("http://{}", server.addr()),
+            &credentials.secret_id,
+            &credentials.secret_key,
+        )?;
         let business = BusinessSite::start().await?;
-        Ok(Stack { server, cloud, business, link, data })
+        Ok(Stack {
+            server,
+            cloud,
+            business,
+            link,
+            data,
+        })
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -122,7 +139,13 @@ impl Stack {
 
     /// Stops the server; the data directory goes with `self`.
     pub async fn stop(self) {
-        let Stack { server, cloud: _, business, link, data } = self;
+        let Stack {
+            server,
+            cloud: _,
+            business,
+            link,
+            data,
+        } = self;
         drop(link);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server.shutdown()).await;
         drop(business);
@@ -138,7 +161,10 @@ mod tests {
     fn a_missing_page_build_names_the_command_that_makes_it() {
         let dir = tempfile::tempdir().unwrap();
         let err = page_build_in(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("faceid_h5.js") && err.contains("wasm-pack build --target web --release"), "{err}");
+        assert!(
+            err.contains("faceid_h5.js") && err.contains("wasm-pack build --target web --release"),
+            "{err}"
+        );
         std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
         std::fs::write(dir.path().join("pkg").join(PKG_ENTRY), "").unwrap();
         std::fs::write(dir.path().join("pkg").join(PKG_WASM), "").unwrap();

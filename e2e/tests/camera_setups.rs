@@ -22,10 +22,13 @@ async fn open_camera(camera: CameraSetup) -> Value {
     let site = BusinessSite::start().await.unwrap();
     let browser = Browser::start(&camera).await.unwrap();
     browser.client().goto(&site.return_url()).await.unwrap();
-    let v = tokio::time::timeout(Duration::from_secs(30), browser.client().execute_async(OPEN_CAMERA, vec![]))
-        .await
-        .unwrap()
-        .unwrap();
+    let v = tokio::time::timeout(
+        Duration::from_secs(30),
+        browser.client().execute_async(OPEN_CAMERA, vec![]),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     browser.close().await;
     v
 }
@@ -49,5 +52,9 @@ async fn replay_recording_plays_as_the_camera() {
     assert!(recording.frames > 30 * 5, "{} frames", recording.frames);
     let v = open_camera(CameraSetup::File(y4m)).await;
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(480)), "{v}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(640), Some(480)),
+        "{v}"
+    );
 }

@@ -63,21 +63,30 @@ async fn synthetic_person_reflects_the_screen_colour_on_the_face() {
     let _serial = faceid_e2e::serial().await;
     let site = BusinessSite::start().await.unwrap();
     let browser = Browser::start(&CameraSetup::SyntheticPerson).await.unwrap();
-    browser.add_init_script(&Person::astronaut_from_shared().unwrap().script().unwrap()).await.unwrap();
+    browser
+        .add_init_script(&Person::astronaut_from_shared().unwrap().script().unwrap())
+        .await
+        .unwrap();
     browser.client().goto(&site.return_url()).await.unwrap();
 
     let measure = |colour: &'static str| {
         let client = browser.client().clone();
         async move {
-            tokio::time::timeout(Duration::from_secs(30), client.execute_async(MEASURE, vec![json!(colour)]))
-                .await
-                .unwrap()
-                .unwrap()
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                client.execute_async(MEASURE, vec![json!(colour)]),
+            )
+            .await
+            .unwrap()
+            .unwrap()
         }
     };
     let white = measure("#ffffff").await;
     assert!(white.get("error").is_none(), "{white}");
-    assert_eq!((white["width"].as_u64(), white["height"].as_u64()), (Some(640), Some(480)));
+    assert_eq!(
+        (white["width"].as_u64(), white["height"].as_u64()),
+        (Some(640), Some(480))
+    );
     let blue = measure("#0000ff").await;
     let yellow = measure("#ffff00").await;
     println!("white {white}\nblue {blue}\nyellow {yellow}");
@@ -87,7 +96,10 @@ async fn synthetic_person_reflects_the_screen_colour_on_the_face() {
     let background_shift = ratio(&blue, "background") / ratio(&yellow, "background");
     println!("blue/yellow shift of B/R: face {face_shift:.3}, background {background_shift:.3}");
     assert!(face_shift > 1.15, "the face barely responds: {face_shift}");
-    assert!(background_shift < face_shift, "the background responds as much as the face");
+    assert!(
+        background_shift < face_shift,
+        "the background responds as much as the face"
+    );
     assert!(blue["frames"].as_u64().unwrap() > 10);
     browser.close().await;
 }

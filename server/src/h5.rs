@@ -626,7 +626,7 @@ async fn upload_inner(
             .map_err(|e| H5Failure::internal(e, locale))?
             .map_err(|e| H5Failure::internal(e, locale))?;
         match claim {
-            Claim::Claimed(a) => break a,
+            Claim::Claimed(a) => break *a,
             Claim::Answered(json) => {
                 drain(body).await;
                 return Ok(json);
@@ -887,10 +887,22 @@ async fn verify_claimed(
         rule = outcome.decode.as_ref().map_or("-", |d| d.rule.name()),
         sequence_p = outcome.decode.as_ref().map_or(f64::NAN, |d| d.sequence_p),
         step_f = outcome.decode.as_ref().map_or(f64::NAN, |d| d.step_f),
-        relief_uneven_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_uneven),
-        relief_dome_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_screen_dome),
-        relief_alive_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_alive),
-        relief_critical_t = outcome.decode.as_ref().map_or(f64::NAN, |d| d.relief.t_critical),
+        relief_uneven_t = outcome
+            .decode
+            .as_ref()
+            .map_or(f64::NAN, |d| d.relief.t_uneven),
+        relief_dome_t = outcome
+            .decode
+            .as_ref()
+            .map_or(f64::NAN, |d| d.relief.t_screen_dome),
+        relief_alive_t = outcome
+            .decode
+            .as_ref()
+            .map_or(f64::NAN, |d| d.relief.t_alive),
+        relief_critical_t = outcome
+            .decode
+            .as_ref()
+            .map_or(f64::NAN, |d| d.relief.t_critical),
         "verified"
     );
     if outcome.code == ResultCode::InternalError {
@@ -952,7 +964,10 @@ async fn record(
                 best_frame_key,
                 best_frame_score: outcome.best_frame.as_ref().map(|f| f.score),
                 finished_at_ms: finished_at,
-                verdict_json: outcome.decode.as_ref().and_then(|d| serde_json::to_string(d).ok()),
+                verdict_json: outcome
+                    .decode
+                    .as_ref()
+                    .and_then(|d| serde_json::to_string(d).ok()),
             };
             // retriesLeft was settled when the attempt was created; finishing does not change it.
             let updated = s

@@ -131,7 +131,10 @@ impl SimEncoder {
     }
 }
 
-fn encode_session(encoder: &SimEncoder, session: &mut SimSession) -> Result<SimRecording, SimVideoError> {
+fn encode_session(
+    encoder: &SimEncoder,
+    session: &mut SimSession,
+) -> Result<SimRecording, SimVideoError> {
     let (tools, format, bitrate_kbps) = (&encoder.tools, encoder.format, encoder.bitrate_kbps);
     let (width, height) = (session.conditions().width, session.conditions().height);
     let fps = session.frame_rate();

@@ -12,7 +12,10 @@ use faceid_core::{Locale, ResultCode};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_verdict.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_verdict.sql"),
+];
 /// How long a writer waits for the database lock before giving up (SQLite busy timeout).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -153,8 +156,8 @@ pub enum AttemptRefusal {
 /// The upload's claim on an attempt (idempotency: only the first upload is verified).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Claim {
-    /// This upload verifies the attempt.
-    Claimed(AttemptRecord),
+    /// This upload verifies the attempt (boxed: a record with its result is large).
+    Claimed(Box<AttemptRecord>),
     /// Already answered: return this JSON answer again.
     Answered(String),
     /// Another upload of the same attempt is being verified right now.
@@ -478,10 +481,10 @@ impl VerificationStore for SqliteStore {
                     "UPDATE attempts SET state = 'verifying' WHERE attempt_id = ?1",
                     params![attempt_id],
                 )?;
-                Claim::Claimed(AttemptRecord {
+                Claim::Claimed(Box::new(AttemptRecord {
                     state: AttemptState::Verifying,
                     ..attempt
-                })
+                }))
             }
         };
         tx.commit()?;

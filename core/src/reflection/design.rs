@@ -56,7 +56,13 @@ impl SegmentDesign {
     /// flash) are left out rather than modelled with free levels: a free level right after the last
     /// step would let the drift absorb that step. `tau` is each frame's time mapped to −1..1 over
     /// the analysis window, for the drift polynomial; `series[r][i]` is region r at frame i.
-    pub fn build(timeline: &Timeline, tau: &[f64], times: &[f64], series: &[&[[f64; 3]]], delay: f64) -> SegmentDesign {
+    pub fn build(
+        timeline: &Timeline,
+        tau: &[f64],
+        times: &[f64],
+        series: &[&[[f64; 3]]],
+        delay: f64,
+    ) -> SegmentDesign {
         let segs = timeline.starts.len();
         let mut seg = Vec::with_capacity(times.len());
         let mut kept = Vec::with_capacity(times.len());
@@ -114,7 +120,10 @@ impl SegmentDesign {
                         }
                     }
                 }
-                let total = u.iter().map(|v| v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sum();
+                let total = u
+                    .iter()
+                    .map(|v| v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+                    .sum();
                 let mut sums = vec![[0.0; 3]; segs];
                 for (v, &s) in u.iter().zip(&seg) {
                     for c in 0..3 {
@@ -135,8 +144,24 @@ impl SegmentDesign {
             })
             .collect();
         let present: Vec<usize> = (1..segs).filter(|&s| counts[s] > 0).collect();
-        let chol = cholesky(&present.iter().flat_map(|&s| present.iter().map(move |&t| (s, t))).map(|(s, t)| gram[s * segs + t]).collect::<Vec<_>>(), present.len());
-        SegmentDesign { gram, counts, samples: n, series: stats, present, chol, seg, residuals }
+        let chol = cholesky(
+            &present
+                .iter()
+                .flat_map(|&s| present.iter().map(move |&t| (s, t)))
+                .map(|(s, t)| gram[s * segs + t])
+                .collect::<Vec<_>>(),
+            present.len(),
+        );
+        SegmentDesign {
+            gram,
+            counts,
+            samples: n,
+            series: stats,
+            present,
+            chol,
+            seg,
+            residuals,
+        }
     }
 
     fn segs(&self) -> usize {
@@ -195,20 +220,20 @@ impl SegmentDesign {
             return Slope::default();
         }
         // Predicted effects relative to the hold, for the present steps.
-        let pe: Vec<[f64; 3]> = self.present.iter().map(|&s| std::array::from_fn(|c| p[s][c] - p[0][c])).collect();
+        let pe: Vec<[f64; 3]> = self
+            .present
+            .iter()
+            .map(|&s| std::array::from_fn(|c| p[s][c] - p[0][c]))
+            .collect();
         // ⟨v, v⟩ = Σ_c peᵀ G pe over the present block; ⟨u, v⟩ = Σ_c bᵀ pe.
         let mut vv = 0.0;
         let mut uv = 0.0;
         for (i, &s) in self.present.iter().enumerate() {
             for (j, &t) in self.present.iter().enumerate() {
                 let g = self.gram[s * segs + t];
-                for c in 0..3 {
-                    vv += pe[i][c] * g * pe[j][c];
-                }
+                vv += g * (0..3).map(|c| pe[i][c] * pe[j][c]).sum::<f64>();
             }
-            for c in 0..3 {
-                uv += b[s][c] * pe[i][c];
-            }
+            uv += (0..3).map(|c| b[s][c] * pe[i][c]).sum::<f64>();
         }
         if vv <= 1e-30 {
             return Slope::default();
@@ -218,19 +243,30 @@ impl SegmentDesign {
         let residual = (ss - uv * uv / vv).max(0.0);
         // Channel-centred values carry two degrees of freedom per step; one goes to the slope.
         let dof = (2 * self.present.len()).saturating_sub(1);
-        let se = if dof > 0 { (residual / dof as f64 / vv).sqrt() } else { f64::INFINITY };
+        let se = if dof > 0 {
+            (residual / dof as f64 / vv).sqrt()
+        } else {
+            f64::INFINITY
+        };
         Slope { slope, se, dof }
     }
 
     /// Least-squares fit of per-channel gains `k >= 0` of series 0 to the sequence `colours` (one
     /// linear RGB per segment), pulled toward equal gains ([`tuning::GAIN_RIDGE`]).
     pub fn fit(&self, colours: &[[f64; 3]]) -> Fit {
-        let Some(face) = self.series.first() else { return Fit::default() };
+        let Some(face) = self.series.first() else {
+            return Fit::default();
+        };
         let segs = colours.len().min(face.cross.len());
         // ⟨v_j, v_l⟩ = S_jᵀ G S_l and b_j, accumulated row by row of the Gram matrix.
         let mut vv = [[0.0f64; 3]; 3];
         let mut b = [0.0f64; 3];
-        for (s, row) in self.gram.chunks_exact(face.cross.len()).take(segs).enumerate() {
+        for (s, row) in self
+            .gram
+            .chunks_exact(face.cross.len())
+            .take(segs)
+            .enumerate()
+        {
             let mut gs = [0.0; 3];
             for (g, col) in row.iter().zip(colours) {
                 gs[0] += g * col[0];
@@ -269,9 +305,18 @@ impl SegmentDesign {
         }
         let k = nnls3(&penalised, &b);
         let explained = (2.0 * dot3(&k, &b) - quad3(&nm, &k)).max(0.0);
-        let r2 = if face.total > 1e-12 { (explained / face.total).clamp(0.0, 1.0) } else { 0.0 };
+        let r2 = if face.total > 1e-12 {
+            (explained / face.total).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let amplitude = (quad3(&nm, &k).max(0.0) / self.samples.max(1) as f64).sqrt();
-        Fit { k, r2, explained, amplitude }
+        Fit {
+            k,
+            r2,
+            explained,
+            amplitude,
+        }
     }
 
     /// The fitted model's predicted channel-centred response per segment (hold included).
@@ -297,7 +342,11 @@ pub(super) struct Slope {
 
 impl Default for Slope {
     fn default() -> Self {
-        Slope { slope: 0.0, se: f64::INFINITY, dof: 0 }
+        Slope {
+            slope: 0.0,
+            se: f64::INFINITY,
+            dof: 0,
+        }
     }
 }
 
@@ -377,7 +426,9 @@ fn nnls3(nm: &[[f64; 3]; 3], b: &[f64; 3]) -> [f64; 3] {
     let mut best = [0.0; 3];
     let mut best_obj = 0.0;
     for mask in [0b011u8, 0b101, 0b110, 0b001, 0b010, 0b100] {
-        let Some(k) = solve_subset(nm, b, mask) else { continue };
+        let Some(k) = solve_subset(nm, b, mask) else {
+            continue;
+        };
         if k.iter().any(|&v| v < 0.0) {
             continue;
         }
@@ -430,7 +481,11 @@ fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], mask: u8) -> Option<[f64; 3]> 
             if det.abs() <= 1e-12 * scale * scale * scale {
                 return None;
             }
-            vals = [det3(r, col(1), col(2)) / det, det3(col(0), r, col(2)) / det, det3(col(0), col(1), r) / det];
+            vals = [
+                det3(r, col(1), col(2)) / det,
+                det3(col(0), r, col(2)) / det,
+                det3(col(0), col(1), r) / det,
+            ];
         }
         _ => return None,
     }
@@ -439,7 +494,6 @@ fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], mask: u8) -> Option<[f64; 3]> 
     }
     sol.iter().all(|v| v.is_finite()).then_some(sol)
 }
-
 
 /// Per step: the mean drift-free log-chromaticity observed on the face, and how clearly the
 /// expected colour explains it better than any other palette colour would.
@@ -450,7 +504,11 @@ fn solve_subset(nm: &[[f64; 3]; 3], b: &[f64; 3], mask: u8) -> Option<[f64; 3]> 
 /// (d_other − d_expected) / (d_other + d_expected), clamped to 0..1, where d are the squared
 /// distances to the expected colour's prediction and to the nearest other palette colour's. Returns the readings and the number of steps decoded as
 /// another colour.
-pub(super) fn per_colour(design: &SegmentDesign, timeline: &Timeline, fit: &Fit) -> (Vec<DecodedColour>, usize) {
+pub(super) fn per_colour(
+    design: &SegmentDesign,
+    timeline: &Timeline,
+    fit: &Fit,
+) -> (Vec<DecodedColour>, usize) {
     let segs = timeline.colours.len().min(design.counts.len());
     let stride = design.counts.len();
     let palette: Vec<[f64; 3]> = crate::challenge::PALETTE
@@ -475,10 +533,23 @@ pub(super) fn per_colour(design: &SegmentDesign, timeline: &Timeline, fit: &Fit)
             let mut values: Vec<f64> = Vec::with_capacity(n);
             for (c, o) in observed.iter_mut().enumerate() {
                 values.clear();
-                values.extend(design.seg.iter().zip(&design.residuals).filter(|(&g, _)| g == s).map(|(_, r)| r[c]));
+                values.extend(
+                    design
+                        .seg
+                        .iter()
+                        .zip(&design.residuals)
+                        .filter(|(&g, _)| g == s)
+                        .map(|(_, r)| r[c]),
+                );
                 values.sort_by(f64::total_cmp);
                 let m = values.len();
-                *o = if m == 0 { 0.0 } else if m % 2 == 1 { values[m / 2] } else { (values[m / 2 - 1] + values[m / 2]) / 2.0 };
+                *o = if m == 0 {
+                    0.0
+                } else if m % 2 == 1 {
+                    values[m / 2]
+                } else {
+                    (values[m / 2 - 1] + values[m / 2]) / 2.0
+                };
             }
             let om = (observed[0] + observed[1] + observed[2]) / 3.0;
             observed.iter_mut().for_each(|o| *o -= om);
@@ -494,9 +565,13 @@ pub(super) fn per_colour(design: &SegmentDesign, timeline: &Timeline, fit: &Fit)
             let gss = row[s];
             let expected = timeline.colours[s];
             let distance = |p: &[f64; 3]| {
-                let w: [f64; 3] = std::array::from_fn(|j| fit.k[j] * (gs[j] + gss * (p[j] - expected[j])) / n as f64);
+                let w: [f64; 3] = std::array::from_fn(|j| {
+                    fit.k[j] * (gs[j] + gss * (p[j] - expected[j])) / n as f64
+                });
                 let m = (w[0] + w[1] + w[2]) / 3.0;
-                (0..3).map(|j| (observed[j] - (w[j] - m)).powi(2)).sum::<f64>()
+                (0..3)
+                    .map(|j| (observed[j] - (w[j] - m)).powi(2))
+                    .sum::<f64>()
             };
             let d_expected = distance(&expected);
             let d_other = palette
@@ -505,7 +580,11 @@ pub(super) fn per_colour(design: &SegmentDesign, timeline: &Timeline, fit: &Fit)
                 .map(distance)
                 .fold(f64::INFINITY, f64::min);
             let total = d_other + d_expected;
-            let confidence = if total > 1e-30 && d_other.is_finite() { ((d_other - d_expected) / total).clamp(0.0, 1.0) } else { 0.0 };
+            let confidence = if total > 1e-30 && d_other.is_finite() {
+                ((d_other - d_expected) / total).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             if d_expected.is_nan() || d_expected >= d_other {
                 misdecoded += 1;
             }
@@ -526,7 +605,12 @@ mod tests {
     #[test]
     fn nnls_matches_a_brute_force_search() {
         let nm = [[2.0, 0.5, -0.3], [0.5, 1.5, 0.2], [-0.3, 0.2, 1.0]];
-        for b in [[1.0, 1.0, 1.0], [1.0, -2.0, 0.5], [-1.0, -1.0, -1.0], [0.2, 3.0, -4.0]] {
+        for b in [
+            [1.0, 1.0, 1.0],
+            [1.0, -2.0, 0.5],
+            [-1.0, -1.0, -1.0],
+            [0.2, 3.0, -4.0],
+        ] {
             let k = nnls3(&nm, &b);
             assert!(k.iter().all(|&v| v >= 0.0));
             let obj = |k: &[f64; 3]| quad3(&nm, k) - 2.0 * dot3(k, &b);
@@ -541,7 +625,9 @@ mod tests {
             assert!(obj(&k) <= best + 1e-9, "{b:?}: {k:?} {} vs {best}", obj(&k));
         }
         // Singular systems give a finite answer.
-        assert!(nnls3(&[[0.0; 3]; 3], &[1.0, 1.0, 1.0]).iter().all(|v| v.is_finite()));
+        assert!(nnls3(&[[0.0; 3]; 3], &[1.0, 1.0, 1.0])
+            .iter()
+            .all(|v| v.is_finite()));
     }
 
     #[test]

@@ -294,7 +294,10 @@ pub struct ReflectionDecoder {
 
 impl Default for ReflectionDecoder {
     fn default() -> Self {
-        ReflectionDecoder { max_delay_ms: tuning::MAX_DELAY_MS, min_face_fraction: tuning::MIN_FACE_FRACTION }
+        ReflectionDecoder {
+            max_delay_ms: tuning::MAX_DELAY_MS,
+            min_face_fraction: tuning::MIN_FACE_FRACTION,
+        }
     }
 }
 
@@ -352,7 +355,11 @@ fn log_chroma(c: Option<LinearRgb>) -> Option<[f64; 3]> {
         return None;
     }
     let f = tuning::CHANNEL_FLOOR;
-    let l = [f64::from(c.r.max(f)).ln(), f64::from(c.g.max(f)).ln(), f64::from(c.b.max(f)).ln()];
+    let l = [
+        f64::from(c.r.max(f)).ln(),
+        f64::from(c.g.max(f)).ln(),
+        f64::from(c.b.max(f)).ln(),
+    ];
     let m = (l[0] + l[1] + l[2]) / 3.0;
     Some([l[0] - m, l[1] - m, l[2] - m])
 }
@@ -363,7 +370,12 @@ fn relief_observation(r: &ReliefSample) -> ReliefObservation {
         level: [0.0; relief::SERIES],
         saturated: std::array::from_fn(|i| f64::from(r.saturated[i]).clamp(0.0, 1.0)),
     };
-    for (i, c) in r.cells.iter().chain(std::iter::once(&r.surround)).enumerate() {
+    for (i, c) in r
+        .cells
+        .iter()
+        .chain(std::iter::once(&r.surround))
+        .enumerate()
+    {
         out.chroma[i] = log_chroma(*c);
         out.level[i] = f64::from(c.map_or(0.0, |c| c.luminance()).max(tuning::CHANNEL_FLOOR)).ln();
     }
@@ -379,7 +391,11 @@ fn median(mut v: Vec<f32>) -> Option<f32> {
 /// session: centre further than [`tuning::MAX_FACE_SHIFT`] median face widths from the median
 /// centre, or width off by more than [`tuning::MAX_FACE_SCALE`] either way.
 fn drop_stray_faces(obs: &mut [Observation], t0: f64, t1: f64) {
-    let boxes: Vec<FaceBox> = obs.iter().filter(|o| o.t >= t0 && o.t <= t1).filter_map(|o| o.face_box).collect();
+    let boxes: Vec<FaceBox> = obs
+        .iter()
+        .filter(|o| o.t >= t0 && o.t <= t1)
+        .filter_map(|o| o.face_box)
+        .collect();
     let (Some(cx), Some(cy), Some(w)) = (
         median(boxes.iter().map(|b| b.centre().0).collect()),
         median(boxes.iter().map(|b| b.centre().1).collect()),
@@ -395,7 +411,8 @@ fn drop_stray_faces(obs: &mut [Observation], t0: f64, t1: f64) {
             let (bx, by) = b.centre();
             let shift = ((bx - cx).powi(2) + (by - cy).powi(2)).sqrt() / w;
             let scale = b.w / w;
-            let same_face = shift <= tuning::MAX_FACE_SHIFT && (1.0 / tuning::MAX_FACE_SCALE..=tuning::MAX_FACE_SCALE).contains(&scale);
+            let same_face = shift <= tuning::MAX_FACE_SHIFT
+                && (1.0 / tuning::MAX_FACE_SCALE..=tuning::MAX_FACE_SCALE).contains(&scale);
             if !same_face {
                 o.face = None;
                 o.face_box = None;
@@ -411,7 +428,11 @@ fn touches_edge(b: &FaceBox) -> bool {
 }
 
 pub(crate) fn undecoded(c: Rgb8) -> DecodedColour {
-    DecodedColour { expected: c, observed: [0.0; 3], confidence: 0.0 }
+    DecodedColour {
+        expected: c,
+        observed: [0.0; 3],
+        confidence: 0.0,
+    }
 }
 
 /// Confidence under which a step counts as weakly read (reported only).
@@ -425,19 +446,37 @@ impl ReflectionDecoder {
     }
 
     /// [`decode`](Self::decode), plus the figures behind the verdict.
-    pub fn decode_with_report(&self, samples: &[ReflectionSample], shown: &[DisplayedColour]) -> (Verdict, DecodeReport) {
+    pub fn decode_with_report(
+        &self,
+        samples: &[ReflectionSample],
+        shown: &[DisplayedColour],
+    ) -> (Verdict, DecodeReport) {
         let mut report = DecodeReport::default();
         let Some(timeline) = Timeline::from_shown(shown) else {
-            let colours = shown.iter().skip(1).take(tuning::MAX_SHOWN).map(|d| undecoded(d.colour)).collect();
+            let colours = shown
+                .iter()
+                .skip(1)
+                .take(tuning::MAX_SHOWN)
+                .map(|d| undecoded(d.colour))
+                .collect();
             return (refusal(Rule::NoTimeline, colours), report);
         };
-        let undecoded_colours = || timeline.srgb[1..].iter().map(|&c| undecoded(c)).collect::<Vec<_>>();
+        let undecoded_colours = || {
+            timeline.srgb[1..]
+                .iter()
+                .map(|&c| undecoded(c))
+                .collect::<Vec<_>>()
+        };
         let refuse = |rule: Rule, mut report: DecodeReport| {
             report.rule = rule;
             (refusal(rule, undecoded_colours()), report)
         };
         // Under one step (350 ms): a delay one step late would line the step boundaries up again.
-        let max_delay = if self.max_delay_ms.is_finite() { self.max_delay_ms.clamp(0.0, 340.0) } else { tuning::MAX_DELAY_MS };
+        let max_delay = if self.max_delay_ms.is_finite() {
+            self.max_delay_ms.clamp(0.0, 340.0)
+        } else {
+            tuning::MAX_DELAY_MS
+        };
 
         // Sanitise and order the samples.
         let mut obs: Vec<Observation> = samples
@@ -456,33 +495,64 @@ impl ReflectionDecoder {
         // 1303: the recording must span the baseline and the whole flash phase without long gaps.
         let flash_start = timeline.flash_start();
         let covered = match (obs.first(), obs.last()) {
-            (Some(first), Some(last)) => first.t <= flash_start - tuning::MIN_BASELINE_MS && last.t >= timeline.end,
+            (Some(first), Some(last)) => {
+                first.t <= flash_start - tuning::MIN_BASELINE_MS && last.t >= timeline.end
+            }
             _ => false,
         };
-        let largest_gap = obs.windows(2).filter(|w| w[1].t >= flash_start && w[0].t <= timeline.end).map(|w| w[1].t - w[0].t).fold(0.0, f64::max);
+        let largest_gap = obs
+            .windows(2)
+            .filter(|w| w[1].t >= flash_start && w[0].t <= timeline.end)
+            .map(|w| w[1].t - w[0].t)
+            .fold(0.0, f64::max);
         if !covered || largest_gap > tuning::MAX_GAP_MS {
             return refuse(Rule::TooShort, report);
         }
 
         // One person: a face box far from the session's typical box is another face (or a false
         // detection) the tracker jumped to; its colours do not belong to the series.
-        drop_stray_faces(&mut obs, flash_start - tuning::BASELINE_MS, timeline.end + max_delay);
+        drop_stray_faces(
+            &mut obs,
+            flash_start - tuning::BASELINE_MS,
+            timeline.end + max_delay,
+        );
 
         // 1210 / 1102: the face must be present (and whole) through the flash phase.
-        let in_flash: Vec<&Observation> = obs.iter().filter(|o| o.t >= flash_start && o.t <= timeline.end + max_delay).collect();
+        let in_flash: Vec<&Observation> = obs
+            .iter()
+            .filter(|o| o.t >= flash_start && o.t <= timeline.end + max_delay)
+            .collect();
         let with_face = in_flash.iter().filter(|o| o.face.is_some()).count();
-        let boxes: Vec<&FaceBox> = in_flash.iter().filter_map(|o| o.face_box.as_ref()).collect();
+        let boxes: Vec<&FaceBox> = in_flash
+            .iter()
+            .filter_map(|o| o.face_box.as_ref())
+            .collect();
         let at_edge = boxes.iter().filter(|b| touches_edge(b)).count();
-        let edge_share = if boxes.is_empty() { 0.0 } else { at_edge as f64 / boxes.len() as f64 };
-        let face_share = if in_flash.is_empty() { 0.0 } else { with_face as f64 / in_flash.len() as f64 };
+        let edge_share = if boxes.is_empty() {
+            0.0
+        } else {
+            at_edge as f64 / boxes.len() as f64
+        };
+        let face_share = if in_flash.is_empty() {
+            0.0
+        } else {
+            with_face as f64 / in_flash.len() as f64
+        };
         if face_share < self.min_face_fraction || !face_share.is_finite() {
-            let rule = if edge_share > tuning::MAX_EDGE_FRACTION { Rule::FaceCut } else { Rule::FaceMissing };
+            let rule = if edge_share > tuning::MAX_EDGE_FRACTION {
+                Rule::FaceCut
+            } else {
+                Rule::FaceMissing
+            };
             return refuse(rule, report);
         }
         if edge_share > tuning::MAX_EDGE_FRACTION {
             return refuse(Rule::FaceCut, report);
         }
-        let with_background = in_flash.iter().filter(|o| o.face.is_some() && o.background.is_some()).count();
+        let with_background = in_flash
+            .iter()
+            .filter(|o| o.face.is_some() && o.background.is_some())
+            .count();
         if (with_background as f64) < tuning::MIN_BACKGROUND_FRACTION * with_face as f64 {
             return refuse(Rule::TooClose, report);
         }
@@ -490,7 +560,10 @@ impl ReflectionDecoder {
         // The analysis window: the settled end of the hold to the end of the flash plus the largest delay.
         let t0 = flash_start - tuning::BASELINE_MS;
         let t1 = timeline.end + max_delay;
-        let mut used: Vec<&Observation> = obs.iter().filter(|o| o.t >= t0 && o.t <= t1 && o.face.is_some()).collect();
+        let mut used: Vec<&Observation> = obs
+            .iter()
+            .filter(|o| o.t >= t0 && o.t <= t1 && o.face.is_some())
+            .collect();
         if used.len() > tuning::MAX_WINDOW_SAMPLES {
             let stride = used.len().div_ceil(tuning::MAX_WINDOW_SAMPLES);
             used = used.into_iter().step_by(stride).collect();
@@ -525,10 +598,16 @@ impl ReflectionDecoder {
             Some(d) => design::per_colour(d, &timeline, &seq.fit).0,
             None => undecoded_colours(),
         };
-        report.weak_steps = colours.iter().filter(|c| c.confidence.is_nan() || c.confidence < WEAK_STEP_CONFIDENCE).count();
+        report.weak_steps = colours
+            .iter()
+            .filter(|c| c.confidence.is_nan() || c.confidence < WEAK_STEP_CONFIDENCE)
+            .count();
         let mut confidences: Vec<f64> = colours.iter().map(|c| f64::from(c.confidence)).collect();
         confidences.sort_by(f64::total_cmp);
-        report.lowest_confidence = [confidences.first().copied().unwrap_or(0.0), confidences.get(1).copied().unwrap_or(0.0)];
+        report.lowest_confidence = [
+            confidences.first().copied().unwrap_or(0.0),
+            confidences.get(1).copied().unwrap_or(0.0),
+        ];
         let verdict = |rule: Rule, colours: Vec<DecodedColour>| Verdict {
             passed: rule == Rule::Passed,
             code: rule.code(),
@@ -538,9 +617,14 @@ impl ReflectionDecoder {
         };
 
         if seq.beaten_by > 0 {
-            let other = seq.p_value() > tuning::MISMATCH_P || seq.issued_share_of_steps < tuning::MISMATCH_MAX_SHARE;
+            let other = seq.p_value() > tuning::MISMATCH_P
+                || seq.issued_share_of_steps < tuning::MISMATCH_MAX_SHARE;
             let clearly_other = other && seq.step_f >= tuning::MISMATCH_MIN_STEP_F;
-            report.rule = if clearly_other { Rule::SequenceMismatch } else { Rule::ResponseTooWeak };
+            report.rule = if clearly_other {
+                Rule::SequenceMismatch
+            } else {
+                Rule::ResponseTooWeak
+            };
             return (verdict(report.rule, colours), report);
         }
 
@@ -551,16 +635,30 @@ impl ReflectionDecoder {
             let measured = used.iter().filter(|o| o.relief.chroma[r].is_some()).count();
             measured as f64 >= tuning::RELIEF_MIN_MEASURED * used.len() as f64
         });
-        let with_relief: Vec<(f64, &ReliefObservation)> =
-            used.iter().filter(|o| (0..relief::SERIES).all(|r| !usable[r] || o.relief.chroma[r].is_some())).map(|o| (o.t, &o.relief)).collect();
+        let with_relief: Vec<(f64, &ReliefObservation)> = used
+            .iter()
+            .filter(|o| (0..relief::SERIES).all(|r| !usable[r] || o.relief.chroma[r].is_some()))
+            .map(|o| (o.t, &o.relief))
+            .collect();
         let n = with_relief.len().max(1) as f64;
         let input = relief::ReliefInput {
             times: with_relief.iter().map(|(t, _)| *t).collect(),
             tau: with_relief.iter().map(|(t, _)| tau_of(*t)).collect(),
             // An unusable region's series is left at zero; the test does not look at it.
-            series: (0..relief::SERIES).map(|r| with_relief.iter().map(|(_, v)| v.chroma[r].unwrap_or_default()).collect()).collect(),
-            levels: std::array::from_fn(|r| with_relief.iter().map(|(_, v)| v.level[r]).sum::<f64>() / n),
-            saturated: std::array::from_fn(|r| with_relief.iter().map(|(_, v)| v.saturated[r]).sum::<f64>() / n),
+            series: (0..relief::SERIES)
+                .map(|r| {
+                    with_relief
+                        .iter()
+                        .map(|(_, v)| v.chroma[r].unwrap_or_default())
+                        .collect()
+                })
+                .collect(),
+            levels: std::array::from_fn(|r| {
+                with_relief.iter().map(|(_, v)| v.level[r]).sum::<f64>() / n
+            }),
+            saturated: std::array::from_fn(|r| {
+                with_relief.iter().map(|(_, v)| v.saturated[r]).sum::<f64>() / n
+            }),
             usable,
         };
         let (shape, relief_report) = relief::test(&timeline, &input, delay, &seq.fit);
@@ -576,7 +674,13 @@ impl ReflectionDecoder {
 }
 
 fn refusal(rule: Rule, colours: Vec<DecodedColour>) -> Verdict {
-    Verdict { passed: false, code: rule.code(), score: 0.0, delay_ms: 0.0, colours }
+    Verdict {
+        passed: false,
+        code: rule.code(),
+        score: 0.0,
+        delay_ms: 0.0,
+        colours,
+    }
 }
 
 #[cfg(test)]

@@ -115,29 +115,61 @@ const FRONT: Cells = &[(INNER_LEFT, 0.5), (INNER_RIGHT, 0.5)];
 
 const UNEVEN: [Witness; 5] = [
     // Outer cheeks against the front: a face's turn away (or, lit from above, catch less room light).
-    Witness { a: OUTER, b: FRONT, extra: 0.0 },
+    Witness {
+        a: OUTER,
+        b: FRONT,
+        extra: 0.0,
+    },
     // The nose's ridge against the inner cheeks beside it: the ridge turns up and sideways.
-    Witness { a: &[(NOSE, 1.0)], b: FRONT, extra: 0.0 },
+    Witness {
+        a: &[(NOSE, 1.0)],
+        b: FRONT,
+        extra: 0.0,
+    },
     // Forehead and chin against the nose: turned up toward the room's light and down from it …
-    Witness { a: &[(FOREHEAD, 0.5), (CHIN, 0.5)], b: &[(NOSE, 1.0)], extra: tuning::FLAT_VERTICAL_ASYMMETRY },
+    Witness {
+        a: &[(FOREHEAD, 0.5), (CHIN, 0.5)],
+        b: &[(NOSE, 1.0)],
+        extra: tuning::FLAT_VERTICAL_ASYMMETRY,
+    },
     // … or against the inner cheeks, when the nose is not measured.
-    Witness { a: &[(FOREHEAD, 0.5), (CHIN, 0.5)], b: FRONT, extra: tuning::FLAT_VERTICAL_ASYMMETRY },
+    Witness {
+        a: &[(FOREHEAD, 0.5), (CHIN, 0.5)],
+        b: FRONT,
+        extra: tuning::FLAT_VERTICAL_ASYMMETRY,
+    },
     // The chin (turned down toward a screen held below the eyes) against the forehead (turned up):
     // paper held up to 30° off and 20° above the screen's direction allows them twice apart.
-    Witness { a: &[(CHIN, 1.0)], b: &[(FOREHEAD, 1.0)], extra: std::f64::consts::LN_2 },
+    Witness {
+        a: &[(CHIN, 1.0)],
+        b: &[(FOREHEAD, 1.0)],
+        extra: std::f64::consts::LN_2,
+    },
 ];
 
 /// The parts that must respond: forehead, chin, each outer cheek.
-const PARTS: [Cells; 4] = [&[(FOREHEAD, 1.0)], &[(CHIN, 1.0)], &[(OUTER_LEFT, 1.0)], &[(OUTER_RIGHT, 1.0)]];
+const PARTS: [Cells; 4] = [
+    &[(FOREHEAD, 1.0)],
+    &[(CHIN, 1.0)],
+    &[(OUTER_LEFT, 1.0)],
+    &[(OUTER_RIGHT, 1.0)],
+];
 
 /// Weights of `a − f · b`.
 fn minus(a: Cells, f: f64, b: Cells) -> Vec<(usize, f64)> {
-    a.iter().copied().chain(b.iter().map(|&(r, w)| (r, -f * w))).collect()
+    a.iter()
+        .copied()
+        .chain(b.iter().map(|&(r, w)| (r, -f * w)))
+        .collect()
 }
 
 /// Weighted mean of a per-series figure (ln luminance, saturated share) over some cells.
 fn level(levels: &[f64], cells: Cells) -> f64 {
-    cells.iter().map(|&(r, w)| w * levels.get(r).copied().unwrap_or(0.0)).sum::<f64>() / cells.iter().map(|&(_, w)| w).sum::<f64>().max(1e-12)
+    cells
+        .iter()
+        .map(|&(r, w)| w * levels.get(r).copied().unwrap_or(0.0))
+        .sum::<f64>()
+        / cells.iter().map(|&(_, w)| w).sum::<f64>().max(1e-12)
 }
 
 /// The relief cells' measurements over the frames where all were measured.
@@ -156,29 +188,67 @@ pub(super) struct ReliefInput {
 
 /// Whether all of `cells` take part.
 fn usable(input: &ReliefInput, cells: Cells) -> bool {
-    cells.iter().all(|&(r, _)| input.usable.get(r).copied().unwrap_or(false))
+    cells
+        .iter()
+        .all(|&(r, _)| input.usable.get(r).copied().unwrap_or(false))
 }
 
 /// Runs the relief test at the delay the sequence test chose, against the face's fitted response.
-pub(super) fn test(timeline: &Timeline, input: &ReliefInput, delay: f64, fit: &Fit) -> (Relief, ReliefReport) {
-    let ReliefInput { times, tau, series, levels, .. } = input;
-    let usable_bits = input.usable.iter().enumerate().fold(0u8, |b, (i, &u)| b | (u8::from(u) << i));
-    let mut report = ReliefReport { frames: times.len(), usable: usable_bits, ..ReliefReport::default() };
+pub(super) fn test(
+    timeline: &Timeline,
+    input: &ReliefInput,
+    delay: f64,
+    fit: &Fit,
+) -> (Relief, ReliefReport) {
+    let ReliefInput {
+        times,
+        tau,
+        series,
+        levels,
+        ..
+    } = input;
+    let usable_bits = input
+        .usable
+        .iter()
+        .enumerate()
+        .fold(0u8, |b, (i, &u)| b | (u8::from(u) << i));
+    let mut report = ReliefReport {
+        frames: times.len(),
+        usable: usable_bits,
+        ..ReliefReport::default()
+    };
     // The front and both outer cheeks must take part (the dome is measured there), and the
     // forehead or the chin.
     let parts = PARTS.iter().filter(|p| usable(input, p)).count();
-    if series.len() < SERIES || times.len() < tuning::MIN_SAMPLES || !usable(input, FRONT) || !usable(input, OUTER) || parts < 3 {
+    if series.len() < SERIES
+        || times.len() < tuning::MIN_SAMPLES
+        || !usable(input, FRONT)
+        || !usable(input, OUTER)
+        || parts < 3
+    {
         return (Relief::Undecided, report);
     }
     let refs: Vec<&[[f64; 3]]> = series.iter().map(Vec::as_slice).collect();
     let design = SegmentDesign::build(timeline, tau, times, &refs, delay);
     let predicted = design.predicted(&timeline.colours, fit);
-    let slope = |weights: &[(usize, f64)]| -> Slope { design.slope_on(&design.combined_cross(weights), &predicted) };
-    let t = |s: Slope| if s.se.is_finite() && s.se > 0.0 { s.slope / s.se } else { 0.0 };
+    let slope = |weights: &[(usize, f64)]| -> Slope {
+        design.slope_on(&design.combined_cross(weights), &predicted)
+    };
+    let t = |s: Slope| {
+        if s.se.is_finite() && s.se > 0.0 {
+            s.slope / s.se
+        } else {
+            0.0
+        }
+    };
     let front = slope(FRONT);
     report.front = front.slope;
     let relative = |r: usize| slope(&[(r, 1.0)]).slope / front.slope;
-    report.nose = if usable(input, &[(NOSE, 1.0)]) { relative(NOSE) } else { f64::NAN };
+    report.nose = if usable(input, &[(NOSE, 1.0)]) {
+        relative(NOSE)
+    } else {
+        f64::NAN
+    };
     report.inner = 0.5 * (relative(INNER_LEFT) + relative(INNER_RIGHT));
     report.outer_left = relative(OUTER_LEFT);
     report.outer_right = relative(OUTER_RIGHT);
@@ -196,8 +266,16 @@ pub(super) fn test(timeline: &Timeline, input: &ReliefInput, delay: f64, fit: &F
                 let saturation = level(&input.saturated, w.a) + level(&input.saturated, w.b);
                 let level_gap = level(levels, w.a) - level(levels, w.b);
                 // The added light also carries the levels themselves through the tone curve.
-                let tone = tuning::FLAT_TONE_SLOPE + if added { tuning::FLAT_GAMMA_DEVIATION } else { 0.0 };
-                let allow = tuning::FLAT_GEOMETRY + w.extra + tone * level_gap.abs() + tuning::FLAT_SATURATION_LOSS * saturation;
+                let tone = tuning::FLAT_TONE_SLOPE
+                    + if added {
+                        tuning::FLAT_GAMMA_DEVIATION
+                    } else {
+                        0.0
+                    };
+                let allow = tuning::FLAT_GEOMETRY
+                    + w.extra
+                    + tone * level_gap.abs()
+                    + tuning::FLAT_SATURATION_LOSS * saturation;
                 // In added light, a's response counts e^level_gap times b's.
                 let scale = if added { level_gap.exp() } else { 1.0 };
                 let above = t(slope(&minus(w.a, allow.exp() / scale, w.b)));
@@ -209,17 +287,30 @@ pub(super) fn test(timeline: &Timeline, input: &ReliefInput, delay: f64, fit: &F
     report.t_uneven = witnesses(false);
     report.t_screen_dome = witnesses(true);
     let measured_parts = PARTS.iter().filter(|p| usable(input, p));
-    report.t_alive = measured_parts.clone().map(|&p| t(slope(&minus(p, tuning::FACE_CELL_MIN, FRONT)))).fold(f64::INFINITY, f64::min);
-    report.t_dark = measured_parts.map(|&p| -t(slope(&minus(p, tuning::FACE_CELL_MIN, FRONT)))).fold(f64::NEG_INFINITY, f64::max);
+    report.t_alive = measured_parts
+        .clone()
+        .map(|&p| t(slope(&minus(p, tuning::FACE_CELL_MIN, FRONT))))
+        .fold(f64::INFINITY, f64::min);
+    report.t_dark = measured_parts
+        .map(|&p| -t(slope(&minus(p, tuning::FACE_CELL_MIN, FRONT))))
+        .fold(f64::NEG_INFINITY, f64::max);
     let surround: Cells = &[(SURROUND, 1.0)];
-    let margin = tuning::PRINT_SURROUND_MIN * (-tuning::FLAT_TONE_SLOPE * (level(levels, surround) - level(levels, FRONT)).abs()).exp();
+    let margin = tuning::PRINT_SURROUND_MIN
+        * (-tuning::FLAT_TONE_SLOPE * (level(levels, surround) - level(levels, FRONT)).abs()).exp();
     // Without a surround (a saturated wall beside the head) there is no margin to see.
-    report.t_surround_flat = if usable(input, surround) { t(slope(&minus(surround, margin, FRONT))) } else { f64::NEG_INFINITY };
+    report.t_surround_flat = if usable(input, surround) {
+        t(slope(&minus(surround, margin, FRONT)))
+    } else {
+        f64::NEG_INFINITY
+    };
     let dof = front.dof as f64;
     report.t_critical = t_critical(tuning::RELIEF_ALPHA, dof);
     report.t_critical_uneven = t_critical(tuning::RELIEF_ALPHA / (2 * UNEVEN.len()) as f64, dof);
     let uneven = report.t_uneven >= report.t_critical_uneven;
-    let relief = if uneven && report.t_screen_dome >= report.t_critical_uneven && report.t_alive >= report.t_critical {
+    let relief = if uneven
+        && report.t_screen_dome >= report.t_critical_uneven
+        && report.t_alive >= report.t_critical
+    {
         Relief::Face
     } else if report.t_dark >= report.t_critical {
         Relief::Patch

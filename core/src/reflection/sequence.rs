@@ -42,21 +42,41 @@ impl SequenceTest {
 
     /// How far the issued score stands above the alternatives, in their spreads (reports only).
     pub fn null_z(&self) -> f64 {
-        if self.null_spread > 0.0 { (self.fit.explained - self.null_mean) / self.null_spread } else { 0.0 }
+        if self.null_spread > 0.0 {
+            (self.fit.explained - self.null_mean) / self.null_spread
+        } else {
+            0.0
+        }
     }
 }
 
 /// The candidate delays: 0 to `max_delay` in [`tuning::DELAY_STEP_MS`].
 pub(super) fn delays(max_delay: f64) -> Vec<f64> {
-    (0..).map(|i| f64::from(i) * tuning::DELAY_STEP_MS).take_while(|&d| d <= max_delay + 1e-9).collect()
+    (0..)
+        .map(|i| f64::from(i) * tuning::DELAY_STEP_MS)
+        .take_while(|&d| d <= max_delay + 1e-9)
+        .collect()
 }
 
 /// Chooses the delay (see the module docs) and returns the face-only design at each delay tried.
-pub(super) fn choose_delay(timeline: &Timeline, tau: &[f64], times: &[f64], face: &[[f64; 3]], max_delay: f64) -> (usize, Vec<SegmentDesign>) {
-    let designs: Vec<SegmentDesign> = delays(max_delay).into_iter().map(|d| SegmentDesign::build(timeline, tau, times, &[face], d)).collect();
+pub(super) fn choose_delay(
+    timeline: &Timeline,
+    tau: &[f64],
+    times: &[f64],
+    face: &[[f64; 3]],
+    max_delay: f64,
+) -> (usize, Vec<SegmentDesign>) {
+    let designs: Vec<SegmentDesign> = delays(max_delay)
+        .into_iter()
+        .map(|d| SegmentDesign::build(timeline, tau, times, &[face], d))
+        .collect();
     let share = |d: &SegmentDesign| {
         let total = d.series.first().map_or(0.0, |s| s.total);
-        if total > 1e-12 && d.steps_present() > 0 { d.segment_ss(0) / total } else { 0.0 }
+        if total > 1e-12 && d.steps_present() > 0 {
+            d.segment_ss(0) / total
+        } else {
+            0.0
+        }
     };
     let mut best = (0usize, f64::NEG_INFINITY);
     for (i, d) in designs.iter().enumerate() {
@@ -98,10 +118,15 @@ pub(super) fn alternatives(timeline: &Timeline) -> Vec<Vec<[f64; 3]>> {
 
 /// Runs the rank test at the chosen delay.
 pub(super) fn test(timeline: &Timeline, designs: &[SegmentDesign], chosen: usize) -> SequenceTest {
-    let Some(design) = designs.get(chosen) else { return SequenceTest::default() };
+    let Some(design) = designs.get(chosen) else {
+        return SequenceTest::default();
+    };
     let fit = design.fit(&timeline.colours);
     let alternatives = alternatives(timeline);
-    let scores: Vec<f64> = alternatives.iter().map(|alt| design.fit(alt).explained).collect();
+    let scores: Vec<f64> = alternatives
+        .iter()
+        .map(|alt| design.fit(alt).explained)
+        .collect();
     let beaten_by = scores.iter().filter(|&&s| s >= fit.explained).count();
     let n = scores.len().max(1) as f64;
     let null_mean = scores.iter().sum::<f64>() / n;
@@ -109,7 +134,11 @@ pub(super) fn test(timeline: &Timeline, designs: &[SegmentDesign], chosen: usize
     let total = design.series.first().map_or(0.0, |s| s.total);
     let step_ss = design.segment_ss(0);
     let step_share = if total > 1e-12 { step_ss / total } else { 0.0 };
-    let issued_share_of_steps = if step_ss > 1e-12 { (fit.explained / step_ss).clamp(0.0, 1.0) } else { 0.0 };
+    let issued_share_of_steps = if step_ss > 1e-12 {
+        (fit.explained / step_ss).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     SequenceTest {
         fit,
         beaten_by,
@@ -136,7 +165,9 @@ fn step_f(design: &SegmentDesign, step_ss: f64) -> f64 {
     let (mut noise, mut halves) = (0.0, 0usize);
     for f in frames.iter().skip(1).filter(|f| f.len() >= 2) {
         let m = f.len() / 2;
-        let mean = |part: &[[f64; 3]]| -> [f64; 3] { std::array::from_fn(|c| part.iter().map(|v| v[c]).sum::<f64>() / part.len() as f64) };
+        let mean = |part: &[[f64; 3]]| -> [f64; 3] {
+            std::array::from_fn(|c| part.iter().map(|v| v[c]).sum::<f64>() / part.len() as f64)
+        };
         let (a, b) = (mean(&f[..m]), mean(&f[f.len() - m..]));
         let d2: f64 = (0..3).map(|c| (a[c] - b[c]).powi(2)).sum();
         // |d|² spans two degrees of freedom (channel-centred) of variance 2σ²/m each.

@@ -79,7 +79,8 @@ fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
     if x < (a + 1.0) / (a + b + 2.0) {
         front * beta_continued_fraction(a, b, x) / a
     } else {
@@ -94,7 +95,11 @@ pub fn t_upper_tail(t: f64, dof: f64) -> f64 {
     }
     let x = dof / (dof + t * t);
     let tail = 0.5 * incomplete_beta(dof / 2.0, 0.5, x);
-    if t >= 0.0 { tail } else { 1.0 - tail }
+    if t >= 0.0 {
+        tail
+    } else {
+        1.0 - tail
+    }
 }
 
 /// The one-sided critical value t with P(T > t) = `alpha` (0 < alpha < 0.5), by bisection.
@@ -128,9 +133,17 @@ mod tests {
     fn t_quantiles_match_published_tables() {
         // Student's t table (one-sided): t_{0.999}(15) = 3.733, t_{0.99}(10) = 2.764,
         // t_{0.95}(1) = 6.314, t_{0.999}(1000) ≈ 3.098 (normal 3.090).
-        for (alpha, dof, table) in [(0.001, 15.0, 3.733), (0.01, 10.0, 2.764), (0.05, 1.0, 6.314), (0.001, 1000.0, 3.098)] {
+        for (alpha, dof, table) in [
+            (0.001, 15.0, 3.733),
+            (0.01, 10.0, 2.764),
+            (0.05, 1.0, 6.314),
+            (0.001, 1000.0, 3.098),
+        ] {
             let t = t_critical(alpha, dof);
-            assert!((t - table).abs() < 2e-3, "t({alpha}, {dof}) = {t}, table {table}");
+            assert!(
+                (t - table).abs() < 2e-3,
+                "t({alpha}, {dof}) = {t}, table {table}"
+            );
         }
         assert!((t_upper_tail(0.0, 7.0) - 0.5).abs() < 1e-12);
         assert!((t_upper_tail(-2.0, 7.0) + t_upper_tail(2.0, 7.0) - 1.0).abs() < 1e-12);

@@ -34,7 +34,13 @@ const FACE: Scene = Scene {
 /// Samples following the decoder's model: per-channel gains of an ambient tint, a delay, exposure
 /// changing every frame, a slow white-balance drift, a little noise. `lit` is what lit the scene
 /// (for a replay, another challenge's timeline); `k` the screen's share of the room's light.
-fn samples(lit: &[DisplayedColour], delay: f64, k: f32, scene: Scene, noise_seed: u64) -> Vec<ReflectionSample> {
+fn samples(
+    lit: &[DisplayedColour],
+    delay: f64,
+    k: f32,
+    scene: Scene,
+    noise_seed: u64,
+) -> Vec<ReflectionSample> {
     let timeline = Timeline::from_shown(lit).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(noise_seed);
     let mut noise = move || (rng.next_u32() as f32 / u32::MAX as f32 - 0.5) * 0.004;
@@ -51,7 +57,11 @@ fn samples(lit: &[DisplayedColour], delay: f64, k: f32, scene: Scene, noise_seed
             let mut region = |gain: f32, level: f32| {
                 let mut ch = |c: usize| {
                     let base = level * tint[c];
-                    let lit = if scene.additive { base + k * gain * 0.3 * s[c] as f32 } else { base * (1.0 + k * gain * s[c] as f32 / tint[c]) };
+                    let lit = if scene.additive {
+                        base + k * gain * 0.3 * s[c] as f32
+                    } else {
+                        base * (1.0 + k * gain * s[c] as f32 / tint[c])
+                    };
                     exposure * drift[c] * lit * (1.0 + noise())
                 };
                 Some(LinearRgb::new(ch(0), ch(1), ch(2)))
@@ -67,8 +77,18 @@ fn samples(lit: &[DisplayedColour], delay: f64, k: f32, scene: Scene, noise_seed
                 t_ms: t,
                 face,
                 background,
-                face_box: Some(FaceBox { x: 0.35, y: 0.25, w: 0.3, h: 0.4, score: 1.0 }),
-                relief: ReliefSample { cells, surround, saturated: [0.0; 8] },
+                face_box: Some(FaceBox {
+                    x: 0.35,
+                    y: 0.25,
+                    w: 0.3,
+                    h: 0.4,
+                    score: 1.0,
+                }),
+                relief: ReliefSample {
+                    cells,
+                    surround,
+                    saturated: [0.0; 8],
+                },
             }
         })
         .collect()
@@ -89,23 +109,36 @@ fn a_face_following_the_issued_sequence_passes_with_its_delay() {
     assert_eq!(v.colours.len(), crate::challenge::STEP_COUNT);
     assert!(v.colours.iter().all(|c| c.confidence > 0.5), "{v:?}");
     // Each relief part is measured relative to the front (nose and inner cheeks).
-    assert!((r.relief.outer_left - 0.55).abs() < 0.05 && (r.relief.chin - 1.4).abs() < 0.1, "{:?}", r.relief);
+    assert!(
+        (r.relief.outer_left - 0.55).abs() < 0.05 && (r.relief.chin - 1.4).abs() < 0.1,
+        "{:?}",
+        r.relief
+    );
 }
 
 #[test]
 fn an_even_response_is_not_a_face() {
     // Paper: every part responds alike, whatever its level.
     let shown = sequence(2);
-    let paper = Scene { cells: [1.0; 8], ..FACE };
+    let paper = Scene {
+        cells: [1.0; 8],
+        ..FACE
+    };
     let (v, r) = decode(&samples(&shown, 90.0, 0.3, paper, 2), &shown);
     assert!(!v.passed, "{r:?}");
     // Its margin responds like the face while nothing is uneven: established flat.
     assert_eq!(r.rule, Rule::Flat, "{r:?}");
     assert_eq!(v.code, ResultCode::SuspectedNonLive);
     // A cut-out (no margin) is as flat but its surround is the room: too little to call it paper.
-    let cutout = Scene { cells: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.05], ..FACE };
+    let cutout = Scene {
+        cells: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.05],
+        ..FACE
+    };
     let (v, r) = decode(&samples(&shown, 90.0, 0.3, cutout, 3), &shown);
-    assert!(!v.passed && r.rule == Rule::ReliefUndecided && v.code == ResultCode::TooBright, "{r:?}");
+    assert!(
+        !v.passed && r.rule == Rule::ReliefUndecided && v.code == ResultCode::TooBright,
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -113,29 +146,60 @@ fn light_added_by_an_emitter_is_not_a_face() {
     // A tablet: the same light added everywhere, so the darker parts respond more — as uneven as a
     // face, but the added light itself does not fall off toward the sides.
     let shown = sequence(3);
-    let tablet = Scene { cells: [1.0; 8], additive: true, ..FACE };
+    let tablet = Scene {
+        cells: [1.0; 8],
+        additive: true,
+        ..FACE
+    };
     let (v, r) = decode(&samples(&shown, 150.0, 0.3, tablet, 4), &shown);
     assert!(!v.passed, "{r:?}");
-    assert!(r.relief.t_uneven > r.relief.t_critical_uneven, "uneven as a face: {:?}", r.relief);
-    assert!(r.relief.t_screen_dome < r.relief.t_critical, "{:?}", r.relief);
+    assert!(
+        r.relief.t_uneven > r.relief.t_critical_uneven,
+        "uneven as a face: {:?}",
+        r.relief
+    );
+    assert!(
+        r.relief.t_screen_dome < r.relief.t_critical,
+        "{:?}",
+        r.relief
+    );
     // A mirrored patch on the nose and inner cheeks only: the other parts are dark.
-    let patch = Scene { cells: [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0], additive: true, ..FACE };
+    let patch = Scene {
+        cells: [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        additive: true,
+        ..FACE
+    };
     let (v, r) = decode(&samples(&shown, 150.0, 0.3, patch, 5), &shown);
-    assert!(!v.passed && r.rule == Rule::Patch && v.code == ResultCode::SuspectedNonLive, "{r:?}");
+    assert!(
+        !v.passed && r.rule == Rule::Patch && v.code == ResultCode::SuspectedNonLive,
+        "{r:?}"
+    );
 }
 
 #[test]
 fn a_response_to_another_sequence_is_refused_and_no_response_gets_guidance() {
     let issued = sequence(4);
     // A recording lit by another challenge, in step with the page.
-    let other: Vec<DisplayedColour> =
-        sequence(5).into_iter().zip(&issued).map(|(o, i)| DisplayedColour { start_ms: i.start_ms, ..o }).collect();
+    let other: Vec<DisplayedColour> = sequence(5)
+        .into_iter()
+        .zip(&issued)
+        .map(|(o, i)| DisplayedColour {
+            start_ms: i.start_ms,
+            ..o
+        })
+        .collect();
     let (v, r) = decode(&samples(&other, 100.0, 0.3, FACE, 6), &issued);
-    assert!(!v.passed && r.rule == Rule::SequenceMismatch && v.code == ResultCode::SuspectedNonLive, "{r:?}");
+    assert!(
+        !v.passed && r.rule == Rule::SequenceMismatch && v.code == ResultCode::SuspectedNonLive,
+        "{r:?}"
+    );
     assert!(r.sequence_p > tuning::MISMATCH_P, "{r:?}");
     // Nothing responds: the room's light drowns the screen's; the person is told to move.
     let (v, r) = decode(&samples(&issued, 100.0, 0.0, FACE, 7), &issued);
-    assert!(!v.passed && r.rule == Rule::ResponseTooWeak && v.code == ResultCode::TooBright, "{r:?}");
+    assert!(
+        !v.passed && r.rule == Rule::ResponseTooWeak && v.code == ResultCode::TooBright,
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -147,8 +211,14 @@ fn the_rank_test_accepts_unrelated_recordings_at_its_designed_rate() {
     let mut wins = 0;
     for i in 0..3000u64 {
         let issued = sequence(10_000 + i);
-        let lit: Vec<DisplayedColour> =
-            sequence(50_000 + i).into_iter().zip(&issued).map(|(o, s)| DisplayedColour { start_ms: s.start_ms, ..o }).collect();
+        let lit: Vec<DisplayedColour> = sequence(50_000 + i)
+            .into_iter()
+            .zip(&issued)
+            .map(|(o, s)| DisplayedColour {
+                start_ms: s.start_ms,
+                ..o
+            })
+            .collect();
         let k = if i % 2 == 0 { 0.2 } else { 0.0 };
         let (_, r) = decode(&samples(&lit, 100.0, k, FACE, i), &issued);
         wins += usize::from(r.beaten_by == 0 && r.alternatives == tuning::NULL_SEQUENCES);
@@ -171,7 +241,10 @@ fn timeline_sorts_skips_non_finite_and_infers_the_last_step() {
     let mut shown = sequence(1);
     let n = shown.len();
     shown.reverse();
-    shown.push(DisplayedColour { colour: Rgb8::new(1, 2, 3), start_ms: f64::NAN });
+    shown.push(DisplayedColour {
+        colour: Rgb8::new(1, 2, 3),
+        start_ms: f64::NAN,
+    });
     let t = Timeline::from_shown(&shown).unwrap();
     assert_eq!(t.steps(), n - 1);
     assert_eq!(t.starts[0], 400.0);
@@ -192,6 +265,9 @@ fn log_chroma_is_centred_and_refuses_non_finite() {
     assert!(log_chroma(Some(LinearRgb::new(f32::NAN, 0.1, 0.1))).is_none());
     assert!(log_chroma(None).is_none());
     // Zero and negative channels are floored, not turned into −∞.
-    assert!(log_chroma(Some(LinearRgb::new(0.0, -1.0, 0.2))).unwrap().iter().all(|v| v.is_finite()));
+    assert!(log_chroma(Some(LinearRgb::new(0.0, -1.0, 0.2)))
+        .unwrap()
+        .iter()
+        .all(|v| v.is_finite()));
     assert_eq!(PALETTE.len(), 9);
 }

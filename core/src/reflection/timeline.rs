@@ -15,7 +15,11 @@ pub(super) struct Timeline {
 
 impl Timeline {
     pub fn from_shown(shown: &[DisplayedColour]) -> Option<Timeline> {
-        let mut v: Vec<DisplayedColour> = shown.iter().copied().filter(|d| d.start_ms.is_finite()).collect();
+        let mut v: Vec<DisplayedColour> = shown
+            .iter()
+            .copied()
+            .filter(|d| d.start_ms.is_finite())
+            .collect();
         if v.len() < 2 || v.len() > tuning::MAX_SHOWN {
             return None;
         }
@@ -25,7 +29,10 @@ impl Timeline {
         // The last step's end is not logged: assume it lasted as long as the median step before it.
         let mut durations: Vec<f64> = starts[1..].windows(2).map(|w| w[1] - w[0]).collect();
         durations.sort_by(f64::total_cmp);
-        let last = durations.get(durations.len() / 2).copied().unwrap_or(f64::from(crate::challenge::STEP_MS));
+        let last = durations
+            .get(durations.len() / 2)
+            .copied()
+            .unwrap_or(f64::from(crate::challenge::STEP_MS));
         let end = starts[n - 1] + last;
         let colours = v
             .iter()
@@ -34,7 +41,12 @@ impl Timeline {
                 [f64::from(l.r), f64::from(l.g), f64::from(l.b)]
             })
             .collect();
-        Some(Timeline { colours, srgb: v.iter().map(|d| d.colour).collect(), starts, end })
+        Some(Timeline {
+            colours,
+            srgb: v.iter().map(|d| d.colour).collect(),
+            starts,
+            end,
+        })
     }
 
     pub fn steps(&self) -> usize {

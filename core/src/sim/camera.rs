@@ -62,11 +62,17 @@ impl Camera {
             let roll = unit(rng);
             if roll < conditions.exposure_locked_probability {
                 ExposureMode::Locked
-            } else if roll < conditions.exposure_locked_probability + (1.0 - conditions.exposure_locked_probability) / 2.0 {
+            } else if roll
+                < conditions.exposure_locked_probability
+                    + (1.0 - conditions.exposure_locked_probability) / 2.0
+            {
                 ExposureMode::Smooth
             } else {
                 // 1/8 to 1/3 EV per step.
-                ExposureMode::Stepped(uniform(rng, [std::f64::consts::LN_2 / 8.0, std::f64::consts::LN_2 / 3.0]))
+                ExposureMode::Stepped(uniform(
+                    rng,
+                    [std::f64::consts::LN_2 / 8.0, std::f64::consts::LN_2 / 3.0],
+                ))
             }
         };
         let gamma = uniform(rng, conditions.tone_gamma) as f32;
@@ -74,7 +80,11 @@ impl Camera {
         let lift = uniform(rng, [0.0, 0.03]) as f32;
         let tone: Box<[f32; TONE_TABLE]> = Box::new(std::array::from_fn(|i| {
             let v = i as f32 / (TONE_TABLE - 1) as f32 * TONE_MAX;
-            let s = if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+            let s = if v <= 0.003_130_8 {
+                v * 12.92
+            } else {
+                1.055 * v.powf(1.0 / 2.4) - 0.055
+            };
             let g = s.max(0.0).powf(gamma);
             let curved = g + contrast * (g * g * (3.0 - 2.0 * g) - g);
             255.0 * (lift + (1.0 - lift) * curved)
@@ -107,21 +117,28 @@ impl Camera {
             exposure_strength: uniform(rng, conditions.exposure_strength).clamp(0.0, 1.0),
             exposure_drift: uniform(rng, [0.0, conditions.exposure_drift]),
             white_balance_locked: unit(rng) < conditions.white_balance_locked_probability,
-            white_balance_strength: uniform(rng, conditions.white_balance_adaptation).clamp(0.0, 1.0),
+            white_balance_strength: uniform(rng, conditions.white_balance_adaptation)
+                .clamp(0.0, 1.0),
             white_balance_lag_ms: uniform(rng, [500.0, 3000.0]),
             white_balance_update_ms: uniform(rng, [100.0, 500.0]),
             white_balance_drift: uniform(rng, [0.0, conditions.white_balance_drift]),
             tone,
             sigma,
             coarse_noise: uniform(rng, [0.2, 0.5]) as f32,
-            drift_phase: std::array::from_fn(|_| [unit(rng) * std::f64::consts::TAU, uniform(rng, [0.05, 0.3])]),
+            drift_phase: std::array::from_fn(|_| {
+                [unit(rng) * std::f64::consts::TAU, uniform(rng, [0.05, 0.3])]
+            }),
         }
     }
 
     /// A slow drift in natural-log units at `t` (channel 0 = exposure, 1..=3 = white balance).
     pub fn drift(&self, which: usize, t_ms: f64) -> f64 {
         let [phase, freq] = self.drift_phase[which.min(3)];
-        let amp = if which == 0 { self.exposure_drift } else { self.white_balance_drift };
+        let amp = if which == 0 {
+            self.exposure_drift
+        } else {
+            self.white_balance_drift
+        };
         amp * (std::f64::consts::TAU * freq * t_ms / 1000.0 + phase).sin()
     }
 }
@@ -139,7 +156,12 @@ impl ExposureState {
     /// Settled on the hold colour: `metered_hold` is ln of the metered scene brightness then, and
     /// `base` the log exposure that puts it at the target.
     pub fn settled(base: f64, metered_hold: f64) -> ExposureState {
-        ExposureState { applied: base, internal: base, base, metered_hold }
+        ExposureState {
+            applied: base,
+            internal: base,
+            base,
+            metered_hold,
+        }
     }
 
     pub fn update(&mut self, camera: &Camera, dt_ms: f64, metered: f64) {
@@ -172,7 +194,11 @@ pub(super) struct WhiteBalanceState {
 
 impl WhiteBalanceState {
     pub fn neutral() -> WhiteBalanceState {
-        WhiteBalanceState { applied: [0.0; 3], internal: [0.0; 3], since_update_ms: 0.0 }
+        WhiteBalanceState {
+            applied: [0.0; 3],
+            internal: [0.0; 3],
+            since_update_ms: 0.0,
+        }
     }
 
     /// `cast`: ln of the frame's mean colour per channel relative to its mean under the hold colour.
@@ -182,9 +208,9 @@ impl WhiteBalanceState {
         }
         let m = (cast[0] + cast[1] + cast[2]) / 3.0;
         let a = 1.0 - (-dt_ms / camera.white_balance_lag_ms).exp();
-        for c in 0..3 {
-            let target = -camera.white_balance_strength * (cast[c] - m);
-            self.internal[c] += a * (target - self.internal[c]);
+        for (internal, c) in self.internal.iter_mut().zip(cast) {
+            let target = -camera.white_balance_strength * (c - m);
+            *internal += a * (target - *internal);
         }
         self.since_update_ms += dt_ms;
         if self.since_update_ms >= camera.white_balance_update_ms {
@@ -206,7 +232,12 @@ pub(super) struct FrameClock {
 
 impl FrameClock {
     pub fn new(first_ms: f64, end_ms: f64) -> FrameClock {
-        FrameClock { next_ms: first_ms, end_ms, last_ms: f64::NAN, pending_drop: 0 }
+        FrameClock {
+            next_ms: first_ms,
+            end_ms,
+            last_ms: f64::NAN,
+            pending_drop: 0,
+        }
     }
 
     /// The next delivered frame's (capture time, stamped time), or None at the end.
@@ -216,9 +247,11 @@ impl FrameClock {
             if capture > self.end_ms {
                 return None;
             }
-            let step = camera.period_ms * (1.0 + camera.interval_jitter * normal(rng)).clamp(0.5, 2.0);
+            let step =
+                camera.period_ms * (1.0 + camera.interval_jitter * normal(rng)).clamp(0.5, 2.0);
             self.next_ms += step;
-            let jitter = (normal(rng) * camera.timestamp_jitter_ms.clamp(0.0, 50.0)).clamp(-10.0, 10.0);
+            let jitter =
+                (normal(rng) * camera.timestamp_jitter_ms.clamp(0.0, 50.0)).clamp(-10.0, 10.0);
             let drop_roll = unit(rng);
             if self.pending_drop > 0 {
                 self.pending_drop -= 1;
@@ -232,7 +265,11 @@ impl FrameClock {
             }
             let stamped = (capture + jitter).max(0.0);
             // Stamps never go backwards.
-            let stamped = if self.last_ms.is_finite() { stamped.max(self.last_ms + 1.0) } else { stamped };
+            let stamped = if self.last_ms.is_finite() {
+                stamped.max(self.last_ms + 1.0)
+            } else {
+                stamped
+            };
             self.last_ms = stamped;
             return Some((capture, stamped));
         }

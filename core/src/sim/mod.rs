@@ -73,8 +73,15 @@ pub enum Attack {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 7] =
-        [Attack::None, Attack::Replay, Attack::NoResponse, Attack::FlatPrint, Attack::NarrowPrint, Attack::CutoutPrint, Attack::Tablet];
+    pub const ALL: [Attack; 7] = [
+        Attack::None,
+        Attack::Replay,
+        Attack::NoResponse,
+        Attack::FlatPrint,
+        Attack::NarrowPrint,
+        Attack::CutoutPrint,
+        Attack::Tablet,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -371,7 +378,13 @@ fn foreign_sequence(rng: &mut ChaCha8Rng, len: usize) -> Vec<Rgb8> {
 impl SimSession {
     /// A session for `challenge` shown to `photo` under `conditions`, attacked by `attack`.
     /// Conditions are clamped to sane values (frame size 16..=4096).
-    pub fn new(photo: &Photo, challenge: &ColourChallenge, conditions: SimConditions, attack: Attack, seed: u64) -> SimSession {
+    pub fn new(
+        photo: &Photo,
+        challenge: &ColourChallenge,
+        conditions: SimConditions,
+        attack: Attack,
+        seed: u64,
+    ) -> SimSession {
         let mut conditions = conditions;
         conditions.width = conditions.width.clamp(16, 4096);
         conditions.height = conditions.height.clamp(16, 4096);
@@ -380,10 +393,16 @@ impl SimSession {
         // The timelines: what lit the face and what the page reports (vsync-aligned paints).
         let hold_start = uniform(&mut rng, [300.0, 600.0]);
         let vsync = |rng: &mut ChaCha8Rng, s: Vec<DisplayedColour>| -> Vec<DisplayedColour> {
-            s.into_iter().map(|d| DisplayedColour { start_ms: d.start_ms + uniform(rng, [0.0, 16.7]), ..d }).collect()
+            s.into_iter()
+                .map(|d| DisplayedColour {
+                    start_ms: d.start_ms + uniform(rng, [0.0, 16.7]),
+                    ..d
+                })
+                .collect()
         };
         let shown = vsync(&mut rng, challenge.schedule(hold_start));
-        let last_step = |c: &ColourChallenge| f64::from(c.steps.last().map_or(0, |s| s.duration_ms));
+        let last_step =
+            |c: &ColourChallenge| f64::from(c.steps.last().map_or(0, |s| s.duration_ms));
         let shown_end = shown.last().map_or(0.0, |d| d.start_ms) + last_step(challenge);
         let (lit, lit_end) = if attack == Attack::Replay {
             let mut other = ColourChallenge::generate(&mut rng);
@@ -402,7 +421,10 @@ impl SimSession {
         } else {
             (shown.clone(), shown_end)
         };
-        let lit_linear = lit.iter().map(|d| d.colour.to_linear().to_array()).collect();
+        let lit_linear = lit
+            .iter()
+            .map(|d| d.colour.to_linear().to_array())
+            .collect();
 
         let k0 = match attack {
             Attack::NoResponse => 0.0,
@@ -412,8 +434,14 @@ impl SimSession {
         let (w, h) = (conditions.width as f32, conditions.height as f32);
         let face_w_px = (uniform(&mut rng, conditions.face_width) as f32 * w).max(4.0);
         let off = conditions.face_offset.clamp(0.0, 0.3);
-        let face_centre_px = (w * (0.5 + uniform(&mut rng, [-off, off]) as f32), h * (0.45 + uniform(&mut rng, [-off, off]) as f32));
-        let margin = ((w * SCENE_MARGIN).ceil() as usize, (h * SCENE_MARGIN).ceil() as usize);
+        let face_centre_px = (
+            w * (0.5 + uniform(&mut rng, [-off, off]) as f32),
+            h * (0.45 + uniform(&mut rng, [-off, off]) as f32),
+        );
+        let margin = (
+            (w * SCENE_MARGIN).ceil() as usize,
+            (h * SCENE_MARGIN).ceil() as usize,
+        );
         let setup = SceneSetup {
             photo,
             attack,
@@ -441,7 +469,11 @@ impl SimSession {
                 let dy = (sy as f32 + 0.5 - scene.face_centre.1) / (scene.face_size.1 / 2.0);
                 let on_face = dx.abs() < 0.6 && dy.abs() < 0.6;
                 for c in 0..3 {
-                    let terms = [f64::from(a[c]), f64::from(a[c]) * g * k0 / f64::from(tint[c]), add * f64::from(scene.skin[c])];
+                    let terms = [
+                        f64::from(a[c]),
+                        f64::from(a[c]) * g * k0 / f64::from(tint[c]),
+                        add * f64::from(scene.skin[c]),
+                    ];
                     for (t, v) in terms.iter().enumerate() {
                         frame_sums[t][c] += v;
                         if on_face {
@@ -455,14 +487,17 @@ impl SimSession {
                 }
             }
         }
-        let norm = |s: [[f64; 3]; 3], n: f64| -> [[f32; 3]; 3] { std::array::from_fn(|t| std::array::from_fn(|c| (s[t][c] / n.max(1.0)) as f32)) };
+        let norm = |s: [[f64; 3]; 3], n: f64| -> [[f32; 3]; 3] {
+            std::array::from_fn(|t| std::array::from_fn(|c| (s[t][c] / n.max(1.0)) as f32))
+        };
         let frame_sums = norm(frame_sums, frame_n);
         let face_sums = norm(face_sums, face_n);
 
         let first_frame = uniform(&mut rng, [0.0, camera.period_ms]);
         let end_ms = lit_end.max(shown_end) + TAIL_MS;
         let clock = FrameClock::new(first_frame, end_ms);
-        let noise: Box<[f32; NOISE_TABLE]> = Box::new(std::array::from_fn(|_| normal(&mut rng) as f32));
+        let noise: Box<[f32; NOISE_TABLE]> =
+            Box::new(std::array::from_fn(|_| normal(&mut rng) as f32));
         let noise_state = rng.next_u64() | 1;
         let motion = uniform(&mut rng, conditions.motion);
         let shake = [
@@ -480,14 +515,19 @@ impl SimSession {
         let blink_rate = uniform(&mut rng, conditions.blink_rate_hz);
         let mut blinks = Vec::new();
         let mut t = 0.0;
-        while blink_rate > 0.0 {
+        // Poisson blinks: exponential gaps at the drawn rate.
+        while blink_rate > 0.0 && t <= end_ms {
             t += -unit(&mut rng).max(1e-9).ln() / blink_rate * 1000.0;
-            if t > end_ms {
-                break;
+            if t <= end_ms {
+                blinks.push((t, uniform(&mut rng, [100.0, 250.0])));
             }
-            blinks.push((t, uniform(&mut rng, [100.0, 250.0])));
         }
-        let talking = (unit(&mut rng) < conditions.talking_probability).then(|| [uniform(&mut rng, [3.0, 6.0]), unit(&mut rng) * std::f64::consts::TAU]);
+        let talking = (unit(&mut rng) < conditions.talking_probability).then(|| {
+            [
+                uniform(&mut rng, [3.0, 6.0]),
+                unit(&mut rng) * std::f64::consts::TAU,
+            ]
+        });
 
         let mut session = SimSession {
             conditions,
@@ -590,7 +630,8 @@ impl SimSession {
         const SUB: usize = 4;
         let mut acc = [0.0f32; 3];
         for i in 0..SUB {
-            let ts = t - self.camera.delay_ms - self.camera.exposure_ms * (i as f64 + 0.5) / SUB as f64;
+            let ts =
+                t - self.camera.delay_ms - self.camera.exposure_ms * (i as f64 + 0.5) / SUB as f64;
             let c = colour_at(&self.lit, &self.lit_linear, self.lit_end, ts);
             for k in 0..3 {
                 acc[k] += c[k] / SUB as f32;
@@ -603,9 +644,16 @@ impl SimSession {
     /// true face box, or None when the recording is over.
     pub fn render_next(&mut self, rgba: &mut Vec<u8>) -> Option<(f64, FaceBox)> {
         let (capture, stamped) = self.clock.next(&self.camera, &mut self.rng)?;
-        let dt = if self.last_t.is_finite() { capture - self.last_t } else { self.camera.period_ms };
+        let dt = if self.last_t.is_finite() {
+            capture - self.last_t
+        } else {
+            self.camera.period_ms
+        };
         self.last_t = capture;
-        let (w, h) = (self.conditions.width as usize, self.conditions.height as usize);
+        let (w, h) = (
+            self.conditions.width as usize,
+            self.conditions.height as usize,
+        );
 
         // Rolling shutter: row y finishes its exposure at capture + (y/h − ½)·readout.
         self.row_light.clear();
@@ -621,34 +669,53 @@ impl SimSession {
         let cast: [f64; 3] = std::array::from_fn(|c| (mean[c] / self.hold_mean[c].max(1e-9)).ln());
         self.white_balance.update(&self.camera, dt, cast);
         let gain: [f32; 3] = std::array::from_fn(|c| {
-            (self.exposure.applied + self.camera.drift(0, capture) + self.white_balance.applied[c] + self.camera.drift(c + 1, capture)).exp() as f32
+            (self.exposure.applied
+                + self.camera.drift(0, capture)
+                + self.white_balance.applied[c]
+                + self.camera.drift(c + 1, capture))
+            .exp() as f32
         });
 
         // Hand shake: translation and scale about the face.
         let secs = capture / 1000.0;
         let s = &self.shake;
         let tau = std::f64::consts::TAU;
-        let tx = s[0] * w as f64 * (0.6 * (tau * s[1] * secs + s[5]).sin() + 0.4 * (tau * s[2] * secs + s[6]).sin());
-        let ty = s[0] * w as f64 * (0.6 * (tau * s[3] * secs + s[7]).sin() + 0.4 * (tau * s[4] * secs + s[8]).sin());
+        let tx = s[0]
+            * w as f64
+            * (0.6 * (tau * s[1] * secs + s[5]).sin() + 0.4 * (tau * s[2] * secs + s[6]).sin());
+        let ty = s[0]
+            * w as f64
+            * (0.6 * (tau * s[3] * secs + s[7]).sin() + 0.4 * (tau * s[4] * secs + s[8]).sin());
         let scale = (1.0 + 0.5 * s[0] * 2.0 * (tau * 0.3 * secs + s[9]).sin()) as f32;
         let (scx, scy) = self.scene.face_centre;
-        let (mx, my) = ((self.scene.w - w) as f32 / 2.0, (self.scene.h - h) as f32 / 2.0);
+        let (mx, my) = (
+            (self.scene.w - w) as f32 / 2.0,
+            (self.scene.h - h) as f32 / 2.0,
+        );
         let fcx = scx - mx + tx as f32;
         let fcy = scy - my + ty as f32;
         map_axis(w, scx, fcx, scale, self.scene.w, &mut self.col_map);
         map_axis(h, scy, fcy, scale, self.scene.h, &mut self.row_map);
 
         // Eyelids and mouth.
-        let blinking = self.blinks.iter().any(|&(t0, d)| capture >= t0 && capture < t0 + d);
-        let mouth = self.talking.map_or(1.0, |[f, p]| (0.65 + 0.35 * (tau * f * secs + p).sin()) as f32);
+        let blinking = self
+            .blinks
+            .iter()
+            .any(|&(t0, d)| capture >= t0 && capture < t0 + d);
+        let mouth = self.talking.map_or(1.0, |[f, p]| {
+            (0.65 + 0.35 * (tau * f * secs + p).sin()) as f32
+        });
 
         // Coarse noise field.
         let (cw, ch) = (w.div_ceil(COARSE_CELL), h.div_ceil(COARSE_CELL));
         self.coarse.clear();
         for _ in 0..cw * ch * 3 {
-            self.coarse.push(normal(&mut self.rng) as f32 * self.camera.coarse_noise);
+            self.coarse
+                .push(normal(&mut self.rng) as f32 * self.camera.coarse_noise);
         }
-        let fine = (1.0 - self.camera.coarse_noise * self.camera.coarse_noise).max(0.0).sqrt();
+        let fine = (1.0 - self.camera.coarse_noise * self.camera.coarse_noise)
+            .max(0.0)
+            .sqrt();
 
         rgba.clear();
         rgba.resize(w * h * 4, 255);
@@ -660,10 +727,13 @@ impl SimSession {
         let skin = self.scene.skin;
         let mut state = self.noise_state;
         let sw = self.scene.w;
-        for (y, (out_row, &row_index)) in rgba.chunks_exact_mut(w * 4).zip(&self.row_map).enumerate() {
+        for (y, (out_row, &row_index)) in
+            rgba.chunks_exact_mut(w * 4).zip(&self.row_map).enumerate()
+        {
             let light = self.row_light[y];
             let base = row_index as usize * sw;
-            let coarse_row = &self.coarse[(y / COARSE_CELL) * cw * 3..(y / COARSE_CELL + 1) * cw * 3];
+            let coarse_row =
+                &self.coarse[(y / COARSE_CELL) * cw * 3..(y / COARSE_CELL + 1) * cw * 3];
             for (x, (px, &col)) in out_row.chunks_exact_mut(4).zip(&self.col_map).enumerate() {
                 let i = base + col as usize;
                 let mut a = self.scene.appearance[i];
@@ -678,16 +748,27 @@ impl SimSession {
                 state ^= state >> 7;
                 state ^= state << 17;
                 for c in 0..3 {
-                    let lin = gain[c] * (a[c] * (1.0 + g * kc[c] * light[c]) + add * skin[c] * light[c]);
+                    let lin =
+                        gain[c] * (a[c] * (1.0 + g * kc[c] * light[c]) + add * skin[c] * light[c]);
                     let idx = ((lin * scale_index) as usize).min(TONE_TABLE - 1);
-                    let n = fine * noise[((state >> (c * 16)) as usize) & (NOISE_TABLE - 1)] + coarse_row[(x / COARSE_CELL) * 3 + c];
+                    let n = fine * noise[((state >> (c * 16)) as usize) & (NOISE_TABLE - 1)]
+                        + coarse_row[(x / COARSE_CELL) * 3 + c];
                     px[c] = (tone[idx] + sigma[idx] * n + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
         self.noise_state = state;
-        let (fw, fh) = (self.scene.face_size.0 * scale, self.scene.face_size.1 * scale);
-        let face = FaceBox { x: (fcx - fw / 2.0) / w as f32, y: (fcy - fh / 2.0) / h as f32, w: fw / w as f32, h: fh / h as f32, score: 1.0 };
+        let (fw, fh) = (
+            self.scene.face_size.0 * scale,
+            self.scene.face_size.1 * scale,
+        );
+        let face = FaceBox {
+            x: (fcx - fw / 2.0) / w as f32,
+            y: (fcy - fh / 2.0) / h as f32,
+            w: fw / w as f32,
+            h: fh / h as f32,
+            score: 1.0,
+        };
         Some((stamped, face))
     }
 }
@@ -698,24 +779,52 @@ impl Iterator for SimSession {
     fn next(&mut self) -> Option<SimFrame> {
         let mut rgba = Vec::new();
         let (t_ms, face) = self.render_next(&mut rgba)?;
-        Some(SimFrame { t_ms, width: self.conditions.width, height: self.conditions.height, rgba, face })
+        Some(SimFrame {
+            t_ms,
+            width: self.conditions.width,
+            height: self.conditions.height,
+            rgba,
+            face,
+        })
     }
 }
 
 /// The analyser's regions measured on an RGBA frame with a known face box (ground truth, for tests
 /// that bypass the detector): exactly what [`crate::analysis::FrameAnalyser`] measures once it has
 /// the box (the frame is first brought to analysis size the same way).
-pub fn measure_regions(rgba: &[u8], width: u32, height: u32, face: &FaceBox, t_ms: f64) -> ReflectionSample {
+pub fn measure_regions(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    face: &FaceBox,
+    t_ms: f64,
+) -> ReflectionSample {
     let mut image = AnalysisImage::new();
     measure_regions_with(&mut image, rgba, width, height, face, t_ms)
 }
 
-fn measure_regions_with(image: &mut AnalysisImage, rgba: &[u8], width: u32, height: u32, face: &FaceBox, t_ms: f64) -> ReflectionSample {
-    let loaded = RgbaFrame::packed(rgba, width, height)
-        .ok()
-        .and_then(|f| image.load(&f, crate::analysis::ANALYSIS_WIDTH, crate::analysis::ANALYSIS_HEIGHT).ok());
+fn measure_regions_with(
+    image: &mut AnalysisImage,
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    face: &FaceBox,
+    t_ms: f64,
+) -> ReflectionSample {
+    let loaded = RgbaFrame::packed(rgba, width, height).ok().and_then(|f| {
+        image
+            .load(
+                &f,
+                crate::analysis::ANALYSIS_WIDTH,
+                crate::analysis::ANALYSIS_HEIGHT,
+            )
+            .ok()
+    });
     if loaded.is_none() || !face.is_valid() {
-        return ReflectionSample { t_ms, ..ReflectionSample::default() };
+        return ReflectionSample {
+            t_ms,
+            ..ReflectionSample::default()
+        };
     }
     reflection_sample(image, Some(face), t_ms)
 }
@@ -735,7 +844,14 @@ pub fn ground_truth_samples(session: &mut SimSession) -> Vec<ReflectionSample> {
 /// One axis of the camera's view of the scene: for each of the `n` output pixels along it, the
 /// scene pixel it shows, for a face centred at `face_out` in the output and `scene_centre` in the
 /// scene, seen at `scale`. The buffer is reused.
-fn map_axis(n: usize, scene_centre: f32, face_out: f32, scale: f32, scene_len: usize, map: &mut Vec<u32>) {
+fn map_axis(
+    n: usize,
+    scene_centre: f32,
+    face_out: f32,
+    scale: f32,
+    scene_len: usize,
+    map: &mut Vec<u32>,
+) {
     map.clear();
     for i in 0..n {
         let f = i as f32 + 0.5;
@@ -750,7 +866,11 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     pub(crate) fn astronaut() -> Photo {
-        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/faces/astronaut.png")).unwrap();
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/faces/astronaut.png"
+        ))
+        .unwrap();
         Photo::from_png(&bytes).unwrap().with_face(ASTRONAUT_FACE)
     }
 
@@ -773,8 +893,10 @@ mod tests {
     fn session_is_deterministic_and_covers_the_challenge() {
         let p = astronaut();
         let c = challenge(1);
-        let a: Vec<SimFrame> = SimSession::new(&p, &c, SimConditions::default(), Attack::None, 9).collect();
-        let b: Vec<SimFrame> = SimSession::new(&p, &c, SimConditions::default(), Attack::None, 9).collect();
+        let a: Vec<SimFrame> =
+            SimSession::new(&p, &c, SimConditions::default(), Attack::None, 9).collect();
+        let b: Vec<SimFrame> =
+            SimSession::new(&p, &c, SimConditions::default(), Attack::None, 9).collect();
         assert_eq!(a, b);
         let s = SimSession::new(&p, &c, SimConditions::default(), Attack::None, 9);
         let end = s.shown().last().unwrap().start_ms + 350.0;
@@ -786,7 +908,10 @@ mod tests {
     }
 
     /// Spread of the face's (or a region's) blue chromaticity over the flash, and its mean level.
-    fn blue_spread(samples: &[ReflectionSample], pick: impl Fn(&ReflectionSample) -> Option<LinearRgb>) -> f32 {
+    fn blue_spread(
+        samples: &[ReflectionSample],
+        pick: impl Fn(&ReflectionSample) -> Option<LinearRgb>,
+    ) -> f32 {
         let (mut lo, mut hi) = (f32::MAX, f32::MIN);
         for s in samples {
             if let Some(v) = pick(s) {
@@ -802,18 +927,30 @@ mod tests {
     fn a_live_face_responds_unevenly_and_a_print_evenly() {
         let p = astronaut();
         let c = challenge(2);
-        let conditions = SimConditions { white_balance_locked_probability: 1.0, exposure_locked_probability: 1.0, ..SimConditions::steady() };
+        let conditions = SimConditions {
+            white_balance_locked_probability: 1.0,
+            exposure_locked_probability: 1.0,
+            ..SimConditions::steady()
+        };
         let measure = |attack: Attack| {
             let mut s = SimSession::new(&p, &c, conditions.clone(), attack, 4);
             let samples = ground_truth_samples(&mut s);
             let centre = blue_spread(&samples, |s| s.relief.cells[0]);
-            let sides = 0.5 * (blue_spread(&samples, |s| s.relief.cells[3]) + blue_spread(&samples, |s| s.relief.cells[4]));
+            let sides = 0.5
+                * (blue_spread(&samples, |s| s.relief.cells[3])
+                    + blue_spread(&samples, |s| s.relief.cells[4]));
             (centre, sides, s.truth())
         };
         let (centre, sides, truth) = measure(Attack::None);
-        assert!(sides < 0.8 * centre, "live: centre {centre} sides {sides} {truth:?}");
+        assert!(
+            sides < 0.8 * centre,
+            "live: centre {centre} sides {sides} {truth:?}"
+        );
         let (centre, sides, _) = measure(Attack::FlatPrint);
-        assert!(sides > 0.85 * centre && sides < 1.15 * centre, "print: centre {centre} sides {sides}");
+        assert!(
+            sides > 0.85 * centre && sides < 1.15 * centre,
+            "print: centre {centre} sides {sides}"
+        );
         let (centre, _, _) = measure(Attack::NoResponse);
         assert!(centre < 0.01, "no response: {centre}");
     }

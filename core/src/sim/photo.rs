@@ -12,7 +12,13 @@ const MAX_PHOTO_SIDE: u32 = 8192;
 
 /// The astronaut photo's face (shared/data/faces/astronaut.png): the detector-style box (brows to chin,
 /// cheek to cheek; SeetaFace found it here, the face engine's box is within 5 %).
-pub const ASTRONAUT_FACE: FaceBox = FaceBox { x: 0.340, y: 0.133, w: 0.191, h: 0.191, score: 1.0 };
+pub const ASTRONAUT_FACE: FaceBox = FaceBox {
+    x: 0.340,
+    y: 0.133,
+    w: 0.191,
+    h: 0.191,
+    score: 1.0,
+};
 
 /// A photo of a person in linear light (its appearance under the light it was taken in, which the
 /// simulator treats as the room's ambient light), and where the face is in it.
@@ -31,19 +37,27 @@ impl Photo {
     pub fn from_png(bytes: &[u8]) -> Result<Photo, SimError> {
         let mut decoder = png::Decoder::new(Cursor::new(bytes));
         decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let mut reader = decoder.read_info().map_err(|e| SimError::Png(e.to_string()))?;
+        let mut reader = decoder
+            .read_info()
+            .map_err(|e| SimError::Png(e.to_string()))?;
         let (width, height) = (reader.info().width, reader.info().height);
         if width == 0 || height == 0 || width > MAX_PHOTO_SIDE || height > MAX_PHOTO_SIDE {
             return Err(SimError::Size { width, height });
         }
-        let size = reader.output_buffer_size().ok_or(SimError::Size { width, height })?;
+        let size = reader
+            .output_buffer_size()
+            .ok_or(SimError::Size { width, height })?;
         let mut buf = vec![0u8; size];
-        let info = reader.next_frame(&mut buf).map_err(|e| SimError::Png(e.to_string()))?;
+        let info = reader
+            .next_frame(&mut buf)
+            .map_err(|e| SimError::Png(e.to_string()))?;
         let channels = info.color_type.samples();
         let stride = info.line_size;
         let mut albedo = Vec::with_capacity(width as usize * height as usize);
         for y in 0..height as usize {
-            let row = buf.get(y * stride..y * stride + width as usize * channels).ok_or(SimError::Size { width, height })?;
+            let row = buf
+                .get(y * stride..y * stride + width as usize * channels)
+                .ok_or(SimError::Size { width, height })?;
             for px in row.chunks_exact(channels) {
                 let lin = |v: u8| SRGB_TO_LINEAR[v as usize];
                 albedo.push(match channels {
@@ -52,7 +66,18 @@ impl Photo {
                 });
             }
         }
-        Ok(Photo { width, height, albedo, face: FaceBox { x: 0.3, y: 0.25, w: 0.4, h: 0.5, score: 0.0 } })
+        Ok(Photo {
+            width,
+            height,
+            albedo,
+            face: FaceBox {
+                x: 0.3,
+                y: 0.25,
+                w: 0.4,
+                h: 0.5,
+                score: 0.0,
+            },
+        })
     }
 
     /// The same photo with the face at `face` (normalised to the photo).
@@ -75,7 +100,8 @@ impl Photo {
             .iter()
             .map(|a| {
                 let s = LinearRgb::from_array(*a).to_srgb8();
-                (0.2126 * f32::from(s.r) + 0.7152 * f32::from(s.g) + 0.0722 * f32::from(s.b)).round() as u8
+                (0.2126 * f32::from(s.r) + 0.7152 * f32::from(s.g) + 0.0722 * f32::from(s.b))
+                    .round() as u8
             })
             .collect()
     }
@@ -85,8 +111,17 @@ impl Photo {
     /// grey 1927 print with red face boxes painted on, which would otherwise become red stripes on
     /// the simulated skin whose share of the face region changes as the face box moves.
     pub fn greyscale(&self) -> Photo {
-        let albedo = self.albedo.iter().map(|a| [LinearRgb::from_array(*a).luminance(); 3]).collect();
-        Photo { width: self.width, height: self.height, albedo, face: self.face }
+        let albedo = self
+            .albedo
+            .iter()
+            .map(|a| [LinearRgb::from_array(*a).luminance(); 3])
+            .collect();
+        Photo {
+            width: self.width,
+            height: self.height,
+            albedo,
+            face: self.face,
+        }
     }
 
     /// A crop of this photo around one face: `face` (normalised to this photo) widened by
@@ -119,7 +154,12 @@ impl Photo {
             h: fh / ch as f32,
             score: face.score,
         };
-        Ok(Photo { width: cw, height: ch, albedo, face })
+        Ok(Photo {
+            width: cw,
+            height: ch,
+            albedo,
+            face,
+        })
     }
 
     /// Mean linear colour of the central part of the face (the skin the person's tone is set by).
@@ -133,7 +173,9 @@ impl Photo {
         let mut s = [0.0f64; 3];
         let mut n = 0.0f64;
         for y in y0..y1 {
-            for a in &self.albedo[y * self.width as usize + x0..y * self.width as usize + x1.max(x0)] {
+            for a in
+                &self.albedo[y * self.width as usize + x0..y * self.width as usize + x1.max(x0)]
+            {
                 for c in 0..3 {
                     s[c] += f64::from(a[c]);
                 }
@@ -150,8 +192,16 @@ impl Photo {
     pub(super) fn sample(&self, x: f32, y: f32) -> [f32; 3] {
         let maxx = (self.width - 1) as f32;
         let maxy = (self.height - 1) as f32;
-        let x = if x.is_finite() { x.clamp(0.0, maxx) } else { 0.0 };
-        let y = if y.is_finite() { y.clamp(0.0, maxy) } else { 0.0 };
+        let x = if x.is_finite() {
+            x.clamp(0.0, maxx)
+        } else {
+            0.0
+        };
+        let y = if y.is_finite() {
+            y.clamp(0.0, maxy)
+        } else {
+            0.0
+        };
         let (x0, y0) = (x.floor(), y.floor());
         let (fx, fy) = (x - x0, y - y0);
         let (x0, y0) = (x0 as usize, y0 as usize);
@@ -186,6 +236,12 @@ pub const SKIN_VERY_DARK: [f32; 3] = [0.095, 0.058, 0.042];
 /// The skin reflectance at `tone` in 0 (very dark) ..= 1 (very light), interpolated in log space
 /// (reflectance varies multiplicatively with melanin).
 pub fn skin_reflectance(tone: f32) -> [f32; 3] {
-    let t = if tone.is_finite() { tone.clamp(0.0, 1.0) } else { 0.5 };
-    std::array::from_fn(|c| (SKIN_VERY_DARK[c].ln() + t * (SKIN_VERY_LIGHT[c].ln() - SKIN_VERY_DARK[c].ln())).exp())
+    let t = if tone.is_finite() {
+        tone.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    std::array::from_fn(|c| {
+        (SKIN_VERY_DARK[c].ln() + t * (SKIN_VERY_LIGHT[c].ln() - SKIN_VERY_DARK[c].ln())).exp()
+    })
 }

@@ -178,7 +178,11 @@ fn live_surface(u: f64, v: f64) -> (Surface, f64, V3) {
     };
     // Normal from central differences on the same surface (one-sided at its outline).
     let e = 0.01;
-    let same = |du: f64, dv: f64| height(u + du, v + dv).filter(|(s, _)| *s == surface).map(|(_, z)| z);
+    let same = |du: f64, dv: f64| {
+        height(u + du, v + dv)
+            .filter(|(s, _)| *s == surface)
+            .map(|(_, z)| z)
+    };
     let dz_du = match (same(e, 0.0), same(-e, 0.0)) {
         (Some(a), Some(b)) => (a - b) / (2.0 * e),
         (Some(a), None) => (a - z) / e,
@@ -209,14 +213,20 @@ struct Lights {
 
 impl Lights {
     fn screen_irradiance(&self, p: V3, n: V3) -> f64 {
-        let d = [self.screen[0] - p[0], self.screen[1] - p[1], self.screen[2] - p[2]];
+        let d = [
+            self.screen[0] - p[0],
+            self.screen[1] - p[1],
+            self.screen[2] - p[2],
+        ];
         let dist2 = dot(d, d).max(1e-6);
         let l = normalise(d);
         ((dot(n, l) + SCREEN_WRAP) / (1.0 + SCREEN_WRAP)).max(0.0) / dist2
     }
 
     fn room_irradiance(&self, n: V3) -> f64 {
-        0.5 * (1.0 + ROOM_UP_BIAS * dot(n, UP)) + ROOM_FLOOR * 0.5 * (1.0 - dot(n, UP)) + self.room_weight * dot(n, self.room_dir).max(0.0)
+        0.5 * (1.0 + ROOM_UP_BIAS * dot(n, UP))
+            + ROOM_FLOOR * 0.5 * (1.0 - dot(n, UP))
+            + self.room_weight * dot(n, self.room_dir).max(0.0)
     }
 }
 
@@ -228,7 +238,10 @@ fn draw_room_light(rng: &mut ChaCha8Rng) -> (V3, f64) {
         // Ceiling light: high, anywhere around.
         0 => (uniform(rng, [50.0, 85.0]), uniform(rng, [-180.0, 180.0])),
         // Window or lamp beside the person.
-        1 => (uniform(rng, [0.0, 35.0]), uniform(rng, [50.0, 130.0]) * if unit(rng) < 0.5 { -1.0 } else { 1.0 }),
+        1 => (
+            uniform(rng, [0.0, 35.0]),
+            uniform(rng, [50.0, 130.0]) * if unit(rng) < 0.5 { -1.0 } else { 1.0 },
+        ),
         // In front (behind the phone): flattens the contrast between screen and room light.
         2 => (uniform(rng, [10.0, 50.0]), uniform(rng, [-45.0, 45.0])),
         // Behind the person.
@@ -263,20 +276,30 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
     let photo_face_h = (photo.face.h * photo.height() as f32).max(1.0);
     let k = photo_face_w / setup.face_w_px.max(4.0); // photo px per scene px
     let face_h_px = photo_face_h / k;
-    let (pcx, pcy) = ((photo.face.x + photo.face.w / 2.0) * photo.width() as f32, (photo.face.y + photo.face.h / 2.0) * photo.height() as f32);
-    let scene_face = (setup.face_centre_px.0 + mx as f32, setup.face_centre_px.1 + my as f32);
+    let (pcx, pcy) = (
+        (photo.face.x + photo.face.w / 2.0) * photo.width() as f32,
+        (photo.face.y + photo.face.h / 2.0) * photo.height() as f32,
+    );
+    let scene_face = (
+        setup.face_centre_px.0 + mx as f32,
+        setup.face_centre_px.1 + my as f32,
+    );
     let half_w = setup.face_w_px / 2.0;
     let half_h = face_h_px / 2.0;
     // Face-unit coordinates of a scene pixel; v in units of the box's half-width too (the box is
     // square for SeetaFace) but measured against the box height so the model follows the photo.
     let uv = |sx: usize, sy: usize| -> (f64, f64) {
-        (f64::from((sx as f32 + 0.5 - scene_face.0) / half_w), f64::from((sy as f32 + 0.5 - scene_face.1) / half_h))
+        (
+            f64::from((sx as f32 + 0.5 - scene_face.0) / half_w),
+            f64::from((sy as f32 + 0.5 - scene_face.1) / half_h),
+        )
     };
 
     // Skin tone: recolour the head and neck so the face's mean skin becomes a drawn reflectance
     // (keeping the photo's texture and shading), blending out over the outline.
     let photo_skin = photo.skin_mean();
-    let tone = (unit(rng) < conditions.skin_tone_probability).then(|| uniform(rng, conditions.skin_tone) as f32);
+    let tone = (unit(rng) < conditions.skin_tone_probability)
+        .then(|| uniform(rng, conditions.skin_tone) as f32);
     let tone_gain: [f32; 3] = match tone {
         Some(t) => {
             let target = skin_reflectance(t);
@@ -299,7 +322,11 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
     let screen_side = uniform(rng, [-0.02, 0.02]) / FACE_UNIT_M;
     let front_z = HEAD_AXES[2];
     let (room_dir, room_weight) = draw_room_light(rng);
-    let lights = Lights { screen: [screen_side, screen_below, front_z + distance], room_dir, room_weight };
+    let lights = Lights {
+        screen: [screen_side, screen_below, front_z + distance],
+        room_dir,
+        room_weight,
+    };
     let background_m = log_uniform(rng, conditions.background_m);
     let background_room = uniform(rng, [0.5, 2.0]);
     let reference = {
@@ -338,7 +365,9 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
             for sx in 0..sw {
                 let px = pcx + (sx as f32 + 0.5 - scene_face.0) * k - 0.5;
                 let py = pcy + (sy as f32 + 0.5 - scene_face.1) * k - 0.5;
-                let l = crate::colour::LinearRgb::from_array(photo.sample(px, py)).luminance().max(1e-4);
+                let l = crate::colour::LinearRgb::from_array(photo.sample(px, py))
+                    .luminance()
+                    .max(1e-4);
                 lum.push([l; 3]);
             }
         }
@@ -359,31 +388,57 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
 
     // Attack surfaces: a flat plane (print or tablet) at the distance where the photo's face
     // appears at this size, possibly tilted, with the room far behind it.
-    let tilt = [uniform(rng, [-25.0, 25.0]).to_radians(), uniform(rng, [-25.0, 25.0]).to_radians()];
+    let tilt = [
+        uniform(rng, [-25.0, 25.0]).to_radians(),
+        uniform(rng, [-25.0, 25.0]).to_radians(),
+    ];
     let plane_normal = normalise([tilt[0].sin(), tilt[1].sin(), tilt[0].cos() * tilt[1].cos()]);
     // Face units per radian of view: the box spans face_w_px of `width` pixels over the HFOV.
     let view_half = (CAMERA_HFOV_DEG.to_radians() / 2.0).tan();
     let box_angle = f64::from(setup.face_w_px) / setup.width as f64 * view_half; // tan of half the box's width angle
     let plane_distance = 1.0 / box_angle; // face units: where one unit subtends the box half-width
-    let plane_lights = Lights { screen: [screen_side, screen_below * plane_distance / distance, plane_distance], room_dir, room_weight };
+    let plane_lights = Lights {
+        screen: [
+            screen_side,
+            screen_below * plane_distance / distance,
+            plane_distance,
+        ],
+        room_dir,
+        room_weight,
+    };
     let plane_point = |u: f64, v: f64| -> V3 {
         // The plane through the origin with the drawn normal: z = −(n_u u + n_v v) / n_z.
-        [u, v, -(plane_normal[0] * u + plane_normal[1] * v) / plane_normal[2].max(0.3)]
+        [
+            u,
+            v,
+            -(plane_normal[0] * u + plane_normal[1] * v) / plane_normal[2].max(0.3),
+        ]
     };
     let plane_reference = plane_lights.screen_irradiance(plane_point(0.0, 0.1), plane_normal);
-    let plane_response = |u: f64, v: f64| -> f64 { plane_lights.screen_irradiance(plane_point(u, v), plane_normal) / plane_reference };
+    let plane_response = |u: f64, v: f64| -> f64 {
+        plane_lights.screen_irradiance(plane_point(u, v), plane_normal) / plane_reference
+    };
     let room_behind_plane = {
         let behind = log_uniform(rng, [0.3, 3.0]) / FACE_UNIT_M;
         let es = plane_lights.screen_irradiance([0.0, 0.0, -behind], [0.0, 0.0, 1.0]);
         es / plane_reference / uniform(rng, [0.5, 2.0])
     };
     // Extent of a held print or tablet around the face (face units: left, right, top, bottom).
-    let extent = [uniform(rng, [1.4, 3.0]), uniform(rng, [1.4, 3.0]), uniform(rng, [2.0, 3.5]), uniform(rng, [1.5, 4.0])];
-    let inside_extent = |u: f64, v: f64| u >= -extent[0] && u <= extent[1] && v >= -extent[2] && v <= extent[3];
+    let extent = [
+        uniform(rng, [1.4, 3.0]),
+        uniform(rng, [1.4, 3.0]),
+        uniform(rng, [2.0, 3.5]),
+        uniform(rng, [1.5, 4.0]),
+    ];
+    let inside_extent =
+        |u: f64, v: f64| u >= -extent[0] && u <= extent[1] && v >= -extent[2] && v <= extent[3];
     // A print cut out along the face's outline (its cheeks reach ±1.03 face units at the eyes), or
     // along the head's with some hair.
     let cut = [uniform(rng, [1.03, 1.3]), uniform(rng, [1.3, 1.6])];
-    let inside_cut = |u: f64, v: f64| (u / cut[0]).powi(2) + ((v - HEAD_CENTRE_V) / cut[1]).powi(2) < 1.0 || (v > 0.6 && v < 1.6 && u.abs() < 0.6);
+    let inside_cut = |u: f64, v: f64| {
+        (u / cut[0]).powi(2) + ((v - HEAD_CENTRE_V) / cut[1]).powi(2) < 1.0
+            || (v > 0.6 && v < 1.6 && u.abs() < 0.6)
+    };
     // Tablet: bezel width, and our screen mirrored in its glass. The mirror image of the phone's
     // screen (7 × 15 cm, coloured except for the page's oval around the face preview: about 2/3 of
     // its width and 2/5 of its height) is a virtual image twice as far as the tablet: its half-width
@@ -404,13 +459,22 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
         // skin on a 300–500 nit tablet, 0.02–0.15. An anti-glare coating instead scatters the
         // phone's 40–360 lux (L·A/d² at 35–10 cm) diffusely, ρ ≈ 1–3 %: ρE/π ≈ 0.4–3.4 nit, 0.25–2 %
         // of the skin, over the whole screen.
-        strength: if glossy { uniform(rng, [0.02, 0.15]) } else { uniform(rng, [0.0025, 0.02]) } as f32,
+        strength: if glossy {
+            uniform(rng, [0.02, 0.15])
+        } else {
+            uniform(rng, [0.0025, 0.02])
+        } as f32,
         glossy,
     };
 
     // Glasses: two lenses; the screen's mirror image covers part of each.
-    let glasses = matches!(setup.attack, Attack::None | Attack::Replay) && unit(rng) < conditions.glasses_probability;
-    let glint = [uniform(rng, [-0.15, 0.15]), uniform(rng, [-0.1, 0.1]), uniform(rng, [0.08, 0.2])];
+    let glasses = matches!(setup.attack, Attack::None | Attack::Replay)
+        && unit(rng) < conditions.glasses_probability;
+    let glint = [
+        uniform(rng, [-0.15, 0.15]),
+        uniform(rng, [-0.1, 0.1]),
+        uniform(rng, [0.08, 0.2]),
+    ];
     let glint_strength = uniform(rng, [1.0, 5.0]) as f32;
 
     let mut appearance = Vec::with_capacity(sw * sh);
@@ -440,7 +504,8 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
             let r: f64 = match setup.attack {
                 Attack::None | Attack::Replay | Attack::NoResponse => {
                     if matches!(surface, Surface::Head | Surface::Neck) {
-                        let relight = (room as f32 / shading[sy * sw + sx].max(1e-3)).clamp(MIN_RELIGHT, MAX_RELIGHT);
+                        let relight = (room as f32 / shading[sy * sw + sx].max(1e-3))
+                            .clamp(MIN_RELIGHT, MAX_RELIGHT);
                         for c in &mut a {
                             *c *= relight;
                         }
@@ -451,7 +516,8 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
                             for c in &mut a {
                                 *c *= 0.9;
                             }
-                            let g = ((u.abs() - 0.42 - glint[0]) / glint[2]).powi(2) + ((v + 0.2 - glint[1]) / (glint[2] * 0.8)).powi(2);
+                            let g = ((u.abs() - 0.42 - glint[0]) / glint[2]).powi(2)
+                                + ((v + 0.2 - glint[1]) / (glint[2] * 0.8)).powi(2);
                             if g < 1.0 {
                                 add = glint_strength * setup.k0 as f32;
                             }
@@ -466,7 +532,11 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
                     plane_response(u, v)
                 }
                 Attack::NarrowPrint | Attack::CutoutPrint => {
-                    let on_print = if setup.attack == Attack::NarrowPrint { inside_extent(u, v) } else { inside_cut(u, v) };
+                    let on_print = if setup.attack == Attack::NarrowPrint {
+                        inside_extent(u, v)
+                    } else {
+                        inside_cut(u, v)
+                    };
                     if on_print {
                         for c in &mut a {
                             *c = PRINT_BLACK + (PRINT_WHITE - PRINT_BLACK) * *c;
@@ -478,7 +548,10 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
                     }
                 }
                 Attack::Tablet => {
-                    let inner = u >= -extent[0] + bezel && u <= extent[1] - bezel && v >= -extent[2] + bezel && v <= extent[3] - bezel;
+                    let inner = u >= -extent[0] + bezel
+                        && u <= extent[1] - bezel
+                        && v >= -extent[2] + bezel
+                        && v <= extent[3] - bezel;
                     if inner {
                         // Emitted: brighter than the room-lit scene, not lit by the screen; the
                         // reflection of the phone adds the screen's colour.
@@ -504,7 +577,12 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
             zone.push(z);
         }
     }
-    blur(&mut appearance, sw, sh, uniform(rng, conditions.blur_px) as f32 * setup.width as f32 / 320.0);
+    blur(
+        &mut appearance,
+        sw,
+        sh,
+        uniform(rng, conditions.blur_px) as f32 * setup.width as f32 / 320.0,
+    );
 
     // Reference figures: mean response over the centre and the outer cheeks (box-relative).
     let mean_response = |u0: f64, u1: f64, v0: f64, v1: f64| -> f64 {
@@ -521,11 +599,16 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
                 }
             }
         }
-        if n > 0.0 { s / n } else { 0.0 }
+        if n > 0.0 {
+            s / n
+        } else {
+            0.0
+        }
     };
     // The decoder's relief strips (crate::analysis::RELIEF_COLUMNS and RELIEF_ROWS) in face units.
     let centre_response = mean_response(-0.2, 0.2, 0.0, 0.44);
-    let side_response = 0.5 * (mean_response(-0.88, -0.6, 0.0, 0.56) + mean_response(0.6, 0.88, 0.0, 0.56));
+    let side_response =
+        0.5 * (mean_response(-0.88, -0.6, 0.0, 0.56) + mean_response(0.6, 0.88, 0.0, 0.56));
     let skin = {
         let (mut s, mut n) = ([0.0f64; 3], 0.0f64);
         for sy in 0..sh {
@@ -552,7 +635,19 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
         glasses,
         skin_tone: tone,
     };
-    Scene { w: sw, h: sh, appearance, response, additive, zone, face_centre: scene_face, face_size: (setup.face_w_px, face_h_px), skin, tint, figures }
+    Scene {
+        w: sw,
+        h: sh,
+        appearance,
+        response,
+        additive,
+        zone,
+        face_centre: scene_face,
+        face_size: (setup.face_w_px, face_h_px),
+        skin,
+        tint,
+        figures,
+    }
 }
 
 /// Our screen mirrored in a tablet's glass (see `build`), in face units.
@@ -573,8 +668,14 @@ impl TabletReflection {
         }
         let (du, dv) = (u - self.centre[0], v - self.centre[1]);
         let inside = du.abs() < self.half[0] && dv.abs() < self.half[1];
-        let in_hole = (du / self.hole_half[0]).powi(2) + ((dv - self.hole_offset) / self.hole_half[1]).powi(2) < 1.0;
-        if inside && !in_hole { self.strength } else { 0.0 }
+        let in_hole = (du / self.hole_half[0]).powi(2)
+            + ((dv - self.hole_offset) / self.hole_half[1]).powi(2)
+            < 1.0;
+        if inside && !in_hole {
+            self.strength
+        } else {
+            0.0
+        }
     }
 }
 
@@ -597,7 +698,7 @@ fn blur(img: &mut [[f32; 3]], w: usize, h: usize, sigma: f32) {
 }
 
 fn box_line(line: &mut [[f32; 3]], stride: usize, n: usize, r: usize, tmp: &mut [[f32; 3]]) {
-    for i in 0..n {
+    for (i, out) in tmp.iter_mut().enumerate().take(n) {
         let lo = i.saturating_sub(r);
         let hi = (i + r).min(n - 1);
         let mut s = [0.0f32; 3];
@@ -608,7 +709,7 @@ fn box_line(line: &mut [[f32; 3]], stride: usize, n: usize, r: usize, tmp: &mut 
             }
         }
         let cnt = (hi - lo + 1) as f32;
-        tmp[i] = [s[0] / cnt, s[1] / cnt, s[2] / cnt];
+        *out = [s[0] / cnt, s[1] / cnt, s[2] / cnt];
     }
     for i in 0..n {
         line[i * stride] = tmp[i];
@@ -623,7 +724,11 @@ mod tests {
     fn a_face_receives_most_screen_light_at_its_front() {
         // The screen's irradiance alone (whatever the room): cheeks turned away and hair turned up
         // receive less than the front; the outline has a grazing normal.
-        let lights = Lights { screen: [0.0, 1.0, HEAD_AXES[2] + 4.0], room_dir: [0.0, -1.0, 0.0], room_weight: 1.0 };
+        let lights = Lights {
+            screen: [0.0, 1.0, HEAD_AXES[2] + 4.0],
+            room_dir: [0.0, -1.0, 0.0],
+            room_weight: 1.0,
+        };
         let e = |u: f64, v: f64| {
             let (_, z, n) = live_surface(u, v);
             lights.screen_irradiance([u, v, z], n)

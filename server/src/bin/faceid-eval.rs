@@ -35,7 +35,9 @@ use faceid_core::engine::faces_in_grey_photo;
 use faceid_core::frame::RgbaFrame;
 use faceid_core::protocol::UploadReport;
 use faceid_core::reflection::{DecodeReport, ReflectionDecoder, ReflectionSample, Rule};
-use faceid_core::sim::{ground_truth_samples, Attack, Photo, SimConditions, SimSession, SimTruth, ASTRONAUT_FACE};
+use faceid_core::sim::{
+    ground_truth_samples, Attack, Photo, SimConditions, SimSession, SimTruth, ASTRONAUT_FACE,
+};
 use faceid_core::ResultCode;
 use faceid_server::sim_video::{SimEncoder, VideoFormat};
 use faceid_server::verify::{MediaTools, Verifier};
@@ -77,7 +79,9 @@ impl Codec {
     }
 
     fn parse(s: &str) -> Option<Codec> {
-        [Codec::None, Codec::Vp8, Codec::H264].into_iter().find(|c| c.name() == s)
+        [Codec::None, Codec::Vp8, Codec::H264]
+            .into_iter()
+            .find(|c| c.name() == s)
     }
 }
 
@@ -122,7 +126,10 @@ fn parse_args() -> Result<Args, String> {
         record: RECORD_SIZE,
     };
     let mut it = std::env::args().skip(1);
-    let number = |v: Option<String>, what: &str| -> Result<u64, String> { v.and_then(|v| v.parse().ok()).ok_or(format!("{what} needs a number")) };
+    let number = |v: Option<String>, what: &str| -> Result<u64, String> {
+        v.and_then(|v| v.parse().ok())
+            .ok_or(format!("{what} needs a number"))
+    };
     while let Some(a) = it.next() {
         match a.as_str() {
             "--sessions" => args.sessions = number(it.next(), "--sessions")? as usize,
@@ -131,11 +138,16 @@ fn parse_args() -> Result<Args, String> {
             "--redecode" => args.redecode = number(it.next(), "--redecode")? as usize,
             "--truth" => args.truth = true,
             "--verbose" => args.verbose = true,
-            "--markdown" => args.markdown = Some(it.next().ok_or("--markdown needs a file")?.into()),
+            "--markdown" => {
+                args.markdown = Some(it.next().ok_or("--markdown needs a file")?.into())
+            }
             "--record" => {
                 let v = it.next().ok_or("--record needs WxH")?;
                 let (w, h) = v.split_once('x').ok_or("--record needs WxH")?;
-                args.record = (w.parse().map_err(|_| "bad width")?, h.parse().map_err(|_| "bad height")?);
+                args.record = (
+                    w.parse().map_err(|_| "bad width")?,
+                    h.parse().map_err(|_| "bad height")?,
+                );
             }
             "--split" => {
                 args.split = match it.next().as_deref() {
@@ -146,21 +158,39 @@ fn parse_args() -> Result<Args, String> {
             }
             "--codecs" => {
                 let list = it.next().ok_or("--codecs needs a list")?;
-                args.codecs = list.split(',').map(|c| Codec::parse(c).ok_or(format!("unknown codec {c}"))).collect::<Result<_, _>>()?;
+                args.codecs = list
+                    .split(',')
+                    .map(|c| Codec::parse(c).ok_or(format!("unknown codec {c}")))
+                    .collect::<Result<_, _>>()?;
             }
             "--attacks" => {
                 let list = it.next().ok_or("--attacks needs a list")?;
-                args.attacks = list.split(',').map(|a| Attack::from_name(a).ok_or(format!("unknown attack {a}"))).collect::<Result<_, _>>()?;
+                args.attacks = list
+                    .split(',')
+                    .map(|a| Attack::from_name(a).ok_or(format!("unknown attack {a}")))
+                    .collect::<Result<_, _>>()?;
             }
             "--bands" => {
                 let list = it.next().ok_or("--bands needs a list")?;
-                args.bands = list.split(',').map(|b| b.parse::<usize>().ok().filter(|&b| b < BANDS.len()).ok_or(format!("unknown band {b}"))).collect::<Result<_, _>>()?;
+                args.bands = list
+                    .split(',')
+                    .map(|b| {
+                        b.parse::<usize>()
+                            .ok()
+                            .filter(|&b| b < BANDS.len())
+                            .ok_or(format!("unknown band {b}"))
+                    })
+                    .collect::<Result<_, _>>()?;
             }
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    if args.sessions == 0 || args.codecs.is_empty() || args.attacks.is_empty() || args.bands.is_empty() {
+    if args.sessions == 0
+        || args.codecs.is_empty()
+        || args.attacks.is_empty()
+        || args.bands.is_empty()
+    {
         return Err("nothing to run".into());
     }
     Ok(args)
@@ -168,19 +198,33 @@ fn parse_args() -> Result<Args, String> {
 
 fn load_photos(split: Split) -> Result<Vec<(String, Photo)>, String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/faces");
-    let read = |name: &str| std::fs::read(format!("{dir}/{name}")).map_err(|e| format!("{dir}/{name}: {e}"));
+    let read = |name: &str| {
+        std::fs::read(format!("{dir}/{name}")).map_err(|e| format!("{dir}/{name}: {e}"))
+    };
     let mut photos = Vec::new();
     if split == Split::Report {
-        let astronaut = Photo::from_png(&read("astronaut.png")?).map_err(|e| e.to_string())?.with_face(ASTRONAUT_FACE);
+        let astronaut = Photo::from_png(&read("astronaut.png")?)
+            .map_err(|e| e.to_string())?
+            .with_face(ASTRONAUT_FACE);
         photos.push(("astronaut".to_string(), astronaut));
     }
     // A grey print with red face boxes painted on: simulate the print, not the paint.
-    let group = Photo::from_png(&read("group29-gray.png")?).map_err(|e| e.to_string())?.greyscale();
+    let group = Photo::from_png(&read("group29-gray.png")?)
+        .map_err(|e| e.to_string())?
+        .greyscale();
     // The group's faces are 45–60 px wide: scan from 32 px.
-    let faces = faces_in_grey_photo(&group.luma(), group.width(), group.height(), 32.0).map_err(|e| e.to_string())?;
+    let faces = faces_in_grey_photo(&group.luma(), group.width(), group.height(), 32.0)
+        .map_err(|e| e.to_string())?;
     let parity = if split == Split::Calibrate { 0 } else { 1 };
-    for (i, f) in faces.iter().take(GROUP_FACES).enumerate().filter(|(i, _)| i % 2 == parity) {
-        let crop = group.crop_around(*f, GROUP_CONTEXT).map_err(|e| e.to_string())?;
+    for (i, f) in faces
+        .iter()
+        .take(GROUP_FACES)
+        .enumerate()
+        .filter(|(i, _)| i % 2 == parity)
+    {
+        let crop = group
+            .crop_around(*f, GROUP_CONTEXT)
+            .map_err(|e| e.to_string())?;
         photos.push((format!("group#{i}"), crop));
     }
     Ok(photos)
@@ -224,32 +268,65 @@ impl Runner<'_> {
         let photo = &self.photos[plan.photo].1;
         match plan.codec {
             Codec::None => {
-                let mut session = SimSession::new(photo, &challenge, conditions, plan.attack, plan.seed);
+                let mut session =
+                    SimSession::new(photo, &challenge, conditions, plan.attack, plan.seed);
                 let (k, truth) = (session.screen_light(), session.truth());
                 let shown = session.shown().to_vec();
-                let samples = if self.args.truth { ground_truth_samples(&mut session) } else { analyse_all(analyser, &mut session)? };
+                let samples = if self.args.truth {
+                    ground_truth_samples(&mut session)
+                } else {
+                    analyse_all(analyser, &mut session)?
+                };
                 let started = Instant::now();
                 let (verdict, report) = self.decoder.decode_with_report(&samples, &shown);
                 let decode_s = started.elapsed().as_secs_f64();
                 let mut redecoded = Vec::new();
                 if plan.attack == Attack::None {
                     for j in 0..self.args.redecode {
-                        let other = ColourChallenge::generate(&mut ChaCha20Rng::seed_from_u64(plan.seed ^ (0x5eed_0000 + j as u64)));
-                        let alt: Vec<DisplayedColour> =
-                            shown.iter().zip(other.schedule(0.0)).map(|(s, o)| DisplayedColour { colour: o.colour, start_ms: s.start_ms }).collect();
+                        let other = ColourChallenge::generate(&mut ChaCha20Rng::seed_from_u64(
+                            plan.seed ^ (0x5eed_0000 + j as u64),
+                        ));
+                        let alt: Vec<DisplayedColour> = shown
+                            .iter()
+                            .zip(other.schedule(0.0))
+                            .map(|(s, o)| DisplayedColour {
+                                colour: o.colour,
+                                start_ms: s.start_ms,
+                            })
+                            .collect();
                         let (v, r) = self.decoder.decode_with_report(&samples, &alt);
                         redecoded.push((v.code, r));
                     }
                 }
-                Ok(Outcome { plan, truth, k, code: verdict.code, report: Some(report), decode_s, redecoded })
+                Ok(Outcome {
+                    plan,
+                    truth,
+                    k,
+                    code: verdict.code,
+                    report: Some(report),
+                    decode_s,
+                    redecoded,
+                })
             }
             Codec::Vp8 | Codec::H264 => {
-                let format = if plan.codec == Codec::Vp8 { VideoFormat::Webm } else { VideoFormat::Mp4 };
+                let format = if plan.codec == Codec::Vp8 {
+                    VideoFormat::Webm
+                } else {
+                    VideoFormat::Mp4
+                };
                 let conditions = conditions.with_size(self.args.record.0, self.args.record.1);
-                let session = SimSession::new(photo, &challenge, conditions, plan.attack, plan.seed);
+                let session =
+                    SimSession::new(photo, &challenge, conditions, plan.attack, plan.seed);
                 let (k, truth) = (session.screen_light(), session.truth());
-                let recording = SimEncoder::new(format, RECORD_KBPS).encode(session).map_err(|e| e.to_string())?;
-                let path = std::env::temp_dir().join(format!("faceid-eval-{}-{}.{}", std::process::id(), plan.seed, format.extension()));
+                let recording = SimEncoder::new(format, RECORD_KBPS)
+                    .encode(session)
+                    .map_err(|e| e.to_string())?;
+                let path = std::env::temp_dir().join(format!(
+                    "faceid-eval-{}-{}.{}",
+                    std::process::id(),
+                    plan.seed,
+                    format.extension()
+                ));
                 std::fs::write(&path, &recording.video).map_err(|e| e.to_string())?;
                 let report = UploadReport {
                     shown: recording.shown.clone(),
@@ -264,20 +341,36 @@ impl Runner<'_> {
                 let outcome = self.verifier.verify(&path, &challenge, Some(&report));
                 let decode_s = started.elapsed().as_secs_f64();
                 let _ = std::fs::remove_file(&path);
-                Ok(Outcome { plan, truth, k, code: outcome.code, report: outcome.decode, decode_s, redecoded: Vec::new() })
+                Ok(Outcome {
+                    plan,
+                    truth,
+                    k,
+                    code: outcome.code,
+                    report: outcome.decode,
+                    decode_s,
+                    redecoded: Vec::new(),
+                })
             }
         }
     }
 }
 
-fn analyse_all(analyser: &mut FrameAnalyser, session: &mut SimSession) -> Result<Vec<ReflectionSample>, String> {
+fn analyse_all(
+    analyser: &mut FrameAnalyser,
+    session: &mut SimSession,
+) -> Result<Vec<ReflectionSample>, String> {
     analyser.reset();
     let (w, h) = (session.conditions().width, session.conditions().height);
     let mut rgba = Vec::new();
     let mut samples = Vec::new();
     while let Some((t, _)) = session.render_next(&mut rgba) {
         let frame = RgbaFrame::new(&rgba, w, h, w * 4).map_err(|e| e.to_string())?;
-        samples.push(analyser.analyse(&frame, t).map_err(|e| e.to_string())?.sample);
+        samples.push(
+            analyser
+                .analyse(&frame, t)
+                .map_err(|e| e.to_string())?
+                .sample,
+        );
     }
     Ok(samples)
 }
@@ -315,15 +408,26 @@ impl Tally {
         self.n += 1;
         self.passed += usize::from(code == ResultCode::Passed);
         *self.codes.entry(code.code()).or_default() += 1;
-        *self.rules.entry(rule.map_or("(no decode)", Rule::name)).or_default() += 1;
+        *self
+            .rules
+            .entry(rule.map_or("(no decode)", Rule::name))
+            .or_default() += 1;
     }
 
     fn rate(&self) -> f64 {
-        if self.n == 0 { 0.0 } else { self.passed as f64 / self.n as f64 }
+        if self.n == 0 {
+            0.0
+        } else {
+            self.passed as f64 / self.n as f64
+        }
     }
 
     fn code_rate(&self, code: u32) -> f64 {
-        if self.n == 0 { 0.0 } else { self.codes.get(&code).copied().unwrap_or(0) as f64 / self.n as f64 }
+        if self.n == 0 {
+            0.0
+        } else {
+            self.codes.get(&code).copied().unwrap_or(0) as f64 / self.n as f64
+        }
     }
 }
 
@@ -334,7 +438,14 @@ fn quantiles(mut v: Vec<f64>) -> String {
     }
     v.sort_by(f64::total_cmp);
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    format!("{:8.3} {:8.3} {:8.3} {:8.3} {:8.3}", q(0.0), q(0.01), q(0.5), q(0.99), q(1.0))
+    format!(
+        "{:8.3} {:8.3} {:8.3} {:8.3} {:8.3}",
+        q(0.0),
+        q(0.01),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    )
 }
 
 fn main() -> ExitCode {
@@ -353,13 +464,27 @@ fn main() -> ExitCode {
         }
     };
     // Disjoint seed ranges per split.
-    let split_base: u64 = if args.split == Split::Calibrate { 0x00ca_1b00_0000 } else { 0x0ae9_0000_0000 };
+    let split_base: u64 = if args.split == Split::Calibrate {
+        0x00ca_1b00_0000
+    } else {
+        0x0ae9_0000_0000
+    };
     let mut plans = Vec::new();
     for (ai, &attack) in args.attacks.iter().enumerate() {
         for &band in &args.bands {
             for i in 0..args.sessions {
-                let seed = split_base ^ args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((ai as u64) << 32) ^ ((band as u64) << 24) ^ i as u64;
-                plans.push(Plan { attack, band, codec: args.codecs[i % args.codecs.len()], photo: i % photos.len(), seed });
+                let seed = split_base
+                    ^ args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    ^ ((ai as u64) << 32)
+                    ^ ((band as u64) << 24)
+                    ^ i as u64;
+                plans.push(Plan {
+                    attack,
+                    band,
+                    codec: args.codecs[i % args.codecs.len()],
+                    photo: i % photos.len(),
+                    seed,
+                });
             }
         }
     }
@@ -372,7 +497,12 @@ fn main() -> ExitCode {
         photos.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", "),
         if args.truth { "the true face box" } else { "FrameAnalyser (detector + tracker)" }
     );
-    let runner = Runner { args: &args, photos: &photos, verifier: Verifier::new(MediaTools::default(), VERIFY_LIMIT), decoder: ReflectionDecoder::default() };
+    let runner = Runner {
+        args: &args,
+        photos: &photos,
+        verifier: Verifier::new(MediaTools::default(), VERIFY_LIMIT),
+        decoder: ReflectionDecoder::default(),
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::with_capacity(plans.len()));
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -386,12 +516,17 @@ fn main() -> ExitCode {
                     let Some(&plan) = plans.get(i) else { break };
                     match runner.run(plan, &mut analyser) {
                         Ok(o) => {
-                            if args.verbose || (plan.attack == Attack::None) != (o.code == ResultCode::Passed) {
+                            if args.verbose
+                                || (plan.attack == Attack::None) != (o.code == ResultCode::Passed)
+                            {
                                 print_session(&o, &photos);
                             }
                             results.lock().unwrap_or_else(|e| e.into_inner()).push(o);
                         }
-                        Err(e) => failures.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{plan:?}: {e}")),
+                        Err(e) => failures
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(format!("{plan:?}: {e}")),
                     }
                 }
             });
@@ -415,7 +550,11 @@ fn main() -> ExitCode {
     if !failures.is_empty() {
         return ExitCode::from(2);
     }
-    if missed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if missed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn print_session(o: &Outcome, photos: &[(String, Photo)]) {
@@ -464,10 +603,16 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
     let rule_of = |o: &Outcome| o.report.as_ref().map(|r| r.rule);
 
     // Genuine, per band and codec.
-    let genuine: Vec<&Outcome> = results.iter().filter(|o| o.plan.attack == Attack::None).collect();
+    let genuine: Vec<&Outcome> = results
+        .iter()
+        .filter(|o| o.plan.attack == Attack::None)
+        .collect();
     if !genuine.is_empty() {
         let _ = writeln!(out, "\n### Genuine sessions by k band\n");
-        let _ = writeln!(out, "| k band | codec | n | passed (95 % CI) | 1002 | 1202 | other | goal |");
+        let _ = writeln!(
+            out,
+            "| k band | codec | n | passed (95 % CI) | 1002 | 1202 | other | goal |"
+        );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
         for &band in &args.bands {
             let mut codecs: Vec<Option<Codec>> = args.codecs.iter().map(|&c| Some(c)).collect();
@@ -476,7 +621,10 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
             }
             for codec in codecs {
                 let mut t = Tally::default();
-                for o in genuine.iter().filter(|o| o.plan.band == band && codec.is_none_or(|c| o.plan.codec == c)) {
+                for o in genuine
+                    .iter()
+                    .filter(|o| o.plan.band == band && codec.is_none_or(|c| o.plan.codec == c))
+                {
                     t.add(o.code, rule_of(o));
                 }
                 if t.n == 0 {
@@ -485,11 +633,20 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
                 let (lo, hi) = wilson(t.passed, t.n);
                 let other = 1.0 - t.rate() - t.code_rate(1002) - t.code_rate(1202);
                 let (goal, ok) = if BANDS[band][0] >= 0.15 {
-                    (format!("pass ≥ {}", pct(GOAL_PASS_HIGH)), t.rate() >= GOAL_PASS_HIGH)
+                    (
+                        format!("pass ≥ {}", pct(GOAL_PASS_HIGH)),
+                        t.rate() >= GOAL_PASS_HIGH,
+                    )
                 } else if BANDS[band][0] >= 0.08 {
-                    (format!("pass ≥ {}", pct(GOAL_PASS_MID)), t.rate() >= GOAL_PASS_MID)
+                    (
+                        format!("pass ≥ {}", pct(GOAL_PASS_MID)),
+                        t.rate() >= GOAL_PASS_MID,
+                    )
                 } else {
-                    (format!("1002 ≤ {}", pct(GOAL_LOW_1002)), t.code_rate(1002) <= GOAL_LOW_1002)
+                    (
+                        format!("1002 ≤ {}", pct(GOAL_LOW_1002)),
+                        t.code_rate(1002) <= GOAL_LOW_1002,
+                    )
                 };
                 // Goals are judged on all codecs together.
                 let judged = codec.is_none() || args.codecs.len() == 1;
@@ -506,14 +663,23 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
                     pct(t.code_rate(1002)),
                     pct(t.code_rate(1202)),
                     pct(other.max(0.0)),
-                    if judged { format!("{goal} {}", if ok { "ok" } else { "**missed**" }) } else { String::new() }
+                    if judged {
+                        format!("{goal} {}", if ok { "ok" } else { "**missed**" })
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
     }
 
     // Attacks, per band (all codecs), then per codec (all bands).
-    let attacks: Vec<Attack> = args.attacks.iter().copied().filter(|&a| a != Attack::None).collect();
+    let attacks: Vec<Attack> = args
+        .attacks
+        .iter()
+        .copied()
+        .filter(|&a| a != Attack::None)
+        .collect();
     if !attacks.is_empty() {
         let _ = writeln!(out, "\n### Attacks accepted\n");
         let mut header = String::from("| attack |");
@@ -530,7 +696,15 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
         rule.push_str("---|---|");
         let _ = writeln!(out, "{header}\n{rule}");
         let cell = |t: &Tally| format!("{}/{}", t.passed, t.n);
-        let mut rows: Vec<(String, Vec<&Outcome>)> = attacks.iter().map(|&a| (a.name().to_string(), results.iter().filter(|o| o.plan.attack == a).collect())).collect();
+        let mut rows: Vec<(String, Vec<&Outcome>)> = attacks
+            .iter()
+            .map(|&a| {
+                (
+                    a.name().to_string(),
+                    results.iter().filter(|o| o.plan.attack == a).collect(),
+                )
+            })
+            .collect();
         let redecoded: usize = genuine.iter().map(|o| o.redecoded.len()).sum();
         let line = |name: &str, set: &[&Outcome], redecode: bool| {
             let tally = |f: &dyn Fn(&Outcome) -> bool| {
@@ -556,7 +730,14 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
             let all = tally(&|_| true);
             let (_, hi) = wilson(all.passed, all.n);
             let ok = all.rate() <= GOAL_ATTACK_ACCEPT;
-            let _ = write!(row, " {} ({}) | ≤ {} {} |", pct(all.rate()), pct(hi), pct(GOAL_ATTACK_ACCEPT), if ok { "ok" } else { "**missed**" });
+            let _ = write!(
+                row,
+                " {} ({}) | ≤ {} {} |",
+                pct(all.rate()),
+                pct(hi),
+                pct(GOAL_ATTACK_ACCEPT),
+                if ok { "ok" } else { "**missed**" }
+            );
             (row, ok)
         };
         for (name, set) in rows.drain(..) {
@@ -573,7 +754,15 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
 
     // Rules per attack.
     let _ = writeln!(out, "\n### The rule that decided\n");
-    let _ = writeln!(out, "| attack | n | {} |", Rule::ALL.iter().map(|r| r.name()).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        out,
+        "| attack | n | {} |",
+        Rule::ALL
+            .iter()
+            .map(|r| r.name())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let _ = writeln!(out, "|---|---|{}", "---|".repeat(Rule::ALL.len()));
     for &attack in &args.attacks {
         let set: Vec<&Outcome> = results.iter().filter(|o| o.plan.attack == attack).collect();
@@ -581,33 +770,124 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
         for o in &set {
             t.add(o.code, rule_of(o));
         }
-        let cells: Vec<String> = Rule::ALL.iter().map(|r| t.rules.get(r.name()).copied().unwrap_or(0).to_string()).collect();
-        let _ = writeln!(out, "| {} | {} | {} |", attack.name(), t.n, cells.join(" | "));
+        let cells: Vec<String> = Rule::ALL
+            .iter()
+            .map(|r| t.rules.get(r.name()).copied().unwrap_or(0).to_string())
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            attack.name(),
+            t.n,
+            cells.join(" | ")
+        );
     }
 
     // Figures.
-    let _ = writeln!(out, "\n### Decision figures (min, 1 %, median, 99 %, max)\n\n```");
+    let _ = writeln!(
+        out,
+        "\n### Decision figures (min, 1 %, median, 99 %, max)\n\n```"
+    );
     for &attack in &args.attacks {
-        let reports: Vec<&DecodeReport> = results.iter().filter(|o| o.plan.attack == attack).filter_map(|o| o.report.as_ref()).collect();
-        let col = |f: &dyn Fn(&DecodeReport) -> f64| quantiles(reports.iter().map(|r| f(r)).collect());
-        let _ = writeln!(out, "{:<13} {:<24} {}", attack.name(), "sequence p", col(&|r| r.sequence_p));
+        let reports: Vec<&DecodeReport> = results
+            .iter()
+            .filter(|o| o.plan.attack == attack)
+            .filter_map(|o| o.report.as_ref())
+            .collect();
+        let col =
+            |f: &dyn Fn(&DecodeReport) -> f64| quantiles(reports.iter().map(|r| f(r)).collect());
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            attack.name(),
+            "sequence p",
+            col(&|r| r.sequence_p)
+        );
         let _ = writeln!(out, "{:<13} {:<24} {}", "", "step F", col(&|r| r.step_f));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "issued share of steps", col(&|r| r.issued_share_of_steps));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "delay ms", col(&|r| r.delay_ms));
-        let relief: Vec<&&DecodeReport> = reports.iter().filter(|r| r.relief.t_critical > 0.0).collect();
-        let rcol = |f: &dyn Fn(&DecodeReport) -> f64| quantiles(relief.iter().map(|r| f(r)).collect());
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "relief outer/front", rcol(&|r| 0.5 * (r.relief.outer_left + r.relief.outer_right)));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "relief chin − forehead", rcol(&|r| r.relief.chin - r.relief.forehead));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "relief surround/front", rcol(&|r| r.relief.surround));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "t uneven", rcol(&|r| r.relief.t_uneven));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "t screen dome", rcol(&|r| r.relief.t_screen_dome));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "t alive", rcol(&|r| r.relief.t_alive));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "t dark", rcol(&|r| r.relief.t_dark));
-        let _ = writeln!(out, "{:<13} {:<24} {}", "", "t surround flat", rcol(&|r| r.relief.t_surround_flat));
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "issued share of steps",
+            col(&|r| r.issued_share_of_steps)
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "delay ms",
+            col(&|r| r.delay_ms)
+        );
+        let relief: Vec<&&DecodeReport> = reports
+            .iter()
+            .filter(|r| r.relief.t_critical > 0.0)
+            .collect();
+        let rcol =
+            |f: &dyn Fn(&DecodeReport) -> f64| quantiles(relief.iter().map(|r| f(r)).collect());
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "relief outer/front",
+            rcol(&|r| 0.5 * (r.relief.outer_left + r.relief.outer_right))
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "relief chin − forehead",
+            rcol(&|r| r.relief.chin - r.relief.forehead)
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "relief surround/front",
+            rcol(&|r| r.relief.surround)
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "t uneven",
+            rcol(&|r| r.relief.t_uneven)
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "t screen dome",
+            rcol(&|r| r.relief.t_screen_dome)
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "t alive",
+            rcol(&|r| r.relief.t_alive)
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "t dark",
+            rcol(&|r| r.relief.t_dark)
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:<24} {}",
+            "",
+            "t surround flat",
+            rcol(&|r| r.relief.t_surround_flat)
+        );
     }
     let _ = writeln!(out, "```");
 
-    let decode: Vec<f64> = results.iter().filter(|o| o.plan.codec == Codec::None).map(|o| o.decode_s * 1000.0).collect();
+    let decode: Vec<f64> = results
+        .iter()
+        .filter(|o| o.plan.codec == Codec::None)
+        .map(|o| o.decode_s * 1000.0)
+        .collect();
     let _ = writeln!(
         out,
         "\n{} sessions in {:.0} s on {} threads; {}decoder time per session (no codec, native): median {:.2} ms, max {:.2} ms",
@@ -618,9 +898,17 @@ fn summarise(args: &Args, results: &[Outcome], elapsed: f64) -> (String, bool) {
         median(&decode),
         decode.iter().copied().fold(0.0, f64::max)
     );
-    let engine: Vec<f64> = results.iter().filter(|o| o.plan.codec != Codec::None).map(|o| o.decode_s * 1000.0).collect();
+    let engine: Vec<f64> = results
+        .iter()
+        .filter(|o| o.plan.codec != Codec::None)
+        .map(|o| o.decode_s * 1000.0)
+        .collect();
     if !engine.is_empty() {
-        let _ = writeln!(out, "server engine per verification (ffmpeg decode + analysis + decoder): median {:.0} ms", median(&engine));
+        let _ = writeln!(
+            out,
+            "server engine per verification (ffmpeg decode + analysis + decoder): median {:.0} ms",
+            median(&engine)
+        );
     }
     (out, missed)
 }
