@@ -83,7 +83,7 @@ pub fn parse_answer_with_retry_after<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The three calls the page makes.
+/// The calls the page makes.
 #[allow(async_fn_in_trait)] // used single-threaded in the browser; no Send bound wanted
 pub trait H5Api {
     /// The recording as this client sends it.
@@ -102,6 +102,10 @@ pub trait H5Api {
         report: &UploadReport,
         progress: Rc<dyn Fn(f32)>,
     ) -> Result<UploadAnswer, ApiError>;
+
+    /// The landmark model file the server hosts (`LANDMARK_MODEL_PATH`). Without it the page
+    /// finds faces with the detector alone.
+    async fn landmark_model(&self) -> Result<Vec<u8>, ApiError>;
 }
 
 /// A recording as a client sends it; the in-memory API only needs its size.
@@ -131,6 +135,8 @@ pub struct RecordedUpload {
 pub struct MemoryApi<V = Vec<u8>> {
     pub session: Result<SessionInfo, ApiError>,
     pub attempt: Result<AttemptCreated, ApiError>,
+    /// The landmark model it serves (none by default: the page then uses the detector alone).
+    pub landmark_model: Result<Vec<u8>, ApiError>,
     upload_answers: RefCell<VecDeque<Result<UploadAnswer, ApiError>>>,
     uploads: RefCell<Vec<RecordedUpload>>,
     attempts_created: std::cell::Cell<u32>,
@@ -146,6 +152,7 @@ impl<V> MemoryApi<V> {
         MemoryApi {
             session,
             attempt,
+            landmark_model: Err(ApiError::Status(404)),
             upload_answers: RefCell::new(upload_answers.into_iter().collect()),
             uploads: RefCell::default(),
             attempts_created: std::cell::Cell::new(0),
@@ -199,6 +206,10 @@ impl<V: VideoPayload> H5Api for MemoryApi<V> {
             progress(1.0);
         }
         answer
+    }
+
+    async fn landmark_model(&self) -> Result<Vec<u8>, ApiError> {
+        self.landmark_model.clone()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Page options: from the page's own query string (`?token=…&lang=…`) or from an embedder's
 //! `mount(element, options)` call.
 
-use faceid_core::protocol::H5_API_PREFIX;
+use faceid_core::protocol::{H5_API_PREFIX, LANDMARK_MODEL_PATH};
 use faceid_core::Locale;
 
 /// What the page needs to start.
@@ -39,6 +39,15 @@ impl PageConfig {
             self.api_base.trim_end_matches('/'),
             H5_API_PREFIX,
             path
+        )
+    }
+
+    /// The URL of the landmark model the server hosts for the page.
+    pub fn landmark_model_url(&self) -> String {
+        format!(
+            "{}{}",
+            self.api_base.trim_end_matches('/'),
+            LANDMARK_MODEL_PATH
         )
     }
 }
@@ -101,6 +110,10 @@ mod tests {
         assert_eq!(
             PageConfig::default().api_url("/attempts"),
             "/api/h5/v1/attempts"
+        );
+        assert_eq!(
+            c.landmark_model_url(),
+            "https://id.example/h5/models/face_landmark.fnn"
         );
     }
 }

@@ -7,6 +7,9 @@ use crate::codes::{Locale, ResultCode};
 
 /// Path prefix of the H5 API.
 pub const H5_API_PREFIX: &str = "/api/h5/v1";
+/// Where the server hosts the landmark model (FaceMesh, `core/models/face_landmark.fnn`) for the
+/// page: the same bytes its own verifier embeds, so page and server find and place the face alike.
+pub const LANDMARK_MODEL_PATH: &str = "/h5/models/face_landmark.fnn";
 /// PROTOCOL.md §2 / §5: an upload (video and report together) may not exceed 8 MB.
 pub const MAX_UPLOAD_BYTES: u64 = 8 * 1024 * 1024;
 /// PROTOCOL.md §2: an attempt expires if no video arrives within 60 s of its creation.

@@ -510,59 +510,25 @@ line();
 // ---- 7. decision quality -----------------------------------------------------------------------------
 line('## 7. Decision quality (`faceid-eval`)');
 line();
-line(`Command: \`cargo run --release -p faceid-core --bin faceid-eval -- --sessions ${machine.eval_sessions ?? '?'}\` (${machine.eval_sessions ?? '?'} simulated`);
-line('sessions per attack and camera condition; every frame through `FrameAnalyser`, decided by');
-line('`ReflectionDecoder::default()`).');
+line(`Command: \`cargo run --release -p faceid-server --bin faceid-eval -- --split report --sessions ${machine.eval_sessions ?? '?'}\``);
+line(`(${machine.eval_sessions ?? '?'} simulated sessions per attack and k band, k the screen's light on the face as a share of the`);
+line('room\'s; each recording encoded by ffmpeg at 640×480, ~1 Mbit/s, alternately VP8/WebM and H.264/MP4, and verified by');
+line('the server\'s own `Verifier`: ffmpeg decode, `FrameAnalyser` with landmarks, `ReflectionDecoder`). The photos and');
+line('seeds of the report split (the astronaut, odd-ranked faces of the group photo) were not looked at while the');
+line('decision\'s parameters were chosen; those come from physics (see `core/src/reflection/mod.rs`, `tuning`).');
 line();
 {
-  const text = readText('eval.txt');
+  const md = readText('eval.md');
   const e = readJson('eval');
-  const totals = [];
-  for (const l of (text ?? '').split('\n')) {
-    const m = /^(genuine pass|replay accept|no-response accept|flat-print accept)\s+(\d+)\s+([\d.]+)%\s+(>=|<=)\s+([\d.]+)%\s+(\S+)/.exec(l);
-    if (m) totals.push(m);
-  }
-  if (totals.length && e.error == null) {
-    const rows = totals.map((m) => {
-      const [, what, n, rate, op, goal] = m;
-      const ok = op === '>=' ? Number(rate) >= Number(goal) : Number(rate) <= Number(goal);
-      // With n sessions and 0 accepts the 95 % upper bound is about 3/n (rule of three).
-      const upper = op === '<=' && Number(rate) === 0 ? 300 / Number(n) : null;
-      const bound = upper != null ? ` (95 % upper bound ≈ ${upper.toFixed(1)} %)` : '';
-      const shown = ok && (upper == null || upper <= Number(goal));
-      if (!ok) {
-        // The condition cells that pulled this figure below (or above) its goal.
-        const attack = { 'genuine pass': 'genuine', 'replay accept': 'replay', 'no-response accept': 'no-response', 'flat-print accept': 'flat-print' }[what];
-        const cells = [];
-        for (const l of (text ?? '').split('\n')) {
-          const c = /^(\S+)\s+(\S+)\s+(\d+)\s+([\d.]+)%.*?\s(\d+:\d+(?: \d+:\d+)*)\s*$/.exec(l);
-          if (!c || c[2] !== attack) continue;
-          const bad = op === '>=' ? Number(c[4]) < Number(goal) : Number(c[4]) > Number(goal);
-          if (bad) cells.push(`${c[1]} ${c[4]} % (codes ${c[5]})`);
-        }
-        miss('Decision quality', `${what} ${rate} %`,
-          `the goal is ${op} ${goal} % over ${n} sessions${cells.length ? `; the cells below it: ${cells.join(', ')}` : ''}.`,
-          'run faceid-eval --verbose on those conditions to see each failed session (fit, delay, codes) and adjust the decoder or the quality gate for them.');
-      }
-      return [what, n, `${rate} %${bound}`, `${op} ${goal} %`, !ok ? MISSED : shown ? MET : 'met in this sample; too few sessions to show it'];
-    });
-    table(['figure', 'sessions', 'rate', 'goal', 'goal met?'], rows);
-    line('With this many sessions a zero accept rate only bounds the true rate by the figure in brackets; the');
-    line('0.1 % replay goal needs about 3,000 replay sessions to be shown (`--sessions 375`, ~20 minutes here).');
+  if (md && e.error == null) {
+    line(md.trim());
     line();
-    line('<details><summary>Full faceid-eval output</summary>');
-    line();
-    line('```');
-    line(text.trim());
-    line('```');
-    line('</details>');
-    line();
+    for (const l of md.split('\n')) {
+      if (l.includes('**missed**')) miss('Decision quality', l.split('|').map((c) => c.trim()).filter(Boolean).slice(0, 2).join(' '), 'a goal of issue #9 is missed in this row.', 'see the rules that decided and the figures below the tables; BENCHMARKS.md states what limits it.');
+    }
   } else {
-    table(['figure', 'measured'], [
-      ['genuine pass rate', notMeasured(e.error)],
-      ['replay accept rate', notMeasured(e.error)],
-      ['flat-print accept rate', notMeasured(e.error)],
-    ]);
+    line(`Not measured: ${e.error ?? 'no output'}.`);
+    line();
   }
 }
 

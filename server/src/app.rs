@@ -81,6 +81,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/h5", get(hosting::h5_without_slash))
         .route("/h5/", get(hosting::h5_index))
+        .route(hosting::LANDMARK_MODEL_PATH, get(hosting::landmark_model))
         .route("/h5/{*path}", get(hosting::h5_file))
         .route("/healthz", get(|| async { "ok" }))
         .route("/encryption/public-keys", get(cloud::public_keys))

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::Shared;
+pub use faceid_core::protocol::LANDMARK_MODEL_PATH;
 
 /// The page's Content-Security-Policy: scripts and styles only from our origin (no inline script,
 /// no inline style), wasm compilation allowed, network only to our origin, camera frames and
@@ -164,6 +165,46 @@ async fn serve(app: &Shared, rel: &str, req_headers: &HeaderMap) -> Response {
         Ok(bytes) => (StatusCode::OK, headers, bytes).into_response(),
         Err(_) => not_found_page(),
     }
+}
+
+/// `GET /h5/models/face_landmark.fnn` ([`LANDMARK_MODEL_PATH`]): the landmark model the page
+/// loads at start, served from the bytes this server verifies with (never a file that could drift
+/// from them). Its ETag is the build's model digest; it is revalidated like the other assets.
+pub async fn landmark_model(req_headers: HeaderMap) -> Response {
+    let model = faceid_core::engine::FACE_LANDMARK_MODEL;
+    let etag = landmark_model_etag();
+    let mut headers = HeaderMap::new();
+    page_security_headers(&mut headers, H5_CSP);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(ASSET_CACHE_CONTROL),
+    );
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, v);
+    }
+    let matches = req_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (StatusCode::OK, headers, model).into_response()
+}
+
+/// A strong ETag from the model's SHA-256 (computed once).
+fn landmark_model_etag() -> &'static str {
+    use sha2::{Digest, Sha256};
+    static ETAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ETAG.get_or_init(|| {
+        let digest = Sha256::digest(faceid_core::engine::FACE_LANDMARK_MODEL);
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("\"{hex}\"")
+    })
 }
 
 fn not_found_page() -> Response {

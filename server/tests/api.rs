@@ -509,6 +509,23 @@ async fn the_page_is_served_with_its_headers() {
         .unwrap();
     assert_eq!(r.status(), 304);
 
+    // The landmark model the page loads: the very bytes the verifier embeds, revalidated by ETag.
+    let url = format!("{}/h5/models/face_landmark.fnn", t.base);
+    let r = t.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].clone();
+    let model = r.bytes().await.unwrap();
+    assert!(model[..] == *faceid_core::engine::FACE_LANDMARK_MODEL);
+    assert!(faceid_core::analysis::FrameAnalyser::with_landmark_model(&model).is_ok());
+    let r = t
+        .http
+        .get(&url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+
     let r = t
         .http
         .get(format!("{}/h5/boot.js", t.base))

@@ -19,6 +19,7 @@ use crate::config::PageConfig;
 use crate::state::{Action, FlowState, Screen};
 use crate::upload::{upload_with_retries, RetryPolicy, UploadEvent};
 use crate::web::camera::{store_camera, stored_camera, CameraStream, WebCamera};
+use crate::web::frame_sampler::LandmarkModel;
 use crate::web::network::BrowserNetwork;
 use crate::web::recorder::Recording;
 use crate::web::task::Task;
@@ -144,6 +145,26 @@ where
     let camera = use_mut_ref(|| None::<CameraStream>);
     let prepared = use_mut_ref(|| None::<PreparedUpload>);
     let token = state.token.clone().unwrap_or_default();
+
+    // The landmark model, fetched once while the person reads the first screens.
+    let landmark_model = use_state(LandmarkModel::default);
+    {
+        let (api, landmark_model) = (props.api.clone(), landmark_model.clone());
+        use_effect_with((), move |_| {
+            let task = Task::spawn(async move {
+                match api.landmark_model().await {
+                    Ok(bytes) => landmark_model.set(LandmarkModel::Ready(bytes.into())),
+                    Err(e) => {
+                        web_sys::console::warn_1(
+                            &format!("faceid-h5: no landmark model ({e}); detector only").into(),
+                        );
+                        landmark_model.set(LandmarkModel::Unavailable);
+                    }
+                }
+            });
+            move || drop(task)
+        });
+    }
 
     // Session.
     {
@@ -301,7 +322,7 @@ where
     html! {
         <div class="fid-root" lang={state.locale.tag()}>
             <ScreenView state={shared_state} dispatch={dispatch_with_memory} stream={(*stream).clone()}
-                {on_recorded} {on_continue} />
+                {on_recorded} {on_continue} landmark_model={(*landmark_model).clone()} />
         </div>
     }
 }

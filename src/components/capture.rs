@@ -24,7 +24,7 @@ use crate::upload::check_upload_size;
 use crate::web::camera::list_cameras;
 use crate::web::flash_display::{Cutout, FlashDisplay};
 use crate::web::frame_loop::FrameLoop;
-use crate::web::frame_sampler::FrameSampler;
+use crate::web::frame_sampler::{FrameSampler, LandmarkModel};
 use crate::web::recorder::{Recorder, Recording};
 use crate::web::task::Task;
 use crate::web::viewport;
@@ -49,6 +49,8 @@ pub struct CaptureProps {
     pub stream: Option<MediaStream>,
     pub dispatch: Callback<Action>,
     pub on_recorded: Callback<PreparedUpload>,
+    #[prop_or_default]
+    pub landmark_model: LandmarkModel,
 }
 
 /// Frame-loop state shared between the loop and the challenge task.
@@ -56,6 +58,8 @@ pub struct CaptureProps {
 struct Shared {
     sampler: Option<FrameSampler>,
     sampler_failed: bool,
+    /// The latest `landmark_model` prop (the frame loop outlives renders).
+    landmark_model: LandmarkModel,
     frame_error_logged: bool,
     /// Set while recording: the recorder's start and the samples on its clock.
     recording: Option<(f64, Vec<ReflectionSample>)>,
@@ -143,6 +147,7 @@ pub fn Capture(props: &CaptureProps) -> Html {
     let phase = std::mem::discriminant(&state.screen);
     let heading = use_focused_heading(format!("{phase:?}"));
     let guide = OvalGuide::default();
+    shared.borrow_mut().landmark_model = props.landmark_model.clone();
 
     // The camera stream: preview, frame loop, and every way the capture can be interrupted.
     {
@@ -187,7 +192,11 @@ pub fn Capture(props: &CaptureProps) -> Html {
                     FrameLoop::video_frames(&video.clone(), move |t_ms| {
                         let mut s = shared.borrow_mut();
                         if s.sampler.is_none() && !s.sampler_failed {
-                            match FrameSampler::new() {
+                            // No frame is analysed until the landmark model has settled.
+                            let Some(analyser) = s.landmark_model.analyser() else {
+                                return;
+                            };
+                            match FrameSampler::with_analyser(analyser) {
                                 Ok(sampler) => s.sampler = Some(sampler),
                                 Err(e) => {
                                     web_sys::console::error_1(

@@ -15,6 +15,7 @@ use super::upload_progress::UploadProgress;
 use crate::camera::CameraError;
 use crate::i18n::{texts, Texts};
 use crate::state::{Action, FlowState, Problem, Screen, TokenProblem};
+use crate::web::frame_sampler::LandmarkModel;
 
 #[derive(Properties, PartialEq)]
 pub struct ScreenViewProps {
@@ -27,6 +28,8 @@ pub struct ScreenViewProps {
     /// Follows a redirect (the outcome's Continue button).
     #[prop_or_default]
     pub on_continue: Callback<String>,
+    #[prop_or_default]
+    pub landmark_model: LandmarkModel,
 }
 
 /// Title and explanation of a camera failure.
@@ -73,7 +76,7 @@ pub fn ScreenView(props: &ScreenViewProps) -> Html {
         },
         Screen::CameraStarting | Screen::Guidance(_) | Screen::Challenge(_) => html! {
             <Capture state={state.clone()} stream={props.stream.clone()} dispatch={props.dispatch.clone()}
-                on_recorded={props.on_recorded.clone()} />
+                on_recorded={props.on_recorded.clone()} landmark_model={props.landmark_model.clone()} />
         },
         Screen::Uploading(uploading) => {
             html! { <UploadProgress {locale} uploading={uploading.clone()} /> }

@@ -1,6 +1,8 @@
 //! Camera frame → analysis-size RGBA → `FrameAnalyser`. The canvas, its context and the pixel
 //! buffer are created once and reused for every frame.
 
+use std::rc::Rc;
+
 use faceid_core::analysis::{FrameAnalyser, FrameAnalysis};
 use faceid_core::frame::{FrameError, RgbaFrame};
 use js_sys::{Object, Reflect, Uint8ClampedArray};
@@ -8,6 +10,48 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement};
 
 use crate::media::analysis_size;
+
+/// The landmark model as the page has it: fetched once when the page starts (`App`), handed to
+/// the capture, which analyses no frame while it is still loading. Without it (the fetch failed)
+/// faces are found by the detector alone, which mistakes some patterns for faces (FaceMesh's face
+/// flag is what rules those out, as in MediaPipe's pipeline).
+#[derive(Clone, Debug, Default)]
+pub enum LandmarkModel {
+    #[default]
+    Loading,
+    Ready(Rc<[u8]>),
+    Unavailable,
+}
+
+impl PartialEq for LandmarkModel {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (LandmarkModel::Ready(a), LandmarkModel::Ready(b)) => Rc::ptr_eq(a, b),
+            (LandmarkModel::Loading, LandmarkModel::Loading)
+            | (LandmarkModel::Unavailable, LandmarkModel::Unavailable) => true,
+            _ => false,
+        }
+    }
+}
+
+impl LandmarkModel {
+    /// The analyser for this model: with landmarks when the model is ready and valid, else the
+    /// detector alone; None while the model is still loading.
+    pub fn analyser(&self) -> Option<FrameAnalyser> {
+        match self {
+            LandmarkModel::Loading => None,
+            LandmarkModel::Ready(model) => Some(
+                FrameAnalyser::with_landmark_model(model).unwrap_or_else(|e| {
+                    web_sys::console::warn_1(
+                        &format!("faceid-h5: landmark model unusable ({e}); detector only").into(),
+                    );
+                    FrameAnalyser::new()
+                }),
+            ),
+            LandmarkModel::Unavailable => Some(FrameAnalyser::new()),
+        }
+    }
+}
 
 /// `HTMLMediaElement.HAVE_CURRENT_DATA`: a frame can be drawn.
 const HAVE_CURRENT_DATA: u16 = 2;
@@ -31,6 +75,7 @@ pub struct FrameSampler {
 }
 
 impl FrameSampler {
+    /// With the detector alone.
     pub fn new() -> Result<FrameSampler, SamplerError> {
         FrameSampler::with_analyser(FrameAnalyser::new())
     }

@@ -11,7 +11,9 @@ use gloo::events::EventListener;
 use js_sys::{Array, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, BlobPropertyBag, FormData, ProgressEvent, XmlHttpRequest};
+use web_sys::{
+    Blob, BlobPropertyBag, FormData, ProgressEvent, XmlHttpRequest, XmlHttpRequestResponseType,
+};
 
 use super::recorder::Recording;
 use crate::api::{parse_answer, parse_answer_with_retry_after, ApiError, H5Api};
@@ -21,6 +23,9 @@ use crate::config::PageConfig;
 pub const JSON_TIMEOUT_MS: u32 = 15_000;
 /// An upload that has not finished in this long is retried (8 MB at a slow 2 Mbit/s takes ~34 s).
 pub const UPLOAD_TIMEOUT_MS: u32 = 45_000;
+/// The landmark model (647 KB) at a slow 1 Mbit/s takes ~5 s; past this the page goes on with the
+/// detector alone rather than keep the person waiting.
+pub const MODEL_TIMEOUT_MS: u32 = 20_000;
 
 /// The body of one request.
 pub enum Body<'a> {
@@ -48,9 +53,47 @@ pub async fn send(
     progress: Option<Rc<dyn Fn(f32)>>,
 ) -> Result<HttpAnswer, ApiError> {
     let network = |e: JsValue| ApiError::Network(super::describe(&e));
+    let xhr = exchange(method, url, body, timeout_ms, progress, false).await?;
+    let status = xhr.status().map_err(network)?;
+    let text = xhr.response_text().map_err(network)?.unwrap_or_default();
+    let retry_after = xhr.get_response_header("Retry-After").ok().flatten();
+    Ok(HttpAnswer {
+        status,
+        text,
+        retry_after,
+    })
+}
+
+/// `GET url` as bytes: the body of a 2xx answer, anything else an error (a status without a
+/// body we understand is [`ApiError::Status`]).
+pub async fn get_bytes(url: &str, timeout_ms: u32) -> Result<Vec<u8>, ApiError> {
+    let network = |e: JsValue| ApiError::Network(super::describe(&e));
+    let xhr = exchange("GET", url, Body::None, timeout_ms, None, true).await?;
+    let status = xhr.status().map_err(network)?;
+    if !(200..300).contains(&status) {
+        return Err(ApiError::Status(status));
+    }
+    let body = xhr.response().map_err(network)?;
+    Ok(js_sys::Uint8Array::new(&body).to_vec())
+}
+
+/// Sends one request and waits until it has been answered; `binary` reads the answer as an
+/// ArrayBuffer (`xhr.response()`) instead of text.
+async fn exchange(
+    method: &str,
+    url: &str,
+    body: Body<'_>,
+    timeout_ms: u32,
+    progress: Option<Rc<dyn Fn(f32)>>,
+    binary: bool,
+) -> Result<XmlHttpRequest, ApiError> {
+    let network = |e: JsValue| ApiError::Network(super::describe(&e));
     let xhr = XmlHttpRequest::new().map_err(network)?;
     xhr.open_with_async(method, url, true).map_err(network)?;
     xhr.set_timeout(timeout_ms);
+    if binary {
+        xhr.set_response_type(XmlHttpRequestResponseType::Arraybuffer);
+    }
     let listeners: Rc<RefCell<Vec<EventListener>>> = Rc::default();
     if let (Some(progress), Ok(upload)) = (progress, xhr.upload()) {
         listeners
@@ -90,14 +133,7 @@ pub async fn send(
     guard.disarm();
     drop(listeners);
     outcome.map_err(|e| ApiError::Network(e.as_string().unwrap_or_else(|| "failed".into())))?;
-    let status = xhr.status().map_err(network)?;
-    let text = xhr.response_text().map_err(network)?.unwrap_or_default();
-    let retry_after = xhr.get_response_header("Retry-After").ok().flatten();
-    Ok(HttpAnswer {
-        status,
-        text,
-        retry_after,
-    })
+    Ok(xhr)
 }
 
 /// Aborts an in-flight request if the future awaiting it is dropped.
@@ -201,5 +237,9 @@ impl H5Api for XhrApi {
         )
         .await?;
         parse_answer_with_retry_after(answer.status, &answer.text, answer.retry_after.as_deref())
+    }
+
+    async fn landmark_model(&self) -> Result<Vec<u8>, ApiError> {
+        get_bytes(&self.config.landmark_model_url(), MODEL_TIMEOUT_MS).await
     }
 }

@@ -71,6 +71,7 @@ pub async fn render_screen(state: Rc<FlowState>) -> (Element, AppHandle<ScreenVi
         stream: None,
         on_recorded: yew::Callback::noop(),
         on_continue: yew::Callback::noop(),
+        landmark_model: Default::default(),
     };
     let app = yew::Renderer::<ScreenView>::with_root_and_props(root.clone(), props).render();
     yew::scheduler::flush().await;
