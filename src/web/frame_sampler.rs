@@ -75,11 +75,6 @@ pub struct FrameSampler {
 }
 
 impl FrameSampler {
-    /// With the detector alone.
-    pub fn new() -> Result<FrameSampler, SamplerError> {
-        FrameSampler::with_analyser(FrameAnalyser::new())
-    }
-
     pub fn with_analyser(analyser: FrameAnalyser) -> Result<FrameSampler, SamplerError> {
         let document = web_sys::window()
             .and_then(|w| w.document())
