@@ -211,19 +211,18 @@ pub mod tuning {
     /// Paper responds within the bounds below, so it is taken for a face's relief by chance in at
     /// most 0.3 % of prints — issue #9's bound on any attack's acceptance.
     pub const RELIEF_ALPHA: f64 = 0.003;
-    /// How much paper's response can differ between two parts of the same print, in natural-log
-    /// units, before their levels are taken into account: the inverse-square and cosine falloff 12°
-    /// off-axis (cos³ 12° ≈ 0.94) between parts placed symmetrically about the front.
-    pub const FLAT_GEOMETRY: f64 = 0.06;
+    /// Paper's bounds (`relief::FLAT_BOUNDS`) are read at the face's angle in the view, which the
+    /// face box gives only with the camera's field of view: the widest front cameras (phones
+    /// 65–80°, webcams 55–78°) make a face of a given box the largest, and paper's bounds the loosest.
+    pub const CAMERA_HFOV_MAX_DEG: f64 = 80.0;
+    /// … plus this much (natural-log units) for what the bounds' model leaves out: paper and
+    /// screens are not quite Lambertian at the ≤ 45° of incidence and emission there.
+    pub const FLAT_MODEL_MARGIN: f64 = 0.03;
     /// … plus this much per natural-log unit of difference between the parts' brightness: a camera
     /// tone curve that departs from sRGB by up to an S-curve of contrast 0.5 and a 3 % black lift
     /// changes its log-slope by up to ~25 % per natural-log unit of level, and the decoder measures
     /// responses through that slope.
     pub const FLAT_TONE_SLOPE: f64 = 0.25;
-    /// … plus this much for the vertical second difference (forehead and chin sit 0.86 and 0.64 face
-    /// half-widths from the nose, so a vertical gradient does not cancel in full: a print tilted
-    /// 30° under a screen 20° below the camera changes by up to 0.67 of the front per half-width).
-    pub const FLAT_VERTICAL_ASYMMETRY: f64 = 0.07;
     /// Levels themselves are measured through the tone curve: a camera whose gamma departs from
     /// sRGB's by up to 15 % (2.1–2.75 against 2.4) stretches a level ratio by that much in natural-log
     /// units, which the added-light witnesses (response times level) allow for as well.
@@ -232,10 +231,16 @@ pub mod tuning {
     /// stops following the light, and the brightest pixels weigh up to ~1.5× the mean in a part's
     /// mean colour.
     pub const FLAT_SATURATION_LOSS: f64 = 1.5;
-    /// Every part of a face faces the screen within ~65°, so it receives at least cos 65° ≈ 0.4 of
-    /// the front's screen light; under a strong window on one side, that side's share of screen to
-    /// room light can still fall to a fifth of the front's. A part responding under this share of
-    /// the front is dark: outside the patch a screen's glass mirrors, not on a face.
+    /// Every part of a face faces the screen within ~65°, so it receives at least cos 65° ≈ 0.42 of
+    /// the front's screen light, and reflects it with the skin's albedo: brows, a beard or a shadow
+    /// baked into dark skin can take that to ~0.35 of the front's (0.42 × 0.35 ≈ 0.15), and levels
+    /// are read through a tone curve up to 15 % off sRGB's. A part whose added light (response ×
+    /// level) is under this share of the front's …
+    pub const FACE_ADDED_MIN: f64 = 0.1;
+    /// … and whose response (share of screen to room light) is under this share of the front's is
+    /// dark: outside the patch a screen's glass mirrors, not on a face. (Alive needs only one of
+    /// the two: a cheek turned to a window takes so much of the room's light that its share can
+    /// fall to a twentieth of the front's while the screen lights it as much as ever.)
     pub const FACE_CELL_MIN: f64 = 0.05;
     /// A face's surround (hair turned up, ears turned away, the room behind) responds well under its
     /// front; paper's margin at least this share (its top is ~20° further from a screen held below
@@ -641,6 +646,18 @@ impl ReflectionDecoder {
             .map(|o| (o.t, &o.relief))
             .collect();
         let n = with_relief.len().max(1) as f64;
+        // The face's angle in the view: its box's 90th-percentile width (a print held still keeps
+        // one size; the larger quantile errs toward paper's looser bounds).
+        let mut widths: Vec<f64> = used
+            .iter()
+            .filter_map(|o| o.face_box.map(|b| f64::from(b.w)))
+            .collect();
+        widths.sort_by(f64::total_cmp);
+        let width = widths
+            .get((widths.len() * 9 / 10).min(widths.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::INFINITY);
+        let face_tan = width * (tuning::CAMERA_HFOV_MAX_DEG.to_radians() / 2.0).tan();
         let input = relief::ReliefInput {
             times: with_relief.iter().map(|(t, _)| *t).collect(),
             tau: with_relief.iter().map(|(t, _)| tau_of(*t)).collect(),
@@ -660,6 +677,7 @@ impl ReflectionDecoder {
                 with_relief.iter().map(|(_, v)| v.saturated[r]).sum::<f64>() / n
             }),
             usable,
+            face_tan,
         };
         let (shape, relief_report) = relief::test(&timeline, &input, delay, &seq.fit);
         report.relief = relief_report;

@@ -20,6 +20,8 @@ struct Scene {
     cells: [f32; 8],
     levels: [f32; 8],
     additive: bool,
+    /// Face box width, a share of the frame's.
+    face_width: f32,
 }
 
 /// A face lit from the front by the screen and from above by the room: the outer cheeks and the
@@ -29,6 +31,7 @@ const FACE: Scene = Scene {
     cells: [1.0, 1.0, 1.0, 0.55, 0.6, 0.6, 1.4, 0.2],
     levels: [0.35, 0.3, 0.3, 0.22, 0.2, 0.4, 0.2, 0.1],
     additive: false,
+    face_width: 0.3,
 };
 
 /// Samples following the decoder's model: per-channel gains of an ambient tint, a delay, exposure
@@ -78,9 +81,9 @@ fn samples(
                 face,
                 background,
                 face_box: Some(FaceBox {
-                    x: 0.35,
+                    x: 0.5 - scene.face_width / 2.0,
                     y: 0.25,
-                    w: 0.3,
+                    w: scene.face_width,
                     h: 0.4,
                     score: 1.0,
                 }),
@@ -139,6 +142,51 @@ fn an_even_response_is_not_a_face() {
         !v.passed && r.rule == Rule::ReliefUndecided && v.code == ResultCode::TooBright,
         "{r:?}"
     );
+}
+
+#[test]
+fn paper_may_differ_more_from_chin_to_forehead_the_more_of_the_view_it_fills() {
+    // A cut-out print pitched toward the screen: its chin takes 2.6 times its forehead's share,
+    // everything else even. Paper filling ±10° of the view cannot do that (at most ×1.8); filling
+    // ±21° (a face box 0.45 of the frame on an 80° camera) it can (up to ×3.2).
+    let shown = sequence(9);
+    let pitched = |face_width| Scene {
+        cells: [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 1.3, 0.05],
+        face_width,
+        ..FACE
+    };
+    let (_, small) = decode(&samples(&shown, 90.0, 0.3, pitched(0.21), 9), &shown);
+    assert!(
+        small.relief.t_uneven >= small.relief.t_critical_uneven,
+        "{:?}",
+        small.relief
+    );
+    let (v, big) = decode(&samples(&shown, 90.0, 0.3, pitched(0.45), 9), &shown);
+    assert!(
+        big.relief.t_uneven < big.relief.t_critical_uneven && !v.passed,
+        "{:?}",
+        big.relief
+    );
+    assert!(big.relief.face_tan > small.relief.face_tan);
+}
+
+#[test]
+fn paper_bounds_grow_with_the_face_angle() {
+    let at = |deg: f64| relief::flat_bounds(deg.to_radians().tan());
+    assert_eq!(at(5.0), at(7.0));
+    for deg in [9.0, 13.0, 17.0, 21.0, 25.0] {
+        let (a, b) = (at(deg), at(deg + 2.0));
+        assert!((0..3).all(|k| b[k] > a[k]), "{a:?} {b:?}");
+    }
+    // Between rows, linear: 13° halfway between 12° and 14° (in tangent, nearly).
+    let mid = at(13.0)[2];
+    assert!(mid > 0.677 && mid < 0.791, "{mid}");
+    // Beyond the table (a face closer than the gate allows), the last segment goes on.
+    assert!(at(35.0)[2] > at(28.0)[2]);
+    // No face box at all: the table's loosest row.
+    let none = relief::flat_bounds(f64::NAN);
+    assert_eq!(none, relief::flat_bounds(f64::INFINITY));
+    assert!((0..3).all(|k| none[k] > at(27.0)[k]), "{none:?}");
 }
 
 #[test]
