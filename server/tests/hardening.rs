@@ -262,13 +262,23 @@ async fn the_data_directory_is_owner_only_whatever_the_umask() {
     let data = parent.path().join("data");
     let server = ServerProcess::start_after("umask 022", &data, &[]);
     let token = server.detect_auth(json!({})).await;
-    let a = server.attempt(&token).await;
-    // A genuine recording: its video and its best frame are stored.
-    let rec = sim_recording(&a.challenge, Attack::None, 22, VideoFormat::Webm);
-    let (_, answer) = server
-        .upload_recording(&a.attempt_id, &rec, VideoFormat::Webm)
-        .await;
-    assert_eq!(answer["errCode"], 0, "{answer}");
+    // A genuine recording: its video and its best frame are stored. (A simulated room may light
+    // the face from behind the phone, which answers 1202 by design; the next attempt is another
+    // room, as a person's retry would be.)
+    let mut answers = Vec::new();
+    for seed in 22..26 {
+        let a = server.attempt(&token).await;
+        let rec = sim_recording(&a.challenge, Attack::None, seed, VideoFormat::Webm);
+        let (_, answer) = server
+            .upload_recording(&a.attempt_id, &rec, VideoFormat::Webm)
+            .await;
+        let passed = answer["errCode"] == 0;
+        answers.push(answer);
+        if passed {
+            break;
+        }
+    }
+    assert_eq!(answers.last().unwrap()["errCode"], 0, "{answers:?}");
 
     let mode = |p: &Path| {
         std::fs::metadata(p)
