@@ -524,7 +524,12 @@ line();
     line(md.trim());
     line();
     for (const l of md.split('\n')) {
-      if (l.includes('**missed**')) miss('Decision quality', l.split('|').map((c) => c.trim()).filter(Boolean).slice(0, 2).join(' '), 'a goal of issue #9 is missed in this row.', 'see the rules that decided and the figures below the tables; BENCHMARKS.md states what limits it.');
+      if (l.includes('**missed**')) {
+        // The row's name: its band and codec, or its attack (and overall rate).
+        const cells = l.split('|').map((c) => c.trim()).filter(Boolean);
+        const name = cells[0].startsWith('0.') ? cells.slice(0, 2).join(' ') : `${cells[0]} ${cells[cells.length - 2]}`;
+        miss('Decision quality', name, 'a goal of issue #9 is missed in this row.', 'see the rules that decided and the figures below the tables; docs/light-decision.md ("What it cannot do") states what limits it.');
+      }
     }
   } else {
     line(`Not measured: ${e.error ?? 'no output'}.`);
