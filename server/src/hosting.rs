@@ -136,29 +136,14 @@ async fn serve(app: &Shared, rel: &str, req_headers: &HeaderMap) -> Response {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let etag = format!("W/\"{:x}-{:x}\"", meta.len(), mtime);
-    let is_html = mime_type(&path).starts_with("text/html");
-    let mut headers = HeaderMap::new();
-    page_security_headers(&mut headers, H5_CSP);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(mime_type(&path)),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(if is_html {
-            "no-cache"
-        } else {
-            ASSET_CACHE_CONTROL
-        }),
-    );
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, v);
-    }
-    let matches = req_headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
+    let mime = mime_type(&path);
+    let cache = if mime.starts_with("text/html") {
+        "no-cache"
+    } else {
+        ASSET_CACHE_CONTROL
+    };
+    let (headers, current) = asset_headers(req_headers, mime, cache, &etag);
+    if current {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     match tokio::fs::read(&path).await {
@@ -173,16 +158,30 @@ async fn serve(app: &Shared, rel: &str, req_headers: &HeaderMap) -> Response {
 pub async fn landmark_model(req_headers: HeaderMap) -> Response {
     let model = faceid_core::engine::FACE_LANDMARK_MODEL;
     let etag = landmark_model_etag();
+    let (headers, current) = asset_headers(
+        &req_headers,
+        "application/octet-stream",
+        ASSET_CACHE_CONTROL,
+        etag,
+    );
+    if current {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (StatusCode::OK, headers, model).into_response()
+}
+
+/// The headers of a hosted asset (security headers, type, cache policy, ETag), and whether the
+/// request's If-None-Match already names `etag` (answer 304 with these headers, no body).
+fn asset_headers(
+    req_headers: &HeaderMap,
+    mime: &'static str,
+    cache: &'static str,
+    etag: &str,
+) -> (HeaderMap, bool) {
     let mut headers = HeaderMap::new();
     page_security_headers(&mut headers, H5_CSP);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(ASSET_CACHE_CONTROL),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if let Ok(v) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, v);
     }
@@ -190,10 +189,7 @@ pub async fn landmark_model(req_headers: HeaderMap) -> Response {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
-    }
-    (StatusCode::OK, headers, model).into_response()
+    (headers, matches)
 }
 
 /// A strong ETag from the model's SHA-256 (computed once).

@@ -466,6 +466,18 @@ async fn retention_purge_deletes_results_and_media() {
     assert!(t.server.state().store.token(&token).unwrap().is_none());
 }
 
+/// Asking for `url` again with its ETag answers 304 Not Modified.
+async fn revalidates(t: &TestServer, url: &str, etag: reqwest::header::HeaderValue) {
+    let r = t
+        .http
+        .get(url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304, "{url}");
+}
+
 #[tokio::test]
 async fn the_page_is_served_with_its_headers() {
     let t = TestServer::start().await;
@@ -499,15 +511,7 @@ async fn the_page_is_served_with_its_headers() {
         .to_str()
         .unwrap()
         .contains("max-age"));
-    let etag = r.headers()["etag"].clone();
-    let r = t
-        .http
-        .get(&url)
-        .header("if-none-match", etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 304);
+    revalidates(&t, &url, r.headers()["etag"].clone()).await;
 
     // The landmark model the page loads: the very bytes the verifier embeds, revalidated by ETag.
     let url = format!("{}/h5/models/face_landmark.fnn", t.base);
@@ -517,14 +521,7 @@ async fn the_page_is_served_with_its_headers() {
     let model = r.bytes().await.unwrap();
     assert!(model[..] == *faceid_core::engine::FACE_LANDMARK_MODEL);
     assert!(faceid_core::analysis::FrameAnalyser::with_landmark_model(&model).is_ok());
-    let r = t
-        .http
-        .get(&url)
-        .header("if-none-match", etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 304);
+    revalidates(&t, &url, etag).await;
 
     let r = t
         .http
