@@ -37,7 +37,9 @@ use crate::reflection::ReflectionSample;
 
 pub use camera::ExposureMode;
 use camera::{Camera, ExposureState, FrameClock, WhiteBalanceState, TONE_MAX, TONE_TABLE};
-pub use photo::{skin_reflectance, Photo, ASTRONAUT_FACE, SKIN_VERY_DARK, SKIN_VERY_LIGHT};
+pub use photo::{
+    skin_reflectance, HeadTurn, Photo, ASTRONAUT_FACE, SKIN_VERY_DARK, SKIN_VERY_LIGHT,
+};
 pub use scene::SceneFigures;
 use scene::{Scene, SceneSetup, ZONE_EYES, ZONE_MOUTH};
 
@@ -50,6 +52,8 @@ pub enum SimError {
     Size { width: u32, height: u32 },
     #[error("the face box is not a box inside the photo")]
     FaceOutside,
+    #[error("the face engine failed on the photo: {0}")]
+    Engine(String),
 }
 
 /// What is in front of the camera.

@@ -30,6 +30,25 @@ pub struct Photo {
     /// The face, normalised to the photo (found by a detector or given). [`Photo::from_png`] sets
     /// a central guess; set the real box before simulating.
     pub face: FaceBox,
+    /// How the head is turned ([`Photo::with_turn_from_landmarks`] reads it from the landmarks; frontal by default).
+    pub turn: HeadTurn,
+}
+
+/// The face's width, in pixels, at which [`Photo::with_turn_from_landmarks`] looks for its
+/// landmarks: FaceMesh's input is 192 px for a crop 1.5 face widths wide.
+const LANDMARK_FACE_PX: u16 = 128;
+
+/// How the head in a photo is turned, so that the simulator's head model lies under the photo's
+/// features rather than square to its face box: a face turned 10° has its nose tip a seventh of the
+/// box's width off the box's centre, and a frontal model under it puts the nose's relief on one
+/// cheek and the other cheek's cells on the model's outline. Radians: `yaw` turns the nose toward
+/// the image's right, `pitch` turns it up, `roll` turns the face's left-right axis clockwise in the
+/// image (its right end down).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeadTurn {
+    pub yaw: f64,
+    pub pitch: f64,
+    pub roll: f64,
 }
 
 impl Photo {
@@ -77,6 +96,7 @@ impl Photo {
                 h: 0.5,
                 score: 0.0,
             },
+            turn: HeadTurn::default(),
         })
     }
 
@@ -84,6 +104,78 @@ impl Photo {
     pub fn with_face(mut self, face: FaceBox) -> Photo {
         self.face = face;
         self
+    }
+
+    /// The same photo with its head's turn read from its landmarks: the face engine (BlazeFace and
+    /// the embedded FaceMesh) finds the face nearest [`Photo::face`], and the turn is the one that
+    /// puts the head model's nose tip on the photo's (landmark 1) with its left-right axis along the
+    /// outline points at eye height (234, 454). Unchanged when no face is found there.
+    pub fn with_turn_from_landmarks(mut self) -> Result<Photo, SimError> {
+        use crate::engine::{crop::RgbImage, mesh::index, FaceEngine};
+        let (pw, ph) = (self.width as f32, self.height as f32);
+        // A small face (the group photo's are 40–50 px) is seen enlarged, as the camera frames
+        // the simulator renders show it: FaceMesh needs its face at about its input size.
+        let scale = (f32::from(LANDMARK_FACE_PX) / (self.face.w * pw)).clamp(1.0, 8.0);
+        let (sw, sh) = ((pw * scale).round() as u32, (ph * scale).round() as u32);
+        let mut rgb = Vec::with_capacity(sw as usize * sh as usize * 3);
+        for y in 0..sh {
+            for x in 0..sw {
+                let a = self.sample(
+                    (x as f32 + 0.5) / scale - 0.5,
+                    (y as f32 + 0.5) / scale - 0.5,
+                );
+                let s = LinearRgb::from_array(a).to_srgb8();
+                rgb.extend_from_slice(&[s.r, s.g, s.b]);
+            }
+        }
+        let Some(image) = RgbImage::new(&rgb, sw, sh) else {
+            return Ok(self);
+        };
+        let (cx, cy) = (
+            (self.face.x + self.face.w / 2.0) * pw,
+            (self.face.y + self.face.h / 2.0) * ph,
+        );
+        let (half_w, half_h) = (self.face.w * pw / 2.0, self.face.h * ph / 2.0);
+        let engine_error = |e: crate::engine::EngineError| SimError::Engine(e.to_string());
+        // The whole photo at the detector's input size first (a portrait, or a crop around one
+        // face), then scanned in tiles (a face small in a big photo).
+        let mut engine = FaceEngine::with_embedded_landmarks().map_err(engine_error)?;
+        let mut faces = engine.detect(&image).map_err(engine_error)?;
+        faces.extend(
+            engine
+                .detect_photo(&image, half_w * scale)
+                .map_err(engine_error)?,
+        );
+        let point = |l: &crate::engine::mesh::Landmarks, i: usize| {
+            let p = l.point(i);
+            (p[0] / scale, p[1] / scale)
+        };
+        let nearest = faces
+            .iter()
+            .filter_map(|f| f.landmarks.as_ref())
+            .map(|l| (point(l, index::NOSE_TIP), l))
+            .filter(|(tip, _)| (tip.0 - cx).abs() < half_w && (tip.1 - cy).abs() < half_h)
+            .min_by(|a, b| {
+                let d = |t: (f32, f32)| (t.0 - cx).powi(2) + (t.1 - cy).powi(2);
+                d(a.0).total_cmp(&d(b.0))
+            });
+        let Some((tip, landmarks)) = nearest else {
+            return Ok(self);
+        };
+        let (right, left) = (
+            point(landmarks, index::CHEEK_RIGHT),
+            point(landmarks, index::CHEEK_LEFT),
+        );
+        let roll = f64::from(left.1 - right.1).atan2(f64::from(left.0 - right.0));
+        // The tip relative to the box's centre with the roll undone, in face units.
+        let (dx, dy) = (f64::from(tip.0 - cx), f64::from(tip.1 - cy));
+        let (c, s) = (roll.cos(), roll.sin());
+        let tip_uv = (
+            (c * dx + s * dy) / f64::from(half_w),
+            (-s * dx + c * dy) / f64::from(half_h),
+        );
+        self.turn = super::scene::head_turn(tip_uv, roll);
+        Ok(self)
     }
 
     pub fn width(&self) -> u32 {
@@ -121,6 +213,7 @@ impl Photo {
             height: self.height,
             albedo,
             face: self.face,
+            turn: self.turn,
         }
     }
 
@@ -159,6 +252,7 @@ impl Photo {
             height: ch,
             albedo,
             face,
+            turn: self.turn,
         })
     }
 

@@ -19,7 +19,7 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::photo::{skin_reflectance, Photo};
+use super::photo::{skin_reflectance, HeadTurn, Photo};
 use super::{log_uniform, uniform, unit, Attack, SimConditions};
 
 /// Metres per face unit: half of a ~15 cm cheek-to-cheek face box.
@@ -200,6 +200,79 @@ fn live_surface(u: f64, v: f64) -> (Surface, f64, V3) {
     (surface, z, normalise([-clamp(dz_du), -clamp(dz_dv), 1.0]))
 }
 
+/// The frontal model's nose tip (u, v, z), face units.
+fn nose_tip() -> V3 {
+    [0.0, 0.3, head_height(0.0, 0.3).unwrap_or(HEAD_AXES[2])]
+}
+
+/// Largest turns read from a photo: beyond them the model's outline, not its front, would face the
+/// camera, and the photo's far cheek is hidden anyway.
+const MAX_YAW_DEG: f64 = 40.0;
+const MAX_PITCH_DEG: f64 = 25.0;
+
+/// The turn that brings the model's nose tip to `tip` (face units from the box's centre, roll
+/// undone): pitch from its height (the tip is 0.65 units below the head's centre and ~1.5 in front
+/// of it), then yaw from its sideways offset (the tip swings by its depth times the yaw's sine).
+pub(super) fn head_turn(tip: (f64, f64), roll: f64) -> HeadTurn {
+    let [_, tv, tz] = nose_tip();
+    let (a, b) = (tv - HEAD_CENTRE_V, tz);
+    let r = a.hypot(b);
+    let target = (tip.1 - HEAD_CENTRE_V).clamp(-r, r);
+    let max_pitch = MAX_PITCH_DEG.to_radians();
+    let pitch = ((target / r).acos() - b.atan2(a)).clamp(-max_pitch, max_pitch);
+    let depth = a * pitch.sin() + b * pitch.cos();
+    let max_yaw = MAX_YAW_DEG.to_radians().sin();
+    let yaw = (tip.0 / depth).clamp(-max_yaw, max_yaw).asin();
+    HeadTurn { yaw, pitch, roll }
+}
+
+/// A head-frame vector (from the head's centre) turned by pitch, then yaw.
+fn turn(t: &HeadTurn, p: V3) -> V3 {
+    let (cp, sp) = (t.pitch.cos(), t.pitch.sin());
+    let (cy, sy) = (t.yaw.cos(), t.yaw.sin());
+    let (v1, z1) = (p[1] * cp - p[2] * sp, p[1] * sp + p[2] * cp);
+    [p[0] * cy + z1 * sy, v1, -p[0] * sy + z1 * cy]
+}
+
+/// Steps of the search for the head point a turned head shows at a view point: each moves by the
+/// remaining offset, which shrinks fast where the surface faces the camera; at the outline (a
+/// grazing surface) it may not settle, and the unturned model's point stands in.
+const TURN_SEARCH_STEPS: usize = 12;
+
+/// Surface, height and normal of the live scene at the view point (u, v) with the head turned
+/// by `t`: the head model turned about its centre, then everything rolled about the box's centre
+/// (neck, torso and room only rolled).
+fn turned_surface(u: f64, v: f64, t: &HeadTurn) -> (Surface, f64, V3) {
+    if *t == HeadTurn::default() {
+        return live_surface(u, v);
+    }
+    let (cr, sr) = (t.roll.cos(), t.roll.sin());
+    let (ur, vr) = (cr * u + sr * v, -sr * u + cr * v);
+    let roll = |n: V3| [cr * n[0] - sr * n[1], sr * n[0] + cr * n[1], n[2]];
+    let (mut hu, mut hv) = (ur, vr);
+    for _ in 0..TURN_SEARCH_STEPS {
+        let Some(z) = head_height(hu, hv) else { break };
+        let q = turn(t, [hu, hv - HEAD_CENTRE_V, z]);
+        let (eu, ev) = (ur - q[0], vr - HEAD_CENTRE_V - q[1]);
+        if eu.abs() + ev.abs() < 1e-4 {
+            let (surface, z, n) = live_surface(hu, hv);
+            if surface == Surface::Head {
+                let q = turn(t, [hu, hv - HEAD_CENTRE_V, z]);
+                return (surface, q[2], roll(turn(t, n)));
+            }
+            break;
+        }
+        hu += eu;
+        hv += ev;
+    }
+    let (surface, z, n) = live_surface(ur, vr);
+    if surface == Surface::Head {
+        (surface, z, roll(turn(t, n)))
+    } else {
+        (surface, z, roll(n))
+    }
+}
+
 /// The lights of one session.
 #[derive(Clone, Debug)]
 struct Lights {
@@ -336,7 +409,7 @@ pub(super) fn build(setup: &SceneSetup, conditions: &SimConditions, rng: &mut Ch
     // The room's light on a surface relative to the face front's, and the screen's share there.
     let front_room = lights.room_irradiance([0.0, 0.0, 1.0]);
     let live_response = |u: f64, v: f64| -> (Surface, f64, f64) {
-        let (surface, z, n) = live_surface(u, v);
+        let (surface, z, n) = turned_surface(u, v, &photo.turn);
         match surface {
             Surface::Background => {
                 let depth = front_z - (background_m / FACE_UNIT_M);
@@ -719,6 +792,25 @@ fn box_line(line: &mut [[f32; 3]], stride: usize, n: usize, r: usize, tmp: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turned_model_puts_its_nose_tip_where_the_photo_has_it() {
+        for (tip, roll) in [((0.0, 0.3), 0.0), ((0.4, 0.2), 0.15), ((-0.3, 0.45), -0.1)] {
+            let t = head_turn(tip, roll);
+            let [u, v, z] = nose_tip();
+            let q = turn(&t, [u, v - HEAD_CENTRE_V, z]);
+            assert!((q[0] - tip.0).abs() < 1e-9, "{tip:?} {q:?}");
+            assert!((q[1] + HEAD_CENTRE_V - tip.1).abs() < 1e-9, "{tip:?} {q:?}");
+            // Seen at the rolled tip: the head, at the tip's height, turned as the tip is.
+            let (c, s) = (roll.cos(), roll.sin());
+            let (vu, vv) = (c * tip.0 - s * tip.1, s * tip.0 + c * tip.1);
+            let (surface, height, n) = turned_surface(vu, vv, &t);
+            assert_eq!(surface, Surface::Head);
+            assert!((height - q[2]).abs() < 1e-3, "{height} {q:?}");
+            assert!(n[0].signum() == tip.0.signum() || tip.0 == 0.0, "{n:?}");
+        }
+        assert_eq!(head_turn((0.0, 0.3), 0.0), HeadTurn::default());
+    }
 
     #[test]
     fn a_face_receives_most_screen_light_at_its_front() {

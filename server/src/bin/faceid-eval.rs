@@ -205,7 +205,9 @@ fn load_photos(split: Split) -> Result<Vec<(String, Photo)>, String> {
     if split == Split::Report {
         let astronaut = Photo::from_png(&read("astronaut.png")?)
             .map_err(|e| e.to_string())?
-            .with_face(ASTRONAUT_FACE);
+            .with_face(ASTRONAUT_FACE)
+            .with_turn_from_landmarks()
+            .map_err(|e| e.to_string())?;
         photos.push(("astronaut".to_string(), astronaut));
     }
     // A grey print with red face boxes painted on: simulate the print, not the paint.
@@ -224,6 +226,7 @@ fn load_photos(split: Split) -> Result<Vec<(String, Photo)>, String> {
     {
         let crop = group
             .crop_around(*f, GROUP_CONTEXT)
+            .and_then(Photo::with_turn_from_landmarks)
             .map_err(|e| e.to_string())?;
         photos.push((format!("group#{i}"), crop));
     }
