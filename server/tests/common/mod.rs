@@ -2,6 +2,8 @@
 //! directory and a manual clock, a signed cloud client and an H5 client over real HTTP.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

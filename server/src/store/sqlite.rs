@@ -1,0 +1,407 @@
+//! The embedded SQLite store: one file in the data directory, one machine.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use faceid_core::challenge::ColourChallenge;
+use faceid_core::ResultCode;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{
+    challenge_json, claim_step, may_finish, mode_str, next_attempt_seq, AttemptRecord,
+    AttemptRefusal, AttemptResult, AttemptState, Claim, ClaimStep, FinishRefusal, RateLimit,
+    StoreError, StoredAttempt, StoredToken, TokenRecord, VerificationStore, ATTEMPT_COLUMNS,
+    TOKEN_COLUMNS,
+};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_verdict.sql"),
+    include_str!("../../migrations/sqlite/0003_leases.sql"),
+];
+/// How long a writer waits for the database lock before giving up (SQLite busy timeout).
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+const BACKEND: &str = "sqlite";
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable {
+                    backend: BACKEND,
+                    message: e.to_string(),
+                }
+            }
+            _ => StoreError::Query {
+                backend: BACKEND,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// The embedded SQLite store (one file in the data directory).
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<StoredToken> {
+    Ok(StoredToken {
+        biz_token: row.get(0)?,
+        rule_id: row.get(1)?,
+        mode: row.get(2)?,
+        locale: row.get(3)?,
+        id_card: row.get(4)?,
+        name: row.get(5)?,
+        redirect_url: row.get(6)?,
+        extra: row.get(7)?,
+        issued_at: row.get(8)?,
+        expires_at: row.get(9)?,
+        retry_budget: row.get(10)?,
+        attempts_used: row.get(11)?,
+        status: row.get(12)?,
+        final_code: row.get(13)?,
+    })
+}
+
+fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<StoredAttempt> {
+    Ok(StoredAttempt {
+        attempt_id: row.get(0)?,
+        biz_token: row.get(1)?,
+        seq: row.get(2)?,
+        challenge: row.get(3)?,
+        issued_at: row.get(4)?,
+        expires_at: row.get(5)?,
+        state: row.get(6)?,
+        err_code: row.get(7)?,
+        score: row.get(8)?,
+        delay_ms: row.get(9)?,
+        answer: row.get(10)?,
+        video_key: row.get(11)?,
+        best_frame_key: row.get(12)?,
+        best_frame_score: row.get(13)?,
+        finished_at: row.get(14)?,
+        verdict: row.get(15)?,
+        lease_owner: row.get(16)?,
+        lease_expires_at: row.get(17)?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        // SQLite would create the database 0644 and gives its -wal and -shm files the database's
+        // own mode: create it owner-only first (and tighten one an older version left readable).
+        crate::private_fs::ensure_file(path).map_err(StoreError::Permissions)?;
+        let conn = Connection::open(path)?;
+        let store = SqliteStore::with_connection(conn)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            crate::private_fs::restrict_file(Path::new(&companion))
+                .map_err(StoreError::Permissions)?;
+        }
+        Ok(store)
+    }
+
+    /// An in-memory database (tests).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::with_connection(Connection::open_in_memory()?)
+    }
+
+    fn with_connection(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        // WAL: readers never block the writer; NORMAL sync is durable across process crashes.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows are overwritten with zeros, not merely unlinked: a purged name or ID number
+        // must not stay readable in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: usize = tx
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?
+            .max(0) as usize;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+}
+
+/// A transaction that takes the write lock at its start: with another process on the same file
+/// (a second instance, a tool), a read-then-write transaction could otherwise fail to upgrade.
+fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+fn query_token(conn: &Connection, biz_token: &str) -> Result<Option<TokenRecord>, StoreError> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE biz_token = ?1");
+    conn.query_row(&sql, params![biz_token], token_from_row)
+        .optional()?
+        .map(StoredToken::into_record)
+        .transpose()
+}
+
+fn query_attempt(conn: &Connection, attempt_id: &str) -> Result<Option<AttemptRecord>, StoreError> {
+    let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?1");
+    conn.query_row(&sql, params![attempt_id], attempt_from_row)
+        .optional()?
+        .map(StoredAttempt::into_record)
+        .transpose()
+}
+
+impl VerificationStore for SqliteStore {
+    fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            params![
+                t.biz_token,
+                t.rule_id,
+                mode_str(t.mode),
+                t.locale.tag(),
+                t.id_card,
+                t.name,
+                t.redirect_url,
+                t.extra,
+                t.issued_at_ms,
+                t.expires_at_ms,
+                t.retry_budget,
+                t.attempts_used,
+                t.status.as_str(),
+                t.final_code
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn token(&self, biz_token: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let conn = self.lock()?;
+        query_token(&conn, biz_token)
+    }
+
+    fn create_attempt(
+        &self,
+        biz_token: &str,
+        attempt_id: &str,
+        challenge: &ColourChallenge,
+        issued_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<Result<AttemptRecord, AttemptRefusal>, StoreError> {
+        let challenge_json = challenge_json(challenge)?;
+        let mut conn = self.lock()?;
+        let tx = write_tx(&mut conn)?;
+        let seq = match next_attempt_seq(query_token(&tx, biz_token)?.as_ref()) {
+            Ok(seq) => seq,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        tx.execute(
+            "UPDATE tokens SET attempts_used = ?2 WHERE biz_token = ?1",
+            params![biz_token, seq],
+        )?;
+        tx.execute(
+            "INSERT INTO attempts (attempt_id, biz_token, seq, challenge, issued_at, expires_at, state) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+            params![attempt_id, biz_token, seq, challenge_json, issued_at_ms, expires_at_ms],
+        )?;
+        tx.commit()?;
+        Ok(Ok(AttemptRecord::issued(
+            attempt_id,
+            biz_token,
+            seq,
+            challenge,
+            issued_at_ms,
+            expires_at_ms,
+        )))
+    }
+
+    fn attempt(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, StoreError> {
+        let conn = self.lock()?;
+        query_attempt(&conn, attempt_id)
+    }
+
+    fn attempts_for_token(&self, biz_token: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE biz_token = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(params![biz_token], attempt_from_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.into_record()?);
+        }
+        Ok(out)
+    }
+
+    fn claim_attempt(
+        &self,
+        attempt_id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_expires_at_ms: i64,
+    ) -> Result<Claim, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = write_tx(&mut conn)?;
+        let attempt = query_attempt(&tx, attempt_id)?;
+        let claim = match claim_step(attempt, owner, now_ms, lease_expires_at_ms)? {
+            ClaimStep::Answer(claim) => claim,
+            ClaimStep::Take(taken) => {
+                tx.execute(
+                    "UPDATE attempts SET state = 'verifying', lease_owner = ?2, lease_expires_at = ?3 \
+                     WHERE attempt_id = ?1",
+                    params![attempt_id, owner, lease_expires_at_ms],
+                )?;
+                Claim::Claimed(taken)
+            }
+        };
+        tx.commit()?;
+        Ok(claim)
+    }
+
+    fn release_attempt(&self, attempt_id: &str, owner: &str) -> Result<bool, StoreError> {
+        let released = self.lock()?.execute(
+            "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
+             WHERE attempt_id = ?1 AND state = 'verifying' AND lease_owner = ?2",
+            params![attempt_id, owner],
+        )?;
+        Ok(released > 0)
+    }
+
+    fn finish_attempt(
+        &self,
+        attempt_id: &str,
+        owner: &str,
+        r: &AttemptResult,
+    ) -> Result<Result<TokenRecord, FinishRefusal>, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = write_tx(&mut conn)?;
+        let attempt = match may_finish(query_attempt(&tx, attempt_id)?, owner) {
+            Ok(attempt) => attempt,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        tx.execute(
+            "UPDATE attempts SET state = ?2, err_code = ?3, score = ?4, delay_ms = ?5, answer = ?6, video_key = ?7, \
+             best_frame_key = ?8, best_frame_score = ?9, finished_at = ?10, verdict = ?11, \
+             lease_owner = NULL, lease_expires_at = NULL WHERE attempt_id = ?1",
+            params![
+                attempt_id,
+                AttemptState::Done.as_str(),
+                r.err_code,
+                r.score.map(f64::from),
+                r.delay_ms.map(f64::from),
+                r.answer_json,
+                r.video_key,
+                r.best_frame_key,
+                r.best_frame_score.map(f64::from),
+                r.finished_at_ms,
+                r.verdict_json
+            ],
+        )?;
+        if r.err_code == ResultCode::Passed.code() {
+            tx.execute(
+                "UPDATE tokens SET status = 'passed', final_code = 0 WHERE biz_token = ?1",
+                params![attempt.biz_token],
+            )?;
+        } else {
+            // The flow ends without a pass once the budget is spent and no other attempt is open.
+            tx.execute(
+                "UPDATE tokens SET status = 'exhausted', final_code = ?2 WHERE biz_token = ?1 AND status = 'open' \
+                 AND attempts_used >= retry_budget \
+                 AND NOT EXISTS (SELECT 1 FROM attempts WHERE biz_token = ?1 AND state != 'done')",
+                params![attempt.biz_token, r.err_code],
+            )?;
+        }
+        let token = query_token(&tx, &attempt.biz_token)?
+            .ok_or_else(|| StoreError::Corrupt(format!("attempt {attempt_id} has no token")))?;
+        tx.commit()?;
+        Ok(Ok(token))
+    }
+
+    fn check_and_count(&self, limits: &[RateLimit], now_ms: i64) -> Result<bool, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = write_tx(&mut conn)?;
+        for l in limits {
+            let count: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM rate_events WHERE key = ?1 AND at > ?2",
+                params![l.key, now_ms - l.window_ms],
+                |r| r.get(0),
+            )?;
+            if count >= i64::from(l.max) {
+                return Ok(false);
+            }
+        }
+        for k in super::distinct_keys(limits) {
+            tx.execute(
+                "INSERT INTO rate_events (key, at) VALUES (?1, ?2)",
+                params![k, now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn purge(&self, cutoff_ms: i64, events_before_ms: i64) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = write_tx(&mut conn)?;
+        let mut keys = Vec::new();
+        {
+            let mut stmt = tx.prepare(
+                "DELETE FROM attempts WHERE biz_token IN (SELECT biz_token FROM tokens WHERE issued_at < ?1) \
+                 RETURNING video_key, best_frame_key",
+            )?;
+            let rows = stmt.query_map(params![cutoff_ms], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            })?;
+            for row in rows {
+                let (v, f) = row?;
+                keys.extend(v);
+                keys.extend(f);
+            }
+        }
+        let mut deleted = tx.execute(
+            "DELETE FROM tokens WHERE issued_at < ?1",
+            params![cutoff_ms],
+        )?;
+        deleted += tx.execute(
+            "DELETE FROM rate_events WHERE at < ?1",
+            params![events_before_ms],
+        )?;
+        tx.commit()?;
+        if deleted > 0 || !keys.is_empty() {
+            // secure_delete zeroed the rows in the new page images, but the WAL still holds the
+            // old ones (the rows as inserted): copy everything back and empty the WAL file.
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                tracing::warn!("the WAL checkpoint after a purge was blocked; purged rows stay in the WAL until the next one");
+            }
+        }
+        Ok(keys)
+    }
+
+    fn release_leases_of(&self, owner: &str) -> Result<usize, StoreError> {
+        Ok(self.lock()?.execute(
+            "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
+             WHERE state = 'verifying' AND lease_owner = ?1",
+            params![owner],
+        )?)
+    }
+}
