@@ -369,6 +369,58 @@ const ATTEMPT_COLUMNS: &str =
      delay_ms, answer, video_key, best_frame_key, best_frame_score, finished_at, verdict, \
      lease_owner, lease_expires_at";
 
+/// Statements both backends run as written here, with SQLite's numbered `?N` placeholders (the
+/// PostgreSQL backend turns them into its `$N`): one text, so one meaning, for both.
+mod sql {
+    pub const SPEND_BUDGET: &str = "UPDATE tokens SET attempts_used = ?2 WHERE biz_token = ?1";
+    pub const INSERT_ATTEMPT: &str =
+        "INSERT INTO attempts (attempt_id, biz_token, seq, challenge, issued_at, expires_at, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')";
+    pub const TAKE_LEASE: &str =
+        "UPDATE attempts SET state = 'verifying', lease_owner = ?2, lease_expires_at = ?3 \
+         WHERE attempt_id = ?1";
+    pub const RELEASE_ATTEMPT: &str =
+        "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
+         WHERE attempt_id = ?1 AND state = 'verifying' AND lease_owner = ?2";
+    pub const RELEASE_LEASES_OF: &str =
+        "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
+         WHERE state = 'verifying' AND lease_owner = ?1";
+    /// Parameters: attempt id, 'done', then the result's fields in this order.
+    pub const STORE_RESULT: &str =
+        "UPDATE attempts SET state = ?2, err_code = ?3, score = ?4, delay_ms = ?5, answer = ?6, \
+         video_key = ?7, best_frame_key = ?8, best_frame_score = ?9, finished_at = ?10, \
+         verdict = ?11, lease_owner = NULL, lease_expires_at = NULL WHERE attempt_id = ?1";
+    pub const TOKEN_PASSED: &str =
+        "UPDATE tokens SET status = 'passed', final_code = 0 WHERE biz_token = ?1";
+    /// The flow ends without a pass once the budget is spent and no other attempt is open.
+    pub const TOKEN_EXHAUSTED: &str =
+        "UPDATE tokens SET status = 'exhausted', final_code = ?2 WHERE biz_token = ?1 \
+         AND status = 'open' AND attempts_used >= retry_budget \
+         AND NOT EXISTS (SELECT 1 FROM attempts WHERE biz_token = ?1 AND state != 'done')";
+    pub const COUNT_RATE_EVENTS: &str =
+        "SELECT COUNT(*) FROM rate_events WHERE key = ?1 AND at > ?2";
+    pub const INSERT_RATE_EVENT: &str = "INSERT INTO rate_events (key, at) VALUES (?1, ?2)";
+    pub const DELETE_RATE_EVENTS: &str = "DELETE FROM rate_events WHERE at < ?1";
+
+    use super::{ATTEMPT_COLUMNS, TOKEN_COLUMNS};
+
+    pub fn insert_token() -> String {
+        format!(
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        )
+    }
+    pub fn token_by_id() -> String {
+        format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE biz_token = ?1")
+    }
+    pub fn attempt_by_id() -> String {
+        format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?1")
+    }
+    pub fn attempts_of_token() -> String {
+        format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE biz_token = ?1 ORDER BY seq")
+    }
+}
+
 /// A token row as both backends store it, before its text columns are parsed.
 struct StoredToken {
     biz_token: String,

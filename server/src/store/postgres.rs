@@ -18,10 +18,9 @@ use faceid_core::ResultCode;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use super::{
-    challenge_json, claim_step, distinct_keys, may_finish, mode_str, next_attempt_seq,
+    challenge_json, claim_step, distinct_keys, may_finish, mode_str, next_attempt_seq, sql,
     AttemptRecord, AttemptRefusal, AttemptResult, AttemptState, Claim, ClaimStep, FinishRefusal,
     RateLimit, StoreError, StoredAttempt, StoredToken, TokenRecord, VerificationStore,
-    ATTEMPT_COLUMNS, TOKEN_COLUMNS,
 };
 
 /// Schema migrations, applied in order; the `schema_version` table records how many have run.
@@ -238,6 +237,12 @@ fn attempt_from_row(row: &Row) -> Result<AttemptRecord, StoreError> {
     .into_record()
 }
 
+/// A shared statement ([`sql`], SQLite's `?N`) in PostgreSQL's `$N` placeholders (no statement
+/// has a `?` anywhere else).
+fn dollar(statement: &str) -> String {
+    statement.replace('?', "$")
+}
+
 /// Whether a read locks the row for the rest of the transaction.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lock {
@@ -259,10 +264,7 @@ fn query_token(
     biz_token: &str,
     lock: Lock,
 ) -> Result<Option<TokenRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {TOKEN_COLUMNS} FROM tokens WHERE biz_token = $1{}",
-        lock.clause()
-    );
+    let sql = dollar(&sql::token_by_id()) + lock.clause();
     client
         .query_opt(&sql, &[&biz_token])?
         .map(|row| token_from_row(&row)?.into_record())
@@ -274,10 +276,7 @@ fn query_attempt(
     attempt_id: &str,
     lock: Lock,
 ) -> Result<Option<AttemptRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = $1{}",
-        lock.clause()
-    );
+    let sql = dollar(&sql::attempt_by_id()) + lock.clause();
     client
         .query_opt(&sql, &[&attempt_id])?
         .map(|row| attempt_from_row(&row))
@@ -342,10 +341,7 @@ impl PostgresStore {
 impl VerificationStore for PostgresStore {
     fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         self.pool.get()?.execute(
-            &format!(
-                "INSERT INTO tokens ({TOKEN_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            ),
+            &dollar(&sql::insert_token()),
             &[
                 &t.biz_token,
                 &t.rule_id,
@@ -387,13 +383,9 @@ impl VerificationStore for PostgresStore {
             Ok(seq) => seq,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        tx.execute(&dollar(sql::SPEND_BUDGET), &[&biz_token, &i64::from(seq)])?;
         tx.execute(
-            "UPDATE tokens SET attempts_used = $2 WHERE biz_token = $1",
-            &[&biz_token, &i64::from(seq)],
-        )?;
-        tx.execute(
-            "INSERT INTO attempts (attempt_id, biz_token, seq, challenge, issued_at, expires_at, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+            &dollar(sql::INSERT_ATTEMPT),
             &[
                 &attempt_id,
                 &biz_token,
@@ -421,12 +413,7 @@ impl VerificationStore for PostgresStore {
     fn attempts_for_token(&self, biz_token: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         self.pool
             .get()?
-            .query(
-                &format!(
-                    "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE biz_token = $1 ORDER BY seq"
-                ),
-                &[&biz_token],
-            )?
+            .query(&dollar(&sql::attempts_of_token()), &[&biz_token])?
             .iter()
             .map(attempt_from_row)
             .collect()
@@ -447,8 +434,7 @@ impl VerificationStore for PostgresStore {
             ClaimStep::Answer(claim) => claim,
             ClaimStep::Take(taken) => {
                 tx.execute(
-                    "UPDATE attempts SET state = 'verifying', lease_owner = $2, lease_expires_at = $3 \
-                     WHERE attempt_id = $1",
+                    &dollar(sql::TAKE_LEASE),
                     &[&attempt_id, &owner, &lease_expires_at_ms],
                 )?;
                 Claim::Claimed(taken)
@@ -459,11 +445,10 @@ impl VerificationStore for PostgresStore {
     }
 
     fn release_attempt(&self, attempt_id: &str, owner: &str) -> Result<bool, StoreError> {
-        let released = self.pool.get()?.execute(
-            "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
-             WHERE attempt_id = $1 AND state = 'verifying' AND lease_owner = $2",
-            &[&attempt_id, &owner],
-        )?;
+        let released = self
+            .pool
+            .get()?
+            .execute(&dollar(sql::RELEASE_ATTEMPT), &[&attempt_id, &owner])?;
         Ok(released > 0)
     }
 
@@ -484,9 +469,7 @@ impl VerificationStore for PostgresStore {
         // otherwise each see the other still open, and neither would end the flow.
         query_token(&mut tx, &attempt.biz_token, Lock::ForUpdate)?;
         tx.execute(
-            "UPDATE attempts SET state = $2, err_code = $3, score = $4, delay_ms = $5, answer = $6, \
-             video_key = $7, best_frame_key = $8, best_frame_score = $9, finished_at = $10, \
-             verdict = $11, lease_owner = NULL, lease_expires_at = NULL WHERE attempt_id = $1",
+            &dollar(sql::STORE_RESULT),
             &[
                 &attempt_id,
                 &AttemptState::Done.as_str(),
@@ -502,16 +485,10 @@ impl VerificationStore for PostgresStore {
             ],
         )?;
         if r.err_code == ResultCode::Passed.code() {
-            tx.execute(
-                "UPDATE tokens SET status = 'passed', final_code = 0 WHERE biz_token = $1",
-                &[&attempt.biz_token],
-            )?;
+            tx.execute(&dollar(sql::TOKEN_PASSED), &[&attempt.biz_token])?;
         } else {
-            // The flow ends without a pass once the budget is spent and no other attempt is open.
             tx.execute(
-                "UPDATE tokens SET status = 'exhausted', final_code = $2 WHERE biz_token = $1 \
-                 AND status = 'open' AND attempts_used >= retry_budget \
-                 AND NOT EXISTS (SELECT 1 FROM attempts WHERE biz_token = $1 AND state != 'done')",
+                &dollar(sql::TOKEN_EXHAUSTED),
                 &[&attempt.biz_token, &i64::from(r.err_code)],
             )?;
         }
@@ -537,7 +514,7 @@ impl VerificationStore for PostgresStore {
         for l in limits {
             let count: i64 = tx
                 .query_one(
-                    "SELECT COUNT(*) FROM rate_events WHERE key = $1 AND at > $2",
+                    &dollar(sql::COUNT_RATE_EVENTS),
                     &[&l.key, &(now_ms - l.window_ms)],
                 )?
                 .try_get(0)?;
@@ -546,10 +523,7 @@ impl VerificationStore for PostgresStore {
             }
         }
         for key in &keys {
-            tx.execute(
-                "INSERT INTO rate_events (key, at) VALUES ($1, $2)",
-                &[key, &now_ms],
-            )?;
+            tx.execute(&dollar(sql::INSERT_RATE_EVENT), &[key, &now_ms])?;
         }
         tx.commit()?;
         Ok(true)
@@ -584,10 +558,7 @@ impl VerificationStore for PostgresStore {
                  FOR UPDATE OF t SKIP LOCKED)",
             &[&cutoff_ms],
         )?;
-        tx.execute(
-            "DELETE FROM rate_events WHERE at < $1",
-            &[&events_before_ms],
-        )?;
+        tx.execute(&dollar(sql::DELETE_RATE_EVENTS), &[&events_before_ms])?;
         tx.execute(
             "DELETE FROM rate_keys WHERE last_at < $1",
             &[&events_before_ms],
@@ -597,11 +568,10 @@ impl VerificationStore for PostgresStore {
     }
 
     fn release_leases_of(&self, owner: &str) -> Result<usize, StoreError> {
-        let released = self.pool.get()?.execute(
-            "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
-             WHERE state = 'verifying' AND lease_owner = $1",
-            &[&owner],
-        )?;
+        let released = self
+            .pool
+            .get()?
+            .execute(&dollar(sql::RELEASE_LEASES_OF), &[&owner])?;
         Ok(usize::try_from(released).unwrap_or(usize::MAX))
     }
 }

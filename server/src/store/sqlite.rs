@@ -8,10 +8,9 @@ use faceid_core::ResultCode;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    challenge_json, claim_step, may_finish, mode_str, next_attempt_seq, AttemptRecord,
+    challenge_json, claim_step, may_finish, mode_str, next_attempt_seq, sql, AttemptRecord,
     AttemptRefusal, AttemptResult, AttemptState, Claim, ClaimStep, FinishRefusal, RateLimit,
-    StoreError, StoredAttempt, StoredToken, TokenRecord, VerificationStore, ATTEMPT_COLUMNS,
-    TOKEN_COLUMNS,
+    StoreError, StoredAttempt, StoredToken, TokenRecord, VerificationStore,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
@@ -151,16 +150,14 @@ fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreErr
 }
 
 fn query_token(conn: &Connection, biz_token: &str) -> Result<Option<TokenRecord>, StoreError> {
-    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE biz_token = ?1");
-    conn.query_row(&sql, params![biz_token], token_from_row)
+    conn.query_row(&sql::token_by_id(), params![biz_token], token_from_row)
         .optional()?
         .map(StoredToken::into_record)
         .transpose()
 }
 
 fn query_attempt(conn: &Connection, attempt_id: &str) -> Result<Option<AttemptRecord>, StoreError> {
-    let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?1");
-    conn.query_row(&sql, params![attempt_id], attempt_from_row)
+    conn.query_row(&sql::attempt_by_id(), params![attempt_id], attempt_from_row)
         .optional()?
         .map(StoredAttempt::into_record)
         .transpose()
@@ -170,7 +167,7 @@ impl VerificationStore for SqliteStore {
     fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         let conn = self.lock()?;
         conn.execute(
-            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &sql::insert_token(),
             params![
                 t.biz_token,
                 t.rule_id,
@@ -211,14 +208,17 @@ impl VerificationStore for SqliteStore {
             Ok(seq) => seq,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        tx.execute(sql::SPEND_BUDGET, params![biz_token, seq])?;
         tx.execute(
-            "UPDATE tokens SET attempts_used = ?2 WHERE biz_token = ?1",
-            params![biz_token, seq],
-        )?;
-        tx.execute(
-            "INSERT INTO attempts (attempt_id, biz_token, seq, challenge, issued_at, expires_at, state) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
-            params![attempt_id, biz_token, seq, challenge_json, issued_at_ms, expires_at_ms],
+            sql::INSERT_ATTEMPT,
+            params![
+                attempt_id,
+                biz_token,
+                seq,
+                challenge_json,
+                issued_at_ms,
+                expires_at_ms
+            ],
         )?;
         tx.commit()?;
         Ok(Ok(AttemptRecord::issued(
@@ -238,9 +238,7 @@ impl VerificationStore for SqliteStore {
 
     fn attempts_for_token(&self, biz_token: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE biz_token = ?1 ORDER BY seq"
-        ))?;
+        let mut stmt = conn.prepare(&sql::attempts_of_token())?;
         let rows = stmt.query_map(params![biz_token], attempt_from_row)?;
         let mut out = Vec::new();
         for row in rows {
@@ -263,8 +261,7 @@ impl VerificationStore for SqliteStore {
             ClaimStep::Answer(claim) => claim,
             ClaimStep::Take(taken) => {
                 tx.execute(
-                    "UPDATE attempts SET state = 'verifying', lease_owner = ?2, lease_expires_at = ?3 \
-                     WHERE attempt_id = ?1",
+                    sql::TAKE_LEASE,
                     params![attempt_id, owner, lease_expires_at_ms],
                 )?;
                 Claim::Claimed(taken)
@@ -275,11 +272,9 @@ impl VerificationStore for SqliteStore {
     }
 
     fn release_attempt(&self, attempt_id: &str, owner: &str) -> Result<bool, StoreError> {
-        let released = self.lock()?.execute(
-            "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
-             WHERE attempt_id = ?1 AND state = 'verifying' AND lease_owner = ?2",
-            params![attempt_id, owner],
-        )?;
+        let released = self
+            .lock()?
+            .execute(sql::RELEASE_ATTEMPT, params![attempt_id, owner])?;
         Ok(released > 0)
     }
 
@@ -296,9 +291,7 @@ impl VerificationStore for SqliteStore {
             Err(refusal) => return Ok(Err(refusal)),
         };
         tx.execute(
-            "UPDATE attempts SET state = ?2, err_code = ?3, score = ?4, delay_ms = ?5, answer = ?6, video_key = ?7, \
-             best_frame_key = ?8, best_frame_score = ?9, finished_at = ?10, verdict = ?11, \
-             lease_owner = NULL, lease_expires_at = NULL WHERE attempt_id = ?1",
+            sql::STORE_RESULT,
             params![
                 attempt_id,
                 AttemptState::Done.as_str(),
@@ -314,18 +307,9 @@ impl VerificationStore for SqliteStore {
             ],
         )?;
         if r.err_code == ResultCode::Passed.code() {
-            tx.execute(
-                "UPDATE tokens SET status = 'passed', final_code = 0 WHERE biz_token = ?1",
-                params![attempt.biz_token],
-            )?;
+            tx.execute(sql::TOKEN_PASSED, params![attempt.biz_token])?;
         } else {
-            // The flow ends without a pass once the budget is spent and no other attempt is open.
-            tx.execute(
-                "UPDATE tokens SET status = 'exhausted', final_code = ?2 WHERE biz_token = ?1 AND status = 'open' \
-                 AND attempts_used >= retry_budget \
-                 AND NOT EXISTS (SELECT 1 FROM attempts WHERE biz_token = ?1 AND state != 'done')",
-                params![attempt.biz_token, r.err_code],
-            )?;
+            tx.execute(sql::TOKEN_EXHAUSTED, params![attempt.biz_token, r.err_code])?;
         }
         let token = query_token(&tx, &attempt.biz_token)?
             .ok_or_else(|| StoreError::Corrupt(format!("attempt {attempt_id} has no token")))?;
@@ -338,7 +322,7 @@ impl VerificationStore for SqliteStore {
         let tx = write_tx(&mut conn)?;
         for l in limits {
             let count: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM rate_events WHERE key = ?1 AND at > ?2",
+                sql::COUNT_RATE_EVENTS,
                 params![l.key, now_ms - l.window_ms],
                 |r| r.get(0),
             )?;
@@ -347,10 +331,7 @@ impl VerificationStore for SqliteStore {
             }
         }
         for k in super::distinct_keys(limits) {
-            tx.execute(
-                "INSERT INTO rate_events (key, at) VALUES (?1, ?2)",
-                params![k, now_ms],
-            )?;
+            tx.execute(sql::INSERT_RATE_EVENT, params![k, now_ms])?;
         }
         tx.commit()?;
         Ok(true)
@@ -381,10 +362,7 @@ impl VerificationStore for SqliteStore {
             "DELETE FROM tokens WHERE issued_at < ?1",
             params![cutoff_ms],
         )?;
-        deleted += tx.execute(
-            "DELETE FROM rate_events WHERE at < ?1",
-            params![events_before_ms],
-        )?;
+        deleted += tx.execute(sql::DELETE_RATE_EVENTS, params![events_before_ms])?;
         tx.commit()?;
         if deleted > 0 || !keys.is_empty() {
             // secure_delete zeroed the rows in the new page images, but the WAL still holds the
@@ -398,10 +376,8 @@ impl VerificationStore for SqliteStore {
     }
 
     fn release_leases_of(&self, owner: &str) -> Result<usize, StoreError> {
-        Ok(self.lock()?.execute(
-            "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
-             WHERE state = 'verifying' AND lease_owner = ?1",
-            params![owner],
-        )?)
+        Ok(self
+            .lock()?
+            .execute(sql::RELEASE_LEASES_OF, params![owner])?)
     }
 }
