@@ -10,7 +10,7 @@ use common::{report_for, sim_recording, status_and_json, TestServer};
 use faceid_core::sim::Attack;
 use faceid_server::sim_video::VideoFormat;
 use faceid_server::store::DatabaseUrl;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// A PostgreSQL server with an empty database (started off the async threads: it blocks).
 async fn postgres_database() -> (PostgresServer, DatabaseUrl) {
@@ -21,6 +21,16 @@ async fn postgres_database() -> (PostgresServer, DatabaseUrl) {
     })
     .await
     .unwrap()
+}
+
+/// The answer of an upload that passed (200, errCode 0).
+fn passed((status, answer): (u16, Value)) -> Value {
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(0)),
+        "{answer}"
+    );
+    answer
 }
 
 async fn stop(pg: PostgresServer) {
@@ -34,20 +44,16 @@ async fn a_server_on_postgres_verifies_and_keeps_answers_across_restarts() {
     let token = t.detect_auth(json!({})).await;
     let a = t.attempt(&token).await;
     let rec = sim_recording(&a.challenge, Attack::None, 9, VideoFormat::Webm);
-    let report = report_for(&rec, "video/webm");
-    let (status, answer) = t
-        .upload(&a.attempt_id, rec.video.clone(), "video/webm", &report)
-        .await;
-    assert_eq!(
-        (status, answer["errCode"].as_u64()),
-        (200, Some(0)),
-        "{answer}"
+    let answer = passed(
+        t.upload_recording(&a.attempt_id, &rec, VideoFormat::Webm)
+            .await,
     );
     // The restart closes the store's connections from an async thread and opens new ones.
     let t = t.restart().await;
-    let (_, again) = t
-        .upload(&a.attempt_id, rec.video.clone(), "video/webm", &report)
-        .await;
+    let again = passed(
+        t.upload_recording(&a.attempt_id, &rec, VideoFormat::Webm)
+            .await,
+    );
     assert_eq!(again, answer);
     assert_eq!(t.detect_info(&token, "1").await["Text"]["ErrCode"], 0);
     assert!(
@@ -75,24 +81,20 @@ async fn two_servers_on_one_database_serve_one_flow_between_them() {
     assert_eq!(status, 200, "{session}");
     let a = two.attempt(&token).await;
     let rec = sim_recording(&a.challenge, Attack::None, 9, VideoFormat::Webm);
-    let report = report_for(&rec, "video/webm");
-    let (status, answer) = two
-        .upload(&a.attempt_id, rec.video.clone(), "video/webm", &report)
-        .await;
-    assert_eq!(
-        (status, answer["errCode"].as_u64()),
-        (200, Some(0)),
-        "{answer}"
+    let answer = passed(
+        two.upload_recording(&a.attempt_id, &rec, VideoFormat::Webm)
+            .await,
     );
+    let mime = VideoFormat::Webm.mime();
     // The page's retry reaching the other server gets the same stored answer, not a second
     // verification.
     let (status, again) = status_and_json(
         one.upload_response(
             Some(&token),
             &a.attempt_id,
-            rec.video,
-            "video/webm",
-            &report,
+            rec.video.clone(),
+            mime,
+            &report_for(&rec, mime),
         )
         .await,
     )
