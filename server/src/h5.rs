@@ -990,7 +990,7 @@ async fn record(
             let answer = answer_for(&token, outcome.code, passed, locale);
             let answer_json = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
             let result = AttemptResult {
-                err_code: outcome.code.code(),
+                err_code: outcome.code,
                 score: outcome.score,
                 delay_ms: outcome.delay_ms,
                 answer_json,

@@ -10,7 +10,7 @@ use std::sync::Barrier;
 
 use faceid_core::challenge::ColourChallenge;
 use faceid_core::protocol::LivenessMode;
-use faceid_core::Locale;
+use faceid_core::{Locale, ResultCode};
 use faceid_server::store::{
     AttemptLease, AttemptRefusal, AttemptResult, AttemptState, Claim, FinishRefusal, PostgresStore,
     RateLimit, SqliteStore, TokenRecord, TokenStatus, VerificationStore,
@@ -109,12 +109,12 @@ fn challenge() -> ColourChallenge {
     ColourChallenge::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(3))
 }
 
-fn result(code: u32, media: &str) -> AttemptResult {
+fn result(code: ResultCode, media: &str) -> AttemptResult {
     AttemptResult {
         err_code: code,
         score: Some(0.5),
         delay_ms: Some(80.0),
-        answer_json: format!("{{\"errCode\":{code}}}"),
+        answer_json: format!("{{\"errCode\":{}}}", code.code()),
         video_key: Some(format!("{media}.video")),
         best_frame_key: Some(format!("{media}.jpg")),
         best_frame_score: Some(1.0),
@@ -173,7 +173,7 @@ fn budget_claims_and_results(db: &dyn Database) {
     assert_eq!(s.attempt("A1").unwrap().unwrap(), a1);
     assert!(claimed(s.claim_attempt("A1", A, 12, 12 + LEASE).unwrap()));
     let t = s
-        .finish_attempt("A1", A, &result(1002, "m1"))
+        .finish_attempt("A1", A, &result(ResultCode::SuspectedNonLive, "m1"))
         .unwrap()
         .unwrap();
     // A2 is still open, so the flow has not ended yet.
@@ -181,19 +181,25 @@ fn budget_claims_and_results(db: &dyn Database) {
     let done = s.attempt("A1").unwrap().unwrap();
     assert_eq!(
         (done.state, done.lease, done.result),
-        (AttemptState::Done, None, Some(result(1002, "m1")))
+        (
+            AttemptState::Done,
+            None,
+            Some(result(ResultCode::SuspectedNonLive, "m1"))
+        )
     );
     assert_eq!(
         s.claim_attempt("A1", B, 13, 13 + LEASE).unwrap(),
         Claim::Answered("{\"errCode\":1002}".into())
     );
     assert_eq!(
-        s.finish_attempt("A1", A, &result(0, "m1")).unwrap(),
+        s.finish_attempt("A1", A, &result(ResultCode::Passed, "m1"))
+            .unwrap(),
         Err(FinishRefusal::LeaseLost),
         "an answered attempt is not answered again"
     );
     assert_eq!(
-        s.finish_attempt("nope", A, &result(0, "m1")).unwrap(),
+        s.finish_attempt("nope", A, &result(ResultCode::Passed, "m1"))
+            .unwrap(),
         Err(FinishRefusal::UnknownAttempt)
     );
     assert_eq!(
@@ -202,12 +208,12 @@ fn budget_claims_and_results(db: &dyn Database) {
     );
     assert!(claimed(s.claim_attempt("A2", A, 14, 14 + LEASE).unwrap()));
     let t = s
-        .finish_attempt("A2", A, &result(1210, "m2"))
+        .finish_attempt("A2", A, &result(ResultCode::NoCompleteFace, "m2"))
         .unwrap()
         .unwrap();
     assert_eq!(
         (t.status, t.final_code),
-        (TokenStatus::Exhausted, Some(1210))
+        (TokenStatus::Exhausted, Some(ResultCode::NoCompleteFace))
     );
     let attempts = s.attempts_for_token("T").unwrap();
     assert_eq!(
@@ -225,8 +231,14 @@ fn a_pass_finishes_the_token(db: &dyn Database) {
             .unwrap();
     }
     assert!(claimed(s.claim_attempt("A2", A, 0, LEASE).unwrap()));
-    let t = s.finish_attempt("A2", A, &result(0, "m")).unwrap().unwrap();
-    assert_eq!((t.status, t.final_code), (TokenStatus::Passed, Some(0)));
+    let t = s
+        .finish_attempt("A2", A, &result(ResultCode::Passed, "m"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status, t.final_code),
+        (TokenStatus::Passed, Some(ResultCode::Passed))
+    );
     assert_eq!(
         s.create_attempt("T", "A3", &challenge(), 1, 2).unwrap(),
         Err(AttemptRefusal::Finished)
@@ -247,7 +259,8 @@ fn a_lease_keeps_other_instances_out_until_it_expires(db: &dyn Database) {
     );
     assert!(!b.release_attempt("X", B).unwrap());
     assert_eq!(
-        b.finish_attempt("X", B, &result(0, "b")).unwrap(),
+        b.finish_attempt("X", B, &result(ResultCode::Passed, "b"))
+            .unwrap(),
         Err(FinishRefusal::LeaseLost)
     );
     // A's lease ran out (A died or hung): B takes the attempt over.
@@ -258,17 +271,20 @@ fn a_lease_keeps_other_instances_out_until_it_expires(db: &dyn Database) {
     // A, back, has lost it: it cannot give it back or answer it; B's answer is the one stored.
     assert!(!a.release_attempt("X", A).unwrap());
     assert_eq!(
-        a.finish_attempt("X", A, &result(1002, "a")).unwrap(),
+        a.finish_attempt("X", A, &result(ResultCode::SuspectedNonLive, "a"))
+            .unwrap(),
         Err(FinishRefusal::LeaseLost)
     );
-    b.finish_attempt("X", B, &result(0, "b")).unwrap().unwrap();
+    b.finish_attempt("X", B, &result(ResultCode::Passed, "b"))
+        .unwrap()
+        .unwrap();
     assert_eq!(
         a.claim_attempt("X", A, 3 * LEASE, 4 * LEASE).unwrap(),
         Claim::Answered("{\"errCode\":0}".into())
     );
     assert_eq!(
         a.attempt("X").unwrap().unwrap().result,
-        Some(result(0, "b"))
+        Some(result(ResultCode::Passed, "b"))
     );
 }
 
@@ -418,7 +434,7 @@ fn purge_removes_old_tokens_and_returns_media(db: &dyn Database) {
         .unwrap()
         .unwrap();
     s.claim_attempt("A1", A, 0, LEASE).unwrap();
-    s.finish_attempt("A1", A, &result(0, "m1"))
+    s.finish_attempt("A1", A, &result(ResultCode::Passed, "m1"))
         .unwrap()
         .unwrap();
     let limit = [RateLimit {
@@ -451,7 +467,9 @@ fn concurrent_purges_report_each_media_key_once(db: &dyn Database) {
             .unwrap()
             .unwrap();
         s.claim_attempt(&a, A, 0, LEASE).unwrap();
-        s.finish_attempt(&a, A, &result(1002, &m)).unwrap().unwrap();
+        s.finish_attempt(&a, A, &result(ResultCode::SuspectedNonLive, &m))
+            .unwrap()
+            .unwrap();
         expected.extend([format!("{m}.video"), format!("{m}.jpg")]);
     }
     s.insert_token(&token("NEW", 5, 10_000)).unwrap();

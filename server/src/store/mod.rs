@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use faceid_core::challenge::ColourChallenge;
 use faceid_core::protocol::LivenessMode;
-use faceid_core::Locale;
+use faceid_core::{Locale, ResultCode};
 
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
@@ -92,8 +92,8 @@ pub struct TokenRecord {
     pub retry_budget: u32,
     pub attempts_used: u32,
     pub status: TokenStatus,
-    /// The code the flow ended with (0 passed, else the last attempt's), None while open.
-    pub final_code: Option<u32>,
+    /// The code the flow ended with (passed, else the last attempt's), None while open.
+    pub final_code: Option<ResultCode>,
 }
 
 impl TokenRecord {
@@ -174,7 +174,7 @@ impl AttemptRecord {
 /// The stored outcome of an attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttemptResult {
-    pub err_code: u32,
+    pub err_code: ResultCode,
     pub score: Option<f32>,
     pub delay_ms: Option<f32>,
     /// The JSON answer the uploader received (returned unchanged for a repeated upload).
@@ -443,6 +443,11 @@ fn stored_u32(what: &str, v: i64) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
 }
 
+fn stored_code(what: &str, v: i64) -> Result<ResultCode, StoreError> {
+    ResultCode::from_code(stored_u32(what, v)?)
+        .ok_or_else(|| StoreError::Corrupt(format!("{what} {v} is no result code")))
+}
+
 impl StoredToken {
     fn into_record(self) -> Result<TokenRecord, StoreError> {
         Ok(TokenRecord {
@@ -453,7 +458,7 @@ impl StoredToken {
             status: TokenStatus::parse(&self.status)?,
             final_code: self
                 .final_code
-                .map(|c| stored_u32("final code", c))
+                .map(|c| stored_code("final code", c))
                 .transpose()?,
             biz_token: self.biz_token,
             rule_id: self.rule_id,
@@ -493,7 +498,7 @@ impl StoredAttempt {
     fn into_record(self) -> Result<AttemptRecord, StoreError> {
         let result = match (self.err_code, self.answer) {
             (Some(err_code), Some(answer_json)) => Some(AttemptResult {
-                err_code: stored_u32("result code", err_code)?,
+                err_code: stored_code("result code", err_code)?,
                 score: self.score.map(|v| v as f32),
                 delay_ms: self.delay_ms.map(|v| v as f32),
                 answer_json,

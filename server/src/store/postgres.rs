@@ -14,7 +14,6 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use faceid_core::challenge::ColourChallenge;
-use faceid_core::ResultCode;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use super::{
@@ -356,7 +355,7 @@ impl VerificationStore for PostgresStore {
                 &i64::from(t.retry_budget),
                 &i64::from(t.attempts_used),
                 &t.status.as_str(),
-                &t.final_code.map(i64::from),
+                &t.final_code.map(|c| i64::from(c.code())),
             ],
         )?;
         Ok(())
@@ -473,7 +472,7 @@ impl VerificationStore for PostgresStore {
             &[
                 &attempt_id,
                 &AttemptState::Done.as_str(),
-                &i64::from(r.err_code),
+                &i64::from(r.err_code.code()),
                 &r.score.map(f64::from),
                 &r.delay_ms.map(f64::from),
                 &r.answer_json,
@@ -484,12 +483,12 @@ impl VerificationStore for PostgresStore {
                 &r.verdict_json,
             ],
         )?;
-        if r.err_code == ResultCode::Passed.code() {
+        if r.err_code.is_pass() {
             tx.execute(&dollar(sql::TOKEN_PASSED), &[&attempt.biz_token])?;
         } else {
             tx.execute(
                 &dollar(sql::TOKEN_EXHAUSTED),
-                &[&attempt.biz_token, &i64::from(r.err_code)],
+                &[&attempt.biz_token, &i64::from(r.err_code.code())],
             )?;
         }
         let token = query_token(&mut tx, &attempt.biz_token, Lock::None)?

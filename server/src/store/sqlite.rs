@@ -182,7 +182,7 @@ impl VerificationStore for SqliteStore {
                 t.retry_budget,
                 t.attempts_used,
                 t.status.as_str(),
-                t.final_code
+                t.final_code.map(ResultCode::code)
             ],
         )?;
         Ok(())
@@ -295,7 +295,7 @@ impl VerificationStore for SqliteStore {
             params![
                 attempt_id,
                 AttemptState::Done.as_str(),
-                r.err_code,
+                r.err_code.code(),
                 r.score.map(f64::from),
                 r.delay_ms.map(f64::from),
                 r.answer_json,
@@ -306,10 +306,13 @@ impl VerificationStore for SqliteStore {
                 r.verdict_json
             ],
         )?;
-        if r.err_code == ResultCode::Passed.code() {
+        if r.err_code.is_pass() {
             tx.execute(sql::TOKEN_PASSED, params![attempt.biz_token])?;
         } else {
-            tx.execute(sql::TOKEN_EXHAUSTED, params![attempt.biz_token, r.err_code])?;
+            tx.execute(
+                sql::TOKEN_EXHAUSTED,
+                params![attempt.biz_token, r.err_code.code()],
+            )?;
         }
         let token = query_token(&tx, &attempt.biz_token)?
             .ok_or_else(|| StoreError::Corrupt(format!("attempt {attempt_id} has no token")))?;
