@@ -1036,3 +1036,24 @@ fn answer_for(token: &TokenRecord, code: ResultCode, passed: bool, locale: Local
             .and_then(|u| build_redirect_url(u, &token.biz_token, token.extra.as_deref()).ok()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_outlasts_every_bounded_step_of_a_verification() {
+        let mut config = ServerConfig::for_data_dir(std::path::Path::new("unused")).unwrap();
+        config.verify_timeout = Duration::from_secs(30);
+        config.verify_concurrency = 2;
+        config.verify_queue = 2 * crate::config::DEFAULT_QUEUE_PER_SLOT;
+        // The defaults of server/README.md §Database and leases: 90 + 8 × 30 + 30 + 30 s.
+        assert_eq!(attempt_lease(&config), Duration::from_secs(390));
+        // A queue no longer than the slots: no waiting round, one verification.
+        config.verify_queue = 1;
+        assert_eq!(
+            attempt_lease(&config),
+            Duration::from_secs(90 + 30 + 30 + 30)
+        );
+    }
+}
