@@ -490,3 +490,16 @@ fn reopening_keeps_data(db: &dyn Database) {
     let s = db.open();
     assert_eq!(s.token("T").unwrap().unwrap(), token("T", 5, 0));
 }
+
+/// The PostgreSQL client's own error text is only a kind ("db error"): the server's reason must
+/// reach the operator.
+#[test]
+fn postgres_errors_say_why() {
+    let server = PostgresServer::start();
+    let err = PostgresStore::connect(&server.url("no_such_database")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"no_such_database\" does not exist"),
+        "{err}"
+    );
+}

@@ -38,17 +38,27 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIGRATION_LOCK_KEY: i64 = 0x6661_6365_6964;
 const BACKEND: &str = "postgres";
 
+/// The error with its causes: the client's own text is only the kind ("db error", "error
+/// connecting to server"); the server's message or the OS error is in its sources.
+fn describe(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
         if e.is_closed() {
-            StoreError::Unavailable {
-                backend: BACKEND,
-                message: e.to_string(),
-            }
+            unavailable(describe(&e))
         } else {
             StoreError::Query {
                 backend: BACKEND,
-                message: e.to_string(),
+                message: describe(&e),
             }
         }
     }
@@ -112,7 +122,7 @@ impl Pool {
                     Err(e) => {
                         self.lock().open -= 1;
                         self.returned.notify_one();
-                        Err(unavailable(format!("connecting: {e}")))
+                        Err(unavailable(describe(&e)))
                     }
                 };
             }
