@@ -384,3 +384,47 @@ impl VerificationStore for SqliteStore {
             .execute(sql::RELEASE_LEASES_OF, params![owner])?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    /// A database written by the version before leases (schema 2) with an attempt that version
+    /// left "verifying" when it stopped: it has no owner to expire, so the upgrade frees it.
+    #[test]
+    fn an_attempt_left_verifying_before_leases_is_claimable_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faceid.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO tokens (biz_token, rule_id, mode, locale, issued_at, expires_at, retry_budget, attempts_used) \
+             VALUES ('T', '1', 'light', 'en', 0, 7200000, 3, 1)",
+            [],
+        )
+        .unwrap();
+        let challenge = ColourChallenge::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(1));
+        conn.execute(
+            "INSERT INTO attempts (attempt_id, biz_token, seq, challenge, issued_at, expires_at, state) \
+             VALUES ('A', 'T', 1, ?1, 0, 60000, 'verifying')",
+            params![challenge_json(&challenge).unwrap()],
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let attempt = store.attempt("A").unwrap().unwrap();
+        assert_eq!(
+            (attempt.state, attempt.lease),
+            (AttemptState::Pending, None)
+        );
+        assert!(matches!(
+            store.claim_attempt("A", "here", 0, 1_000).unwrap(),
+            Claim::Claimed(_)
+        ));
+    }
+}
