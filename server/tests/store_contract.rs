@@ -78,6 +78,7 @@ contract!(
     rate_limits_hold_under_concurrent_instances,
     purge_removes_old_tokens_and_returns_media,
     concurrent_purges_report_each_media_key_once,
+    the_last_attempts_finishing_at_once_end_the_flow,
     reopening_keeps_data,
 );
 
@@ -371,6 +372,51 @@ fn the_budget_holds_under_concurrent_attempts(db: &dyn Database) {
         .filter_map(|m| m.as_ref().err())
         .all(|r| *r == AttemptRefusal::BudgetSpent));
     assert_eq!(s.token("T").unwrap().unwrap().attempts_used, 3);
+}
+
+fn the_last_attempts_finishing_at_once_end_the_flow(db: &dyn Database) {
+    /// Tokens whose two last attempts finish at the same moment on two instances: each finisher
+    /// must see the other's answer, or neither ends the flow.
+    const TOKENS: usize = 24;
+    let (a, b) = (db.open(), db.open());
+    for i in 0..TOKENS {
+        let t = format!("T{i}");
+        a.insert_token(&token(&t, 2, 0)).unwrap();
+        for (store, owner, side) in [(&a, A, "a"), (&b, B, "b")] {
+            let id = format!("{t}-{side}");
+            store
+                .create_attempt(&t, &id, &challenge(), 0, 60_000)
+                .unwrap()
+                .unwrap();
+            assert!(claimed(store.claim_attempt(&id, owner, 0, LEASE).unwrap()));
+        }
+    }
+    drop((a, b));
+    race(db, |s, n| {
+        let (owner, side) = if n < THREADS_PER_INSTANCE {
+            (A, "a")
+        } else {
+            (B, "b")
+        };
+        for i in (n % THREADS_PER_INSTANCE..TOKENS).step_by(THREADS_PER_INSTANCE) {
+            s.finish_attempt(
+                &format!("T{i}-{side}"),
+                owner,
+                &result(ResultCode::SuspectedNonLive, &format!("m{i}{side}")),
+            )
+            .unwrap()
+            .unwrap();
+        }
+    });
+    let s = db.open();
+    for i in 0..TOKENS {
+        let t = s.token(&format!("T{i}")).unwrap().unwrap();
+        assert_eq!(
+            (t.status, t.final_code),
+            (TokenStatus::Exhausted, Some(ResultCode::SuspectedNonLive)),
+            "T{i}"
+        );
+    }
 }
 
 fn rate_limits_count_inside_their_window(db: &dyn Database) {
