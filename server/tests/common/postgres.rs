@@ -183,12 +183,12 @@ impl PostgresServer {
 impl Drop for PostgresServer {
     fn drop(&mut self) {
         // SIGQUIT: immediate shutdown, the server stops its own backends; SIGKILL if it hangs.
-        let _ = Command::new("kill")
+        let quit = Command::new("kill")
             .arg("-QUIT")
             .arg(self.child.id().to_string())
             .status();
         let until = Instant::now() + PROCESS_BOUND;
-        while Instant::now() < until {
+        while quit.as_ref().is_ok_and(|s| s.success()) && Instant::now() < until {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
