@@ -27,28 +27,31 @@ pub struct PostgresServer {
 }
 
 fn server_programs() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FACEID_POSTGRES_BIN") {
-        return PathBuf::from(dir);
+    let found = match std::env::var_os("FACEID_POSTGRES_BIN") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::fs::read_dir(DEBIAN_POSTGRES_LIB)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .filter(|bin| bin.join("initdb").is_file())
+            .max_by_key(|bin| {
+                bin.parent()
+                    .and_then(|v| v.file_name())
+                    .and_then(|v| v.to_str())
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0)
+            }),
+    };
+    match found {
+        Some(bin) if bin.join("initdb").is_file() && bin.join("postgres").is_file() => bin,
+        _ => panic!(
+            "PostgreSQL server programs (initdb, postgres) not found in {}: run scripts/setup.sh \
+             (apt-get install postgresql), or set FACEID_POSTGRES_BIN to their directory",
+            std::env::var("FACEID_POSTGRES_BIN")
+                .unwrap_or_else(|_| format!("{DEBIAN_POSTGRES_LIB}/*/bin"))
+        ),
     }
-    let newest = std::fs::read_dir(DEBIAN_POSTGRES_LIB)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("bin"))
-        .filter(|bin| bin.join("initdb").is_file() && bin.join("postgres").is_file())
-        .max_by_key(|bin| {
-            bin.parent()
-                .and_then(|v| v.file_name())
-                .and_then(|v| v.to_str())
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-    newest.unwrap_or_else(|| {
-        panic!(
-            "PostgreSQL server programs not found ({DEBIAN_POSTGRES_LIB}/*/bin/initdb): \
-             run scripts/setup.sh (apt-get install postgresql), or set FACEID_POSTGRES_BIN"
-        )
-    })
 }
 
 fn running_as_root() -> bool {
