@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # --- Debian packages: chromium + chromedriver (browser tests), ffmpeg (server decode), binaryen (wasm-opt),
-# pkg-config/libssl not needed (rustls everywhere).
+# postgresql (store tests), pkg-config/libssl not needed (rustls everywhere; PostgreSQL over plain TCP).
 missing=()
 have chromium     || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)
@@ -27,6 +27,9 @@ have python3      || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 # Debian's python3 needs python3-venv for the SDK virtualenv below (ensurepip).
 if have python3 && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
+# PostgreSQL server programs for the store contract suite (server/tests/store_contract.rs starts its
+# own cluster from /usr/lib/postgresql/*/bin in a temp dir on a free port).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 # A CJK font, so zh-CN screens (the default locale) render in headless Chromium and its screenshots.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -35,6 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     || fail "apt-get install ${missing[*]}"
 fi
+# Debian's postgresql package creates a "main" cluster and, where an init system runs, starts it on
+# port 5432. The tests never use it (each starts its own on a free port), so it may run or not.
 
 # --- Rust toolchain pieces
 have cargo || fail "cargo not found: install Rust with rustup first (https://rustup.rs)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of faceid-h5: formatting and lints (cargo fmt --check, cargo clippy -D warnings),
-# native tests (cargo test --workspace, which includes the server's real-HTTP tests and the
-# end-to-end browser tests) and in headless Chromium (wasm-pack test) for the page and for
+# native tests (cargo test --workspace, which includes the server's real-HTTP tests, its store
+# contract suite on SQLite and on a PostgreSQL it starts, and the end-to-end browser tests) and in headless Chromium (wasm-pack test) for the page and for
 # faceid-core's wasm build. Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
 use crate::rules::{Rules, RulesError};
+use crate::store::{DatabaseUrl, StoreError};
 use crate::verify::MediaTools;
 
 /// PROTOCOL.md §1: a BizToken is valid for 7,200 s.
@@ -61,6 +62,15 @@ pub struct Args {
     /// Data directory: SQLite database, media, generated credentials.
     #[arg(long, env = "FACEID_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Database: `sqlite://PATH`, or `postgres://user[:password]@host[:port]/database` for several
+    /// instances on one database (plain TCP, no TLS). Default: sqlite://<data-dir>/faceid.sqlite.
+    #[arg(long, env = "FACEID_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// This instance's name in attempt leases: unique among instances sharing a database, and the
+    /// same across restarts of one instance (its leases are then taken back at start-up). Default:
+    /// <hostname>:<listen port>.
+    #[arg(long, env = "FACEID_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// SecretId of the cloud API. Generated on first start (and stored in the data directory) when
     /// neither it nor the key is given.
     #[arg(long, env = "FACEID_SECRET_ID")]
@@ -178,7 +188,14 @@ pub enum ConfigError {
     Rules(#[from] RulesError),
     #[error("public URL {0:?} must start with http:// or https://")]
     PublicUrl(String),
+    #[error(transparent)]
+    DatabaseUrl(#[from] StoreError),
+    #[error("instance id {0:?}: use 1 to {MAX_INSTANCE_ID_CHARS} letters, digits or . _ : -")]
+    InstanceId(String),
 }
+
+/// Instance ids are stored with every lease and written in logs: short printable names suffice.
+pub const MAX_INSTANCE_ID_CHARS: usize = 128;
 
 /// File name of generated credentials inside the data directory.
 pub const CREDENTIALS_FILE: &str = "credentials.json";
@@ -190,6 +207,9 @@ pub struct ServerConfig {
     /// Public base URL without a trailing slash; None = derived from the bound address.
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    /// This instance's name in attempt leases (`--instance-id`).
+    pub instance_id: String,
     pub credentials: Credentials,
     pub rules: Rules,
     pub www_dir: PathBuf,
@@ -226,6 +246,8 @@ impl ServerConfig {
             listen,
             public_url: None,
             data_dir: data_dir.to_path_buf(),
+            database: DatabaseUrl::Sqlite(data_dir.join(crate::DATABASE_FILE)),
+            instance_id: default_instance_id(listen),
             credentials: Credentials {
                 secret_id: random_secret("AKID", 16)?,
                 secret_key: random_secret("", 24)?,
@@ -289,6 +311,13 @@ impl ServerConfig {
             None => None,
         };
         let mut cfg = ServerConfig::for_data_dir(&args.data_dir)?;
+        if let Some(url) = &args.database_url {
+            cfg.database = DatabaseUrl::parse(url)?;
+        }
+        cfg.instance_id = match args.instance_id {
+            Some(id) => valid_instance_id(id)?,
+            None => default_instance_id(args.listen),
+        };
         cfg.listen = args.listen;
         cfg.public_url = public_url;
         cfg.credentials = credentials;
@@ -342,6 +371,29 @@ impl ServerConfig {
         self.encryption_sm2_key_path
             .clone()
             .unwrap_or_else(|| self.data_dir.join(ENCRYPTION_SM2_KEY_FILE))
+    }
+}
+
+/// `<hostname>:<port>`: stable across restarts of one instance (so a restart takes its own leases
+/// back at once), and different for two instances on one machine (they listen on different ports).
+pub fn default_instance_id(listen: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_string());
+    format!("{host}:{}", listen.port())
+}
+
+fn valid_instance_id(id: String) -> Result<String, ConfigError> {
+    let ok = (1..=MAX_INSTANCE_ID_CHARS).contains(&id.chars().count())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok {
+        Ok(id)
+    } else {
+        Err(ConfigError::InstanceId(id))
     }
 }
 
@@ -422,6 +474,44 @@ mod tests {
         ));
         let a = Args::parse_from(["faceid-server", "--data-dir", d, "--demo", "false"]);
         assert!(!ServerConfig::from_args(a).unwrap().0.demo);
+    }
+
+    #[test]
+    fn database_url_and_instance_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let config = |extra: &[&str]| {
+            let a = Args::parse_from([&["faceid-server", "--data-dir", d][..], extra].concat());
+            ServerConfig::from_args(a)
+        };
+        let (c, _) = config(&[]).unwrap();
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Sqlite(dir.path().join(crate::DATABASE_FILE))
+        );
+        assert!(c.instance_id.ends_with(":8000"), "{}", c.instance_id);
+        let (c, _) = config(&[
+            "--database-url",
+            "postgres://faceid@db:5432/faceid",
+            "--instance-id",
+            "web-2",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Postgres("postgres://faceid@db:5432/faceid".into())
+        );
+        assert_eq!(c.instance_id, "web-2");
+        assert!(matches!(
+            config(&["--database-url", "mysql://x"]),
+            Err(ConfigError::DatabaseUrl(_))
+        ));
+        for bad in ["", "two words", &"x".repeat(MAX_INSTANCE_ID_CHARS + 1)] {
+            assert!(matches!(
+                config(&["--instance-id", bad]),
+                Err(ConfigError::InstanceId(_))
+            ));
+        }
     }
 
     #[test]

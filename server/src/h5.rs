@@ -33,8 +33,9 @@ use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
 
 use crate::app::{AppState, Shared};
+use crate::config::ServerConfig;
 use crate::store::{
-    AttemptRecord, AttemptRefusal, AttemptResult, AttemptState, Claim, RateLimit, TokenRecord,
+    AttemptRecord, AttemptRefusal, AttemptResult, Claim, FinishRefusal, RateLimit, TokenRecord,
     TokenStatus,
 };
 use crate::verify::VerifyOutcome;
@@ -54,6 +55,27 @@ const BUSY_POLL: Duration = Duration::from_millis(100);
 /// An upload must arrive within this: 8 MB at 1 Mbit/s takes about 67 s, and a sender slower than
 /// that would only hold a connection open (the attempt itself expires after 60 s).
 pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
+/// Beyond the bounded steps of a verification, time for storing its media and result.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// How long an upload's claim holds its attempt against other instances. Every step of the claimed
+/// phase is bounded: the body arrives within [`UPLOAD_TIME_LIMIT`]; the wait for a verification
+/// slot is at most the queue ahead of it (queue ÷ slots rounds of at most `verify_timeout` each);
+/// the verification takes at most `verify_timeout`; then [`LEASE_MARGIN`]. A lease older than that
+/// belongs to an instance that died or hung, and another may take the attempt over. (Defaults:
+/// 90 + 8 × 30 + 30 + 30 s = 6.5 min.)
+pub fn attempt_lease(config: &ServerConfig) -> Duration {
+    let rounds_queued = config
+        .verify_queue
+        .div_ceil(config.verify_concurrency.max(1))
+        .try_into()
+        .unwrap_or(u32::MAX);
+    UPLOAD_TIME_LIMIT
+        + config.verify_timeout.saturating_mul(rounds_queued)
+        + config.verify_timeout
+        + LEASE_MARGIN
+}
+
 /// How long a refused-as-busy upload is asked to wait before it comes back: a verification takes
 /// about 0.35 s of a core, so a full queue has moved on by then.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
@@ -620,8 +642,14 @@ async fn upload_inner(
     // broke off, in which case this upload claims the attempt and is verified instead.
     let attempt = loop {
         let id = attempt_id.to_string();
+        let now = app.now_ms();
+        let lease_ms = i64::try_from(attempt_lease(&app.config).as_millis()).unwrap_or(i64::MAX);
         let claim = app
-            .blocking(move |s| s.store.claim_attempt(&id))
+            .blocking(move |s| {
+                let owner = &s.config.instance_id;
+                s.store
+                    .claim_attempt(&id, owner, now, now.saturating_add(lease_ms))
+            })
             .await
             .map_err(|e| H5Failure::internal(e, locale))?
             .map_err(|e| H5Failure::internal(e, locale))?;
@@ -657,7 +685,7 @@ async fn upload_inner(
         Err(why) => {
             tracing::info!(reason = %why, queued = app.verify_queue.len(), "upload not admitted: busy");
             let id = attempt.attempt_id.clone();
-            app.blocking(move |s| s.store.release_attempt(&id))
+            app.blocking(move |s| s.store.release_attempt(&id, &s.config.instance_id))
                 .await
                 .map_err(|e| H5Failure::internal(e, locale))?
                 .map_err(|e| H5Failure::internal(e, locale))?;
@@ -676,7 +704,10 @@ async fn upload_inner(
         drop(ticket);
         if outcome.is_err() {
             let id = attempt.attempt_id.clone();
-            if let Ok(Err(e)) = me.blocking(move |s| s.store.release_attempt(&id)).await {
+            let released = me
+                .blocking(move |s| s.store.release_attempt(&id, &s.config.instance_id))
+                .await;
+            if let Ok(Err(e)) = released {
                 tracing::error!(error = %e, "releasing an attempt");
             }
         }
@@ -700,7 +731,7 @@ async fn drain(body: Body) {
 enum Settled {
     /// Verified: the stored answer.
     Answered(String),
-    /// Given back (that upload broke off): it can be claimed again.
+    /// Given back (that upload broke off), or its claimant's lease ran out: it can be claimed.
     Released,
 }
 
@@ -718,9 +749,12 @@ async fn wait_until_settled(
             .await
             .map_err(|e| H5Failure::internal(e, locale))?
             .map_err(|e| H5Failure::internal(e, locale))?;
-        match a.map(|a| (a.result, a.state)) {
-            Some((Some(r), _)) => return Ok(Settled::Answered(r.answer_json)),
-            Some((None, AttemptState::Pending)) => return Ok(Settled::Released),
+        let now = app.now_ms();
+        match a {
+            Some(AttemptRecord {
+                result: Some(r), ..
+            }) => return Ok(Settled::Answered(r.answer_json)),
+            Some(a) if a.claimable_at(now) => return Ok(Settled::Released),
             Some(_) => {}
             None => {
                 return Err(H5Failure::new(
@@ -928,7 +962,7 @@ async fn record(
     let finished_at = app.now_ms();
     let passed = outcome.code.is_pass();
     let saved = app
-        .blocking(move |s| -> Result<(String, TokenRecord), String> {
+        .blocking(move |s| -> Result<Result<String, FinishRefusal>, String> {
             let video_key = match &video {
                 Some(file) => {
                     let key = format!("{attempt_id}.video");
@@ -956,7 +990,7 @@ async fn record(
             let answer = answer_for(&token, outcome.code, passed, locale);
             let answer_json = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
             let result = AttemptResult {
-                err_code: outcome.code.code(),
+                err_code: outcome.code,
                 score: outcome.score,
                 delay_ms: outcome.delay_ms,
                 answer_json,
@@ -970,18 +1004,24 @@ async fn record(
                     .and_then(|d| serde_json::to_string(d).ok()),
             };
             // retriesLeft was settled when the attempt was created; finishing does not change it.
-            let updated = s
-                .store
-                .finish_attempt(&attempt_id, &result)
+            Ok(s.store
+                .finish_attempt(&attempt_id, &s.config.instance_id, &result)
                 .map_err(|e| e.to_string())?
-                .ok_or("token vanished")?;
-            let json = result.answer_json;
-            Ok((json, updated))
+                .map(|_| result.answer_json))
         })
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
         .map_err(|e| H5Failure::internal(e, locale))?;
-    Ok(saved.0)
+    match saved {
+        Ok(answer_json) => Ok(answer_json),
+        // This instance took longer than its lease and another one claimed the attempt: that
+        // one's answer is the attempt's. The page comes back for it after Retry-After.
+        Err(FinishRefusal::LeaseLost) => {
+            tracing::warn!("an attempt's lease ran out before its verification was stored");
+            Err(H5Failure::busy(locale))
+        }
+        Err(FinishRefusal::UnknownAttempt) => Err(H5Failure::internal("attempt vanished", locale)),
+    }
 }
 
 fn answer_for(token: &TokenRecord, code: ResultCode, passed: bool, locale: Locale) -> UploadAnswer {
@@ -994,5 +1034,26 @@ fn answer_for(token: &TokenRecord, code: ResultCode, passed: bool, locale: Local
             .redirect_url
             .as_deref()
             .and_then(|u| build_redirect_url(u, &token.biz_token, token.extra.as_deref()).ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_outlasts_every_bounded_step_of_a_verification() {
+        let mut config = ServerConfig::for_data_dir(std::path::Path::new("unused")).unwrap();
+        config.verify_timeout = Duration::from_secs(30);
+        config.verify_concurrency = 2;
+        config.verify_queue = 2 * crate::config::DEFAULT_QUEUE_PER_SLOT;
+        // The defaults of server/README.md §Database and leases: 90 + 8 × 30 + 30 + 30 s.
+        assert_eq!(attempt_lease(&config), Duration::from_secs(390));
+        // A queue no longer than the slots: no waiting round, one verification.
+        config.verify_queue = 1;
+        assert_eq!(
+            attempt_lease(&config),
+            Duration::from_secs(90 + 30 + 30 + 30)
+        );
     }
 }

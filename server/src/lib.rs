@@ -4,7 +4,8 @@
 //!   GetActionSequence, TC3-HMAC-SHA256 signed ([`cloud::sign`] also signs, for callers).
 //! - H5 API under `/api/h5/v1` ([`h5`]): session, attempts (server-drawn challenges), video upload.
 //! - Verification ([`verify`]): ffmpeg decode → faceid-core analysis → reflection decoder.
-//! - Storage behind traits: [`store::VerificationStore`] (SQLite), [`media::MediaStore`] (directory).
+//! - Storage behind traits: [`store::VerificationStore`] (SQLite or PostgreSQL),
+//!   [`media::MediaStore`] (directory).
 //! - Hosting ([`hosting`]) of the page at `/h5/`, and the [`demo`] business page at `/demo`.
 //!
 //! Start in-process with [`start`] (returns the bound address), or run the `faceid-server` binary.
@@ -36,10 +37,10 @@ pub use config::{Args, Credentials, ServerConfig};
 
 use cloud::encryption::KeyPair;
 use media::{LocalMediaStore, MediaStore};
-use store::{SqliteStore, VerificationStore};
+use store::VerificationStore;
 use verify::Verifier;
 
-/// File name of the SQLite database inside the data directory.
+/// File name of the SQLite database inside the data directory (the default `--database-url`).
 pub const DATABASE_FILE: &str = "faceid.sqlite";
 /// Subdirectories of the data directory.
 pub const MEDIA_DIR: &str = "media";
@@ -155,20 +156,25 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let data_dir = config.data_dir.clone();
     let scratch_dir = data_dir.join(SCRATCH_DIR);
     let key_paths = (config.encryption_rsa_key(), config.encryption_sm2_key());
+    let database = config.database.clone();
+    let instance_id = config.instance_id.clone();
     let (store, media, encryption) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
         let scratch_dir = scratch_dir.clone();
-        move || -> Result<(SqliteStore, LocalMediaStore, KeyPair), ServerError> {
+        move || -> Result<(Arc<dyn VerificationStore>, LocalMediaStore, KeyPair), ServerError> {
             private_fs::create_dir(&data_dir).map_err(ServerError::DataDir)?;
             // Leftover partial uploads of a previous process are useless: start clean.
             let _ = std::fs::remove_dir_all(&scratch_dir);
             private_fs::create_dir(&scratch_dir).map_err(ServerError::DataDir)?;
-            let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
-            let reopened = store.recover_interrupted()?;
+            let store = database.open()?;
+            // This instance's leases from its previous run: nobody is verifying them any more.
+            // Other instances' leases stay theirs until they expire.
+            let reopened = store.release_leases_of(&instance_id)?;
+            tracing::info!(database = %database, instance = %instance_id, "store opened");
             if reopened > 0 {
                 tracing::info!(
                     attempts = reopened,
-                    "reopened attempts interrupted by the last shutdown"
+                    "reopened attempts this instance was verifying when it last stopped"
                 );
             }
             let media = LocalMediaStore::open(&data_dir.join(MEDIA_DIR))?;
@@ -185,7 +191,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })
     .await
     .map_err(|e| ServerError::Task(app::TaskFailed(e.to_string())))??;
-    let store: Arc<dyn VerificationStore> = Arc::new(store);
     let media: Arc<dyn MediaStore> = Arc::new(media);
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -394,29 +394,24 @@ pub fn parse_info_type(s: Option<&str>) -> Option<InfoParts> {
     Some(p)
 }
 
-fn code_msg(code: u32) -> Value {
-    match ResultCode::from_code(code) {
-        Some(c) => Value::String(c.message(Locale::ZhCn).to_string()),
-        None => Value::Null,
-    }
+fn code_msg(code: ResultCode) -> Value {
+    Value::String(code.message(Locale::ZhCn).to_string())
 }
 
 /// Codes for which the engine actually examined a video (billing flag in LivenessDetail).
-fn examined_video(code: u32) -> bool {
+fn examined_video(code: ResultCode) -> bool {
     !matches!(
-        ResultCode::from_code(code),
-        Some(
-            ResultCode::VideoUndecodable
-                | ResultCode::VideoEmptyOrTooLarge
-                | ResultCode::VideoResolutionTooLow
-                | ResultCode::EngineTimeout
-                | ResultCode::InternalError
-        ) | None
+        code,
+        ResultCode::VideoUndecodable
+            | ResultCode::VideoEmptyOrTooLarge
+            | ResultCode::VideoResolutionTooLow
+            | ResultCode::EngineTimeout
+            | ResultCode::InternalError
     )
 }
 
 /// The flow's overall code: None while it may still change.
-fn flow_code(token: &TokenRecord, attempts: &[AttemptRecord], now_ms: i64) -> Option<u32> {
+fn flow_code(token: &TokenRecord, attempts: &[AttemptRecord], now_ms: i64) -> Option<ResultCode> {
     if let Some(c) = token.final_code {
         return Some(c);
     }
@@ -427,7 +422,7 @@ fn flow_code(token: &TokenRecord, attempts: &[AttemptRecord], now_ms: i64) -> Op
                 .iter()
                 .rev()
                 .find_map(|a| a.result.as_ref().map(|r| r.err_code))
-                .unwrap_or(ResultCode::TokenExpired.code()),
+                .unwrap_or(ResultCode::TokenExpired),
         );
     }
     None
@@ -500,7 +495,7 @@ async fn detect_info(
     // The deciding attempt: the one that passed, else the last one that examined a video.
     let deciding = attempts
         .iter()
-        .find(|a| a.result.as_ref().is_some_and(|r| r.err_code == 0))
+        .find(|a| a.result.as_ref().is_some_and(|r| r.err_code.is_pass()))
         .or_else(|| {
             attempts
                 .iter()
@@ -727,7 +722,7 @@ fn pem_response(pem: String) -> Response {
 /// The deciding attempt's best frame, the other attempts' best frames (best first), the video.
 type LoadedMedia = (Option<Vec<u8>>, Vec<Vec<u8>>, Option<Vec<u8>>);
 
-fn text_part(token: &TokenRecord, attempts: &[AttemptRecord], code: Option<u32>) -> Value {
+fn text_part(token: &TokenRecord, attempts: &[AttemptRecord], code: Option<ResultCode>) -> Value {
     let mode = token.mode.digit();
     let details: Vec<Value> = attempts
         .iter()

@@ -2,6 +2,8 @@
 //! directory and a manual clock, a signed cloud client and an H5 client over real HTTP.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -99,11 +101,13 @@ impl TestServer {
             api,
         } = self;
         let creds = server.credentials().clone();
-        let rules = server.state().config.rules.clone();
+        let previous = server.state().config.clone();
         server.shutdown().await.unwrap();
         let mut config = config_in(data.path(), &clock);
         config.credentials = creds;
-        config.rules = rules;
+        config.rules = previous.rules;
+        config.database = previous.database;
+        config.instance_id = previous.instance_id;
         let server = faceid_server::start(config).await.unwrap();
         let api = Endpoint {
             base: server.base_url().to_string(),
