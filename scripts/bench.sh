@@ -103,6 +103,7 @@ TFWASM=$CACHE/node_modules/@tensorflow/tfjs-backend-wasm/dist
   echo "kernel=$(uname -r)"
   echo "rustc=$(rustc --version 2>/dev/null)"
   echo "node=$(node --version 2>/dev/null)"
+  echo "wasm_opt=$(.tools/binaryen/node_modules/.bin/wasm-opt --version 2>/dev/null)"
   echo "chromium=$(chromium --version 2>/dev/null | grep -o 'Chromium [0-9.]*' | head -1)"
   echo "commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (+ uncommitted changes)')"
   echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -125,9 +126,9 @@ else
   rm -rf "$OURS_PKG"
 fi
 
-step "build: the page (wasm-pack build --target web --release)"
+step "build: the page (scripts/build-page.sh: wasm-pack build --target web --release, wasm-opt)"
 PAGE_PKG=$RUN/page-pkg
-if timeout 1200 wasm-pack build --target web --release --out-dir "$PAGE_PKG" . > "$LOGS/page-build.log" 2>&1; then
+if timeout 1200 bash scripts/build-page.sh "$PAGE_PKG" > "$LOGS/page-build.log" 2>&1; then
   echo "   built"
 else
   echo "   page build failed: $(first_error "$LOGS/page-build.log")"

@@ -9,14 +9,14 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 bash scripts/setup.sh
 
-echo "== building the page: wasm-pack build --target web --release"
-if wasm-pack build --target web --release --no-pack .; then
+echo "== building the page: scripts/build-page.sh (wasm-pack build --target web --release, wasm-opt)"
+if bash scripts/build-page.sh; then
   page_ok=1
 else
   page_ok=0
   echo
   echo "run.sh: the page (crate faceid-h5) did not build; starting the server anyway."
-  echo "        /h5/ will answer 404 for the page's script until 'wasm-pack build --target web --release' succeeds."
+  echo "        /h5/ will answer 404 for the page's script until scripts/build-page.sh succeeds."
   echo
 fi
 

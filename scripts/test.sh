@@ -19,8 +19,8 @@ cargo clippy -p faceid-core --target wasm32-unknown-unknown --lib --tests --feat
 # setup.sh unpacked the face-model package: the model tests must not skip.
 export FACEID_REQUIRE_MODELS=1
 
-echo "== wasm-pack build (the page the server hosts; the end-to-end tests load it)"
-wasm-pack build --target web --release --no-pack .
+echo "== build the page (wasm-pack + wasm-opt; the server hosts it, the end-to-end tests load it)"
+bash scripts/build-page.sh
 
 echo "== cargo test --workspace"
 cargo test --workspace --locked

@@ -68,7 +68,7 @@ fn page_build_in(root: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
             return Err(HarnessError::Missing {
                 what: "the page build",
                 path,
-                hint: "run `wasm-pack build --target web --release` at the repository root (scripts/test.sh does)",
+                hint: "run `scripts/build-page.sh` (wasm-pack build, then wasm-opt; scripts/test.sh does)",
             });
         }
     }
@@ -162,7 +162,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = page_build_in(dir.path()).unwrap_err().to_string();
         assert!(
-            err.contains("faceid_h5.js") && err.contains("wasm-pack build --target web --release"),
+            err.contains("faceid_h5.js") && err.contains("scripts/build-page.sh"),
             "{err}"
         );
         std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
