@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Optimises wasm files in place for size with wasm-opt from npm's binaryen, which scripts/setup.sh
 # installs into .tools/binaryen (Debian 12's binaryen 108 cannot read what rustc >= 1.82 with
-# wasm-bindgen 0.2.130 emits). Used on the page by scripts/build-page.sh.
+# wasm-bindgen 0.2.130 emits). Used on the page by scripts/build-page.sh and on the bench's analysis
+# module by scripts/bench.sh, so that the bench times the code the page runs.
 #
 #   scripts/wasm-opt.sh FILE.wasm...
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WASM_OPT=$ROOT/.tools/binaryen/node_modules/.bin/wasm-opt
 
-# -Oz: measured on the page (gzip -9 bytes of the wasm; binaryen 132, rustc 1.95, opt-level 3, LTO):
+# -Oz: measured on the page (gzip -9 bytes of the wasm; binaryen 132, rustc 1.95). Built with the
+# `page` profile (Cargo.toml): 456,878 as built; -O3 366,802; -Os 365,303; -Oz 365,170; -Oz --converge
+# 364,508, 0.2 % less for twice the time (~40 s here), so it is left out. With opt-level 3 everywhere:
 # 451,037 as built, 396,054 with no pass at all (wasm-opt drops the 208 KB `name` section unless -g),
-# -O3 391,812, -Os 391,379, -Oz 390,929; --converge saves 460 more bytes for twice the time (~40 s
-# here), so it is left out. -Oz did not slow the per-frame analysis (scripts/bench/wasm-bench in headless
-# Chromium: minimum of runs within the run-to-run noise of the module as built).
+# -O3 391,812, -Os 391,379, -Oz 390,929. -Oz did not slow the per-frame analysis (scripts/bench/wasm-bench
+# in headless Chromium, minimum of runs within the run-to-run noise of the module as built).
 # Features (simd128, reference types, bulk memory, ...) come from the module's own target_features
 # section (wasm-opt's default --detect-features; naming them with --enable-* gives the same bytes); a
 # feature it did not declare fails validation loudly. Without the name section, stack traces of a panic

@@ -12,7 +12,7 @@
 //!
 //! # Hosting and embedding
 //! `www/index.html` + `www/boot.js` load `pkg/faceid_h5.js` (from `scripts/build-page.sh`: wasm-pack
-//! build --target web --release, then wasm-opt) and mount the page on `#app`; the token comes from
+//! build --target web --profile page, then wasm-opt) and mount the page on `#app`; the token comes from
 //! `?token=`, the locale from `?lang=` (else the session's). A PC page embeds the H5 page in a frame that may use the camera:
 //!
 //! ```html

@@ -19,7 +19,7 @@
 //! - [`scenario`]: one scenario's stack and browser, screenshots, diagnosis, video probe.
 //! - [`stack`]: the server started in-process with a fresh data directory, plus the above.
 //!
-//! Running: `scripts/build-page.sh` (wasm-pack build --target web --release + wasm-opt; the page in `pkg/`),
+//! Running: `scripts/build-page.sh` (wasm-pack build --profile page + wasm-opt; the page in `pkg/`),
 //! then `cargo test -p faceid-e2e`. Needs `/usr/bin/chromium`, `/usr/bin/chromedriver`, `ffmpeg`
 //! and `ffprobe` (scripts/setup.sh installs them) and `../shared/data/faces/astronaut.png`.
 //! Scenarios run one at a time ([`serial`]); each is bounded as a whole

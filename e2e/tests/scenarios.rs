@@ -2,7 +2,7 @@
 //! (www/ + pkg/) in headless Chromium over WebDriver, and the business backend on the cloud API.
 //!
 //! Each scenario runs alone (a shared lock: two cores), bounds every wait, and saves screenshots of
-//! its key screens (under docs/screens/ with FACEID_E2E_UPDATE_SCREENS=1). Needs `wasm-pack build --target web --release` first.
+//! its key screens (under docs/screens/ with FACEID_E2E_UPDATE_SCREENS=1). Needs `scripts/build-page.sh` first.
 
 use std::sync::Arc;
 use std::time::Duration;

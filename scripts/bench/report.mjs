@@ -160,7 +160,8 @@ line();
     rows.push(['for reference: faceid-core analysis alone (bench build of scripts/bench/wasm-bench, wasm + glue)', fmt3(core.total), '', '', '', '']);
   }
   line('Cells are raw / gzip / brotli. Ours: the host page and everything in `www/`, the wasm-bindgen glue');
-  line('and the wasm from `wasm-pack build --target web --release` (the BlazeFace model is compiled into the');
+  line(`and the wasm from \`scripts/build-page.sh\` (\`wasm-pack build --target web --profile page\`, then`);
+  line(`\`scripts/wasm-opt.sh\` with npm's binaryen, ${machine.wasm_opt || 'version not recorded'}; the BlazeFace model is compiled into the`);
   line('wasm). Anchor: `@vladmandic/face-api` 1.7.15 `dist/face-api.esm.js` (TF.js 4.22 bundled), the tiny face');
   line('detector and 68-point tiny landmark models with their manifests, and the TF.js wasm-backend binary');
   line('(`tfjs-backend-wasm-threaded-simd.wasm`) that its fastest backend here loads.');
@@ -180,7 +181,7 @@ line();
       : '';
     miss('Transfer size', `${kb(ours.total.gzip)} gzip > ${GOAL_TRANSFER_GZIP_KB} KB`,
       `the largest part is ${path.basename(biggest.path)} at ${kb(biggest.gzip)} gzip.${modelNote}`,
-      'measure opt-level "s"/"z" for the page and wasm-opt -Oz from a binaryen that reads reference types (npm\'s binaryen package).');
+      'the wasm is already size-optimised (opt-level "z" but faceid-core, wasm-opt -Oz): shrink the embedded model or load it separately, or cut code (twiggy top).');
   }
 }
 
@@ -393,7 +394,7 @@ line();
   } else {
     line('Command: `scripts/bench.sh` → `node scripts/bench/page.mjs`: a fresh verification from the demo');
     line('(`POST /demo/start` → DetectAuth → the H5 page), served by a release build of faceid-server with the');
-    line('page from `wasm-pack build --target web --release`; the synthetic face camera of `e2e/src/person.js`');
+    line('page from `scripts/build-page.sh` (wasm-pack, then wasm-opt); the synthetic face camera of `e2e/src/person.js`');
     line('(the astronaut photo lit by the colour on screen); "Start" is clicked as soon as the intro screen is');
     line(`up (at ${ms(p.introMs, 0)}). "Ready" is when guidance completes (progress bar full or the challenge`);
     line('overlay up). One run per recorder MIME type of the page\'s preference list that this browser supports' +
