@@ -80,7 +80,7 @@ def main():
             w = bounds(a)
             vertical = max(w["forehead+chin vs nose"][0], w["forehead+chin vs front"][0])
             print(f"    ({np.tan(np.radians(a)):.4f}, [{w['outer cheeks vs front'][0]:.3f}, {vertical:.3f}, "
-                  f"{w['chin vs forehead'][0]:.3f}, {w['left vs right outer cheek'][0]:.3f}]), // {a} deg")
+                  f"{w['chin vs forehead'][0]:.3f}]), // {a} deg")
         return
     for half_angle in angles:
         worst = bounds(half_angle)

@@ -171,43 +171,12 @@ fn paper_may_differ_more_from_chin_to_forehead_the_more_of_the_view_it_fills() {
 }
 
 #[test]
-fn a_face_lit_from_one_side_differs_cheek_to_cheek_beyond_paper() {
-    // A window on the person's right: that outer cheek's share falls by half, the other's
-    // rises, front, forehead and chin stay level — only the cheeks against each other show it.
-    // Paper turned about the vertical axis may part them too, by less (×2.0 at ±22° of the view).
-    let shown = sequence(11);
-    let scene = |outer: [f32; 2], face_width| Scene {
-        cells: [1.0, 1.0, 1.0, outer[0], outer[1], 1.0, 1.0, 0.1],
-        face_width,
-        ..FACE
-    };
-    let (v, window) = decode(
-        &samples(&shown, 90.0, 0.3, scene([0.45, 1.55], 0.3), 11),
-        &shown,
-    );
-    assert!(
-        window.relief.t_uneven >= window.relief.t_critical_uneven && v.passed,
-        "{:?}",
-        window.relief
-    );
-    let (v, turned) = decode(
-        &samples(&shown, 90.0, 0.3, scene([0.75, 1.3], 0.45), 11),
-        &shown,
-    );
-    assert!(
-        turned.relief.t_uneven < turned.relief.t_critical_uneven && !v.passed,
-        "{:?}",
-        turned.relief
-    );
-}
-
-#[test]
 fn paper_bounds_grow_with_the_face_angle() {
     let at = |deg: f64| relief::flat_bounds(deg.to_radians().tan());
     assert_eq!(at(5.0), at(7.0));
     for deg in [9.0, 13.0, 17.0, 21.0, 25.0] {
         let (a, b) = (at(deg), at(deg + 2.0));
-        assert!(a.iter().zip(&b).all(|(a, b)| b > a), "{a:?} {b:?}");
+        assert!((0..3).all(|k| b[k] > a[k]), "{a:?} {b:?}");
     }
     // Between rows, linear: 13° halfway between 12° and 14° (in tangent, nearly).
     let mid = at(13.0)[2];
@@ -217,7 +186,7 @@ fn paper_bounds_grow_with_the_face_angle() {
     // No face box at all: the table's loosest row.
     let none = relief::flat_bounds(f64::NAN);
     assert_eq!(none, relief::flat_bounds(f64::INFINITY));
-    assert!(none.iter().zip(at(27.0)).all(|(n, a)| *n > a), "{none:?}");
+    assert!((0..3).all(|k| none[k] > at(27.0)[k]), "{none:?}");
 }
 
 #[test]
