@@ -66,13 +66,16 @@ impl TokenStatus {
             TokenStatus::Exhausted => "exhausted",
         }
     }
+    /// The stored name back (one table: [`TokenStatus::as_str`]).
     fn parse(s: &str) -> Result<TokenStatus, StoreError> {
-        match s {
-            "open" => Ok(TokenStatus::Open),
-            "passed" => Ok(TokenStatus::Passed),
-            "exhausted" => Ok(TokenStatus::Exhausted),
-            other => Err(StoreError::Corrupt(format!("token status {other:?}"))),
-        }
+        [
+            TokenStatus::Open,
+            TokenStatus::Passed,
+            TokenStatus::Exhausted,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("token status {s:?}")))
     }
 }
 
@@ -121,13 +124,16 @@ impl AttemptState {
             AttemptState::Done => "done",
         }
     }
+    /// The stored name back (one table: [`AttemptState::as_str`]).
     fn parse(s: &str) -> Result<AttemptState, StoreError> {
-        match s {
-            "pending" => Ok(AttemptState::Pending),
-            "verifying" => Ok(AttemptState::Verifying),
-            "done" => Ok(AttemptState::Done),
-            other => Err(StoreError::Corrupt(format!("attempt state {other:?}"))),
-        }
+        [
+            AttemptState::Pending,
+            AttemptState::Verifying,
+            AttemptState::Done,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("attempt state {s:?}")))
     }
 }
 
