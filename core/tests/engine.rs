@@ -231,3 +231,59 @@ fn frame_analyser_with_landmarks_tracks_by_mesh_and_reports_measures() {
     let r = FrameAnalyser::new().analyse(&frame, 0.0).unwrap();
     assert!(r.face.is_some() && r.measures.is_none());
 }
+
+/// The outer cheeks' cells stay on the face, inside the outline the landmarks draw at their own
+/// height, on every face of the group photo — frontal and turned up to ~20° (a layout fixed in the
+/// face's frame put the outer cell of a face turned 10° across its outline, half on what is
+/// behind the head) — and the layout is the frontal one on a frontal face.
+#[test]
+fn outer_cheek_cells_stay_inside_the_outline_on_turned_faces() {
+    use faceid_core::analysis::{FaceFrame, RELIEF_LANDMARK_CELLS, RELIEF_OUTLINE_MARGIN};
+    use faceid_core::engine::mesh::index;
+    let (w, h, rgb) = photo("group29-gray.png", true);
+    let image = RgbImage::new(&rgb, w, h).unwrap();
+    let mut engine = FaceEngine::with_embedded_landmarks().unwrap();
+    let faces = engine.detect_photo(&image, 32.0).unwrap();
+    let mut turned = 0;
+    for f in &faces {
+        let landmarks = f.landmarks.as_ref().unwrap();
+        let frame = FaceFrame::from_landmarks(landmarks).unwrap();
+        let layout = frame.relief_layout();
+        let along = |i: usize| {
+            let p = landmarks.point(i);
+            let (dx, dy) = (p[0] - frame.origin.0, p[1] - frame.origin.1);
+            (dx * frame.x_axis.0 + dy * frame.x_axis.1) / frame.width
+        };
+        let yaw = f.measures.unwrap().pose.yaw;
+        if yaw.abs() > 8.0 {
+            turned += 1;
+        }
+        for (cell, outline, sign) in [
+            (layout[3], index::OUTLINE_RIGHT_CHEEK, -1.0f32),
+            (layout[4], index::OUTLINE_LEFT_CHEEK, 1.0),
+        ] {
+            let far = if sign < 0.0 { -cell[0] } else { cell[1] };
+            let nearest = outline
+                .iter()
+                .map(|&i| sign * along(i))
+                .fold(f32::INFINITY, f32::min);
+            assert!(
+                cell[1] > cell[0] || nearest < 0.3,
+                "a measurable side lost its cell: yaw {yaw:.1}, {cell:?}"
+            );
+            assert!(
+                cell[1] <= cell[0] || far <= nearest - RELIEF_OUTLINE_MARGIN + 1e-4,
+                "yaw {yaw:.1}: cell {cell:?} reaches {far:.3}, outline at {nearest:.3}"
+            );
+        }
+        if yaw.abs() < 2.0 {
+            let [x, _, cw, _] = RELIEF_LANDMARK_CELLS[4];
+            assert!(
+                (layout[4][1] - (x + cw / 2.0)).abs() < 0.05,
+                "frontal {yaw:.1}: {:?}",
+                layout[4]
+            );
+        }
+    }
+    assert!(turned >= 5, "only {turned} turned faces to check");
+}
