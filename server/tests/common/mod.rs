@@ -2,6 +2,7 @@
 //! directory and a manual clock, a signed cloud client and an H5 client over real HTTP.
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod postgres;
 
 use std::collections::HashMap;
