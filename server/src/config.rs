@@ -12,7 +12,7 @@ use rand_core::TryRngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
-use crate::media::{MediaError, MediaUrl};
+use crate::media::{MediaError, MediaUrl, S3Settings};
 use crate::rules::{Rules, RulesError};
 use crate::store::{DatabaseUrl, StoreError};
 use crate::verify::MediaTools;
@@ -219,6 +219,8 @@ pub struct ServerConfig {
     pub database: DatabaseUrl,
     /// Where media are stored (`--media-url`).
     pub media: MediaUrl,
+    /// How to reach S3 when `media` is a bucket: the `AWS_*` environment variables.
+    pub s3: S3Settings,
     /// This instance's name in attempt leases (`--instance-id`).
     pub instance_id: String,
     pub credentials: Credentials,
@@ -259,6 +261,7 @@ impl ServerConfig {
             data_dir: data_dir.to_path_buf(),
             database: DatabaseUrl::Sqlite(data_dir.join(crate::DATABASE_FILE)),
             media: MediaUrl::Directory(data_dir.join(crate::MEDIA_DIR)),
+            s3: S3Settings::from_env(),
             instance_id: default_instance_id(listen),
             credentials: Credentials {
                 secret_id: random_secret("AKID", 16)?,

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod media;
 pub mod private_fs;
 pub mod queue;
+pub mod readiness;
 pub mod rules;
 pub mod serve;
 pub mod sim_video;
@@ -177,6 +178,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let key_paths = (config.encryption_rsa_key(), config.encryption_sm2_key());
     let database = config.database.clone();
     let media_url = config.media.clone();
+    let s3_settings = config.s3.clone();
     let instance_id = config.instance_id.clone();
     let (store, media, encryption) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
@@ -197,7 +199,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
                     "reopened attempts this instance was verifying when it last stopped"
                 );
             }
-            let media = media_url.open()?;
+            let media = media_url.open(&s3_settings)?;
             // A wrong endpoint, bucket or credential stops the start here, as a database that
             // does not answer does; later outages show in /readyz.
             media

@@ -88,7 +88,7 @@ pub enum MediaUrl {
     /// A local directory (created 0700 if missing).
     Directory(PathBuf),
     /// `s3://bucket/prefix`: objects `prefix/<key>` in an S3-compatible bucket; endpoint, region
-    /// and credentials come from the usual `AWS_*` environment variables ([`S3Settings::from_env`]).
+    /// and credentials are [`S3Settings`] (the server's come from the usual `AWS_*` variables).
     S3(S3Location),
 }
 
@@ -115,15 +115,12 @@ impl MediaUrl {
         Ok(MediaUrl::Directory(PathBuf::from(url)))
     }
 
-    /// Opens the store (creating the directory as needed; an S3 client reads its settings from the
-    /// environment). Blocks: not on an async thread.
-    pub fn open(&self) -> Result<Arc<dyn MediaStore>, MediaError> {
+    /// Opens the store (creating the directory as needed; an S3 client with `s3`). Sends nothing to
+    /// object storage: [`MediaStore::check`] does.
+    pub fn open(&self, s3: &S3Settings) -> Result<Arc<dyn MediaStore>, MediaError> {
         Ok(match self {
             MediaUrl::Directory(path) => Arc::new(DirectoryMediaStore::open(path)?),
-            MediaUrl::S3(location) => Arc::new(S3MediaStore::open(
-                location.clone(),
-                &S3Settings::from_env(),
-            )?),
+            MediaUrl::S3(location) => Arc::new(S3MediaStore::open(location.clone(), s3)?),
         })
     }
 }
