@@ -37,6 +37,8 @@ pub struct AppState {
     pub encryption: KeyPair,
     /// Uploads stream here before verification.
     pub scratch_dir: PathBuf,
+    /// `/readyz` runs one check at a time, shared by the callers waiting for it.
+    pub readiness: readiness::ReadinessChecks,
     pub clock: Arc<dyn Clock>,
     pub bound: SocketAddr,
 }

@@ -253,6 +253,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         store,
         media,
         scratch_dir,
+        readiness: readiness::ReadinessChecks::default(),
         bound,
     });
 

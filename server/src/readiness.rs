@@ -6,8 +6,12 @@
 //!   stores, reads back and deletes a probe object; otherwise 503, the JSON body naming what
 //!   failed (`{"ready":false,"failed":["media"]}`). The reasons go to the log, not to whoever
 //!   asked: they name internal hosts and buckets.
+//!
+//! `/readyz` is public and each check writes to the bucket, so checks run one at a time: callers
+//! that arrive while one runs wait and take the answer of the next one, which starts after they
+//! arrived (never an older answer). A flood of calls costs one check in flight, not one each.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -41,15 +45,33 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// The last readiness check: when it started and what failed.
+#[derive(Default)]
+pub struct ReadinessChecks {
+    last: tokio::sync::Mutex<Option<(Instant, Vec<Dependency>)>>,
+}
+
 pub async fn readyz(State(app): State<Shared>) -> Response {
-    let (database, media) = tokio::join!(
-        check(&app, Dependency::Database),
-        check(&app, Dependency::Media)
-    );
-    let failed: Vec<&str> = [database, media]
-        .into_iter()
-        .filter_map(|r| r.err().map(Dependency::as_str))
-        .collect();
+    let arrived = Instant::now();
+    let mut last = app.readiness.last.lock().await;
+    let failed = match &*last {
+        Some((started, failed)) if *started >= arrived => failed.clone(),
+        _ => {
+            let started = Instant::now();
+            let (database, media) = tokio::join!(
+                check(&app, Dependency::Database),
+                check(&app, Dependency::Media)
+            );
+            let failed: Vec<Dependency> = [database, media]
+                .into_iter()
+                .filter_map(Result::err)
+                .collect();
+            *last = Some((started, failed.clone()));
+            failed
+        }
+    };
+    drop(last);
+    let failed: Vec<&str> = failed.into_iter().map(Dependency::as_str).collect();
     if failed.is_empty() {
         (StatusCode::OK, Json(json!({ "ready": true }))).into_response()
     } else {
