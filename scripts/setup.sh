@@ -142,4 +142,19 @@ if ! "$SDK_VENV/bin/python" -c 'import tencentcloud.faceid, cryptography, gmssl'
   "$SDK_VENV/bin/pip" install -q "${SDK_PACKAGES[@]}" || fail "pip install ${SDK_PACKAGES[*]}"
 fi
 
-echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), binaryen $BINARYEN_VERSION, node $(node --version), $(chromium --version 2>/dev/null | head -1))"
+# --- moto's S3 server (PyPI moto[server], pinned) for the media contract suite and the S3 end-to-end
+# test (server/tests/common/moto.rs starts its own on a free port and stops it; never assumed running),
+# in a virtualenv of its own under .tools/ (gitignored). FACEID_MOTO_SERVER names another moto_server.
+MOTO_VERSION=5.2.5
+MOTO_VENV=$PWD/.tools/moto
+moto_installed() {
+  "$MOTO_VENV/bin/python" -c 'import importlib.metadata as m, flask, flask_cors; print(m.version("moto"))' 2>/dev/null
+}
+if [ "$(moto_installed)" != "$MOTO_VERSION" ] || [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+  step "moto[server]==$MOTO_VERSION into $MOTO_VENV"
+  python3 -m venv "$MOTO_VENV" || fail "python3 -m venv $MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install -q "moto[server]==$MOTO_VERSION" || fail "pip install moto[server]==$MOTO_VERSION"
+  [ "$(moto_installed)" = "$MOTO_VERSION" ] || fail "pip install moto[server]==$MOTO_VERSION (got '$(moto_installed)')"
+fi
+
+echo "setup: ok (wasm-bindgen $wb_version, $(wasm-pack --version), binaryen $BINARYEN_VERSION, moto $MOTO_VERSION, node $(node --version), $(chromium --version 2>/dev/null | head -1))"

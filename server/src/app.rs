@@ -16,7 +16,7 @@ use crate::media::MediaStore;
 use crate::queue::VerifyQueue;
 use crate::store::VerificationStore;
 use crate::verify::Verifier;
-use crate::{cloud, demo, h5, hosting, logging, serve};
+use crate::{cloud, demo, h5, hosting, logging, readiness, serve};
 
 /// The cloud API body limit: a 3 MB ImageBase64 plus the other fields.
 pub const CLOUD_BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
@@ -37,6 +37,8 @@ pub struct AppState {
     pub encryption: KeyPair,
     /// Uploads stream here before verification.
     pub scratch_dir: PathBuf,
+    /// `/readyz` runs one check at a time, shared by the callers waiting for it.
+    pub readiness: readiness::ReadinessChecks,
     pub clock: Arc<dyn Clock>,
     pub bound: SocketAddr,
 }
@@ -83,7 +85,8 @@ pub fn router(state: Shared) -> Router {
         .route("/h5/", get(hosting::h5_index))
         .route(hosting::LANDMARK_MODEL_PATH, get(hosting::landmark_model))
         .route("/h5/{*path}", get(hosting::h5_file))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(readiness::healthz))
+        .route("/readyz", get(readiness::readyz))
         .route("/encryption/public-keys", get(cloud::public_keys))
         .route(
             "/encryption/rsa-public-key.pem",

@@ -12,6 +12,7 @@ use rand_core::TryRngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
+use crate::media::{MediaError, MediaUrl, S3Settings};
 use crate::rules::{Rules, RulesError};
 use crate::store::{DatabaseUrl, StoreError};
 use crate::verify::MediaTools;
@@ -66,6 +67,12 @@ pub struct Args {
     /// instances on one database (plain TCP, no TLS). Default: sqlite://<data-dir>/faceid.sqlite.
     #[arg(long, env = "FACEID_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Where uploaded videos and best frames are stored: a directory path, or
+    /// `s3://bucket[/prefix]` on S3-compatible object storage (several instances), reached with the
+    /// usual AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (an http://
+    /// endpoint is allowed). Default: <data-dir>/media.
+    #[arg(long, env = "FACEID_MEDIA_URL")]
+    pub media_url: Option<String>,
     /// This instance's name in attempt leases: unique among instances sharing a database, and the
     /// same across restarts of one instance (its leases are then taken back at start-up). Default:
     /// <hostname>:<listen port>.
@@ -190,6 +197,8 @@ pub enum ConfigError {
     PublicUrl(String),
     #[error(transparent)]
     DatabaseUrl(#[from] StoreError),
+    #[error(transparent)]
+    MediaUrl(#[from] MediaError),
     #[error("instance id {0:?}: use 1 to {MAX_INSTANCE_ID_CHARS} letters, digits or . _ : -")]
     InstanceId(String),
 }
@@ -208,6 +217,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
+    /// Where media are stored (`--media-url`).
+    pub media: MediaUrl,
+    /// How to reach S3 when `media` is a bucket: the `AWS_*` environment variables.
+    pub s3: S3Settings,
     /// This instance's name in attempt leases (`--instance-id`).
     pub instance_id: String,
     pub credentials: Credentials,
@@ -247,6 +260,8 @@ impl ServerConfig {
             public_url: None,
             data_dir: data_dir.to_path_buf(),
             database: DatabaseUrl::Sqlite(data_dir.join(crate::DATABASE_FILE)),
+            media: MediaUrl::Directory(data_dir.join(crate::MEDIA_DIR)),
+            s3: S3Settings::from_env(),
             instance_id: default_instance_id(listen),
             credentials: Credentials {
                 secret_id: random_secret("AKID", 16)?,
@@ -313,6 +328,9 @@ impl ServerConfig {
         let mut cfg = ServerConfig::for_data_dir(&args.data_dir)?;
         if let Some(url) = &args.database_url {
             cfg.database = DatabaseUrl::parse(url)?;
+        }
+        if let Some(url) = &args.media_url {
+            cfg.media = MediaUrl::parse(url)?;
         }
         cfg.instance_id = match args.instance_id {
             Some(id) => valid_instance_id(id)?,
@@ -505,6 +523,18 @@ mod tests {
         assert!(matches!(
             config(&["--database-url", "mysql://x"]),
             Err(ConfigError::DatabaseUrl(_))
+        ));
+        assert_eq!(
+            c.media,
+            MediaUrl::Directory(dir.path().join(crate::MEDIA_DIR))
+        );
+        let (c, _) = config(&["--media-url", "s3://faceid-media/prod"]).unwrap();
+        assert_eq!(c.media.to_string(), "s3://faceid-media/prod");
+        let (c, _) = config(&["--media-url", "/srv/faceid-media"]).unwrap();
+        assert_eq!(c.media, MediaUrl::Directory("/srv/faceid-media".into()));
+        assert!(matches!(
+            config(&["--media-url", "s3://No_Such"]),
+            Err(ConfigError::MediaUrl(MediaError::Url { .. }))
         ));
         for bad in ["", "two words", &"x".repeat(MAX_INSTANCE_ID_CHARS + 1)] {
             assert!(matches!(

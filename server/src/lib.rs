@@ -5,7 +5,7 @@
 //! - H5 API under `/api/h5/v1` ([`h5`]): session, attempts (server-drawn challenges), video upload.
 //! - Verification ([`verify`]): ffmpeg decode → faceid-core analysis → reflection decoder.
 //! - Storage behind traits: [`store::VerificationStore`] (SQLite or PostgreSQL),
-//!   [`media::MediaStore`] (directory).
+//!   [`media::MediaStore`] (a directory or S3-compatible object storage).
 //! - Hosting ([`hosting`]) of the page at `/h5/`, and the [`demo`] business page at `/demo`.
 //!
 //! Start in-process with [`start`] (returns the bound address), or run the `faceid-server` binary.
@@ -21,6 +21,7 @@ pub mod logging;
 pub mod media;
 pub mod private_fs;
 pub mod queue;
+pub mod readiness;
 pub mod rules;
 pub mod serve;
 pub mod sim_video;
@@ -36,13 +37,13 @@ pub use app::{AppState, Shared};
 pub use config::{Args, Credentials, ServerConfig};
 
 use cloud::encryption::KeyPair;
-use media::{LocalMediaStore, MediaStore};
+use media::MediaStore;
 use store::VerificationStore;
 use verify::Verifier;
 
 /// File name of the SQLite database inside the data directory (the default `--database-url`).
 pub const DATABASE_FILE: &str = "faceid.sqlite";
-/// Subdirectories of the data directory.
+/// Subdirectories of the data directory (media: the default `--media-url`).
 pub const MEDIA_DIR: &str = "media";
 pub const SCRATCH_DIR: &str = "uploads";
 /// Rate-limit events older than the longest window (a day) are purged.
@@ -61,6 +62,11 @@ pub enum ServerError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Media(#[from] media::MediaError),
+    #[error("media storage {url} does not answer: {source}")]
+    MediaUnavailable {
+        url: String,
+        source: media::MediaError,
+    },
     #[error(transparent)]
     Task(#[from] app::TaskFailed),
     #[error(transparent)]
@@ -137,12 +143,23 @@ pub async fn purge(state: &Shared) -> Result<PurgeReport, ServerError> {
             let keys = s
                 .store
                 .purge(now.saturating_sub(retention_ms), now - RATE_EVENT_KEEP_MS)?;
+            // The store has forgotten these keys already: a key whose delete fails here is not
+            // offered again, so every other key still gets its delete before the error is told.
+            let mut first_failure = None;
+            let mut media_deleted = 0;
             for k in &keys {
-                s.media.delete(k)?;
+                match s.media.delete(k) {
+                    Ok(()) => media_deleted += 1,
+                    Err(e) => {
+                        tracing::error!(key = %k, error = %e, "retention purge: media not deleted");
+                        first_failure.get_or_insert(e);
+                    }
+                }
             }
-            Ok(PurgeReport {
-                media_deleted: keys.len(),
-            })
+            match first_failure {
+                Some(e) => Err(e.into()),
+                None => Ok(PurgeReport { media_deleted }),
+            }
         })
         .await??;
     if report.media_deleted > 0 {
@@ -151,17 +168,22 @@ pub async fn purge(state: &Shared) -> Result<PurgeReport, ServerError> {
     Ok(report)
 }
 
+/// What start-up opens before serving: the database, the media store and the encryption keys.
+type OpenedStorage = (Arc<dyn VerificationStore>, Arc<dyn MediaStore>, KeyPair);
+
 /// Opens storage, binds the listener and starts serving in the background.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let data_dir = config.data_dir.clone();
     let scratch_dir = data_dir.join(SCRATCH_DIR);
     let key_paths = (config.encryption_rsa_key(), config.encryption_sm2_key());
     let database = config.database.clone();
+    let media_url = config.media.clone();
+    let s3_settings = config.s3.clone();
     let instance_id = config.instance_id.clone();
     let (store, media, encryption) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
         let scratch_dir = scratch_dir.clone();
-        move || -> Result<(Arc<dyn VerificationStore>, LocalMediaStore, KeyPair), ServerError> {
+        move || -> Result<OpenedStorage, ServerError> {
             private_fs::create_dir(&data_dir).map_err(ServerError::DataDir)?;
             // Leftover partial uploads of a previous process are useless: start clean.
             let _ = std::fs::remove_dir_all(&scratch_dir);
@@ -177,7 +199,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
                     "reopened attempts this instance was verifying when it last stopped"
                 );
             }
-            let media = LocalMediaStore::open(&data_dir.join(MEDIA_DIR))?;
+            let media = media_url.open(&s3_settings)?;
+            // A wrong endpoint, bucket or credential stops the start here, as a database that
+            // does not answer does; later outages show in /readyz.
+            media
+                .check()
+                .map_err(|source| ServerError::MediaUnavailable {
+                    url: media_url.to_string(),
+                    source,
+                })?;
+            tracing::info!(media = %media_url, "media storage answers");
             let (encryption, generated) = KeyPair::load_or_generate(&key_paths.0, &key_paths.1)?;
             if generated {
                 tracing::info!(
@@ -191,7 +222,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })
     .await
     .map_err(|e| ServerError::Task(app::TaskFailed(e.to_string())))??;
-    let media: Arc<dyn MediaStore> = Arc::new(media);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -223,6 +253,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         store,
         media,
         scratch_dir,
+        readiness: readiness::ReadinessChecks::default(),
         bound,
     });
 

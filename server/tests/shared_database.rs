@@ -1,7 +1,7 @@
 //! Servers on a real PostgreSQL (common/postgres.rs): one verifies and keeps its answers across
 //! restarts, and two on one database serve one flow between them — DetectAuth on one, the page's
-//! calls on the other. Media still live in each server's own directory (the object store of
-//! issue #13 is not done), so only text results are read across servers.
+//! calls on the other. Media live in each server's own directory here, so only text results are
+//! read across servers; object_storage.rs shares media too, through one bucket.
 
 mod common;
 

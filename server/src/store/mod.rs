@@ -276,6 +276,8 @@ pub trait VerificationStore: Send + Sync {
     /// page's retried upload is verified at once instead of after the lease expires. Other
     /// instances' leases are left alone. Returns how many were given back.
     fn release_leases_of(&self, owner: &str) -> Result<usize, StoreError>;
+    /// Readiness (`/readyz`): a trivial query the database must answer.
+    fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Which database to use (`--database-url`).

@@ -583,4 +583,9 @@ impl VerificationStore for PostgresStore {
             .execute(&dollar(sql::RELEASE_LEASES_OF), &[&owner])?;
         Ok(usize::try_from(released).unwrap_or(usize::MAX))
     }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.pool.get()?.batch_execute("SELECT 1")?;
+        Ok(())
+    }
 }

@@ -383,6 +383,12 @@ impl VerificationStore for SqliteStore {
             .lock()?
             .execute(sql::RELEASE_LEASES_OF, params![owner])?)
     }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.lock()?
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

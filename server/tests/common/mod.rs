@@ -2,6 +2,7 @@
 //! directory and a manual clock, a signed cloud client and an H5 client over real HTTP.
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod postgres;
 
 use std::collections::HashMap;
@@ -107,6 +108,8 @@ impl TestServer {
         config.credentials = creds;
         config.rules = previous.rules;
         config.database = previous.database;
+        config.media = previous.media;
+        config.s3 = previous.s3;
         config.instance_id = previous.instance_id;
         let server = faceid_server::start(config).await.unwrap();
         let api = Endpoint {
