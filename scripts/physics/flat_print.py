@@ -13,18 +13,30 @@ ratio between the relief cells that each witness of core/src/reflection/relief.r
 Usage: python3 scripts/physics/flat_print.py [--rust]   (numpy only)
 --rust prints the bounds as the table `FLAT_BOUNDS` of core/src/reflection/relief.rs.
 """
+import pathlib
+import re
 import sys
 import numpy as np
 
 SCREEN_W, SCREEN_H = 6.5, 14.0  # cm
 CAMERA = np.array([0.0, 6.5, 0.0])
-# Relief cells on a face 14 cm wide (cheek to cheek), in cm from the nose, x right, y up.
-CELLS = {
-    "outer_left": (-4.5, 0.0), "outer_right": (4.5, 0.0),
-    "inner_left": (-2.0, 0.0), "inner_right": (2.0, 0.0),
-    "forehead": (0.0, 5.0), "chin": (0.0, -6.0), "nose": (0.0, 0.0),
-}
 FACE_HALF_WIDTH = 7.0
+
+
+def landmark_cells():
+    """The relief cells' centres as the decoder places them on a frontal face
+    (`RELIEF_LANDMARK_CELLS` in core/src/analysis.rs: x, y in units of the cheek-to-cheek width W
+    from the nose tip, y toward the chin), in cm from the nose tip on a face 14 cm wide, y up."""
+    source = (pathlib.Path(__file__).resolve().parents[2] / "core/src/analysis.rs").read_text()
+    table = re.search(r"pub const RELIEF_LANDMARK_CELLS: \[\[f32; 4\]; 7\] = \[(.*?)\];", source, re.S)
+    rows = re.findall(r"\[(-?[0-9.]+), (-?[0-9.]+), [0-9.]+, [0-9.]+\]", table.group(1))
+    names = ("nose", "inner_left", "inner_right", "outer_left", "outer_right", "forehead", "chin")
+    width = 2 * FACE_HALF_WIDTH
+    return {n: (float(x) * width, -float(y) * width) for n, (x, y) in zip(names, rows, strict=True)}
+
+
+# Relief cells on a face 14 cm wide (cheek to cheek), in cm from the nose tip, x right, y up.
+CELLS = landmark_cells()
 
 sx, sy = np.meshgrid(np.linspace(-SCREEN_W / 2, SCREEN_W / 2, 13), np.linspace(-SCREEN_H / 2, SCREEN_H / 2, 29))
 SCREEN = np.stack([sx.ravel(), sy.ravel(), np.zeros(sx.size)], 1)
@@ -80,7 +92,7 @@ def main():
             w = bounds(a)
             vertical = max(w["forehead+chin vs nose"][0], w["forehead+chin vs front"][0])
             print(f"    ({np.tan(np.radians(a)):.4f}, [{w['outer cheeks vs front'][0]:.3f}, {vertical:.3f}, "
-                  f"{w['chin vs forehead'][0]:.3f}]), // {a} deg")
+                  f"{w['chin vs forehead'][0]:.3f}, {w['left vs right outer cheek'][0]:.3f}]), // {a}°")
         return
     for half_angle in angles:
         worst = bounds(half_angle)
