@@ -131,7 +131,7 @@ if [ -d "$OURS_PKG" ] && ! bash scripts/wasm-opt.sh "$OURS_PKG/faceid_bench_bg.w
   rm -rf "$OURS_PKG"
 fi
 
-step "build: the page (scripts/build-page.sh: wasm-pack build --target web --profile page, wasm-opt)"
+step "build: the page (scripts/build-page.sh: wasm-pack build --target web --profile page, wasm-opt, terser)"
 PAGE_PKG=$RUN/page-pkg
 if timeout 1200 bash scripts/build-page.sh "$PAGE_PKG" > "$LOGS/page-build.log" 2>&1; then
   echo "   built"

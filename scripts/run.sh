@@ -9,7 +9,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 bash scripts/setup.sh
 
-echo "== building the page: scripts/build-page.sh (wasm-pack build --target web --profile page, wasm-opt)"
+echo "== building the page: scripts/build-page.sh (wasm-pack build --target web --profile page, wasm-opt, terser)"
 if bash scripts/build-page.sh; then
   page_ok=1
 else

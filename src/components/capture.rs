@@ -144,8 +144,7 @@ pub fn Capture(props: &CaptureProps) -> Html {
     let overlay_ref = use_node_ref();
     let shared = use_mut_ref(Shared::default);
     let video_size = use_state(|| (640u32, 480u32));
-    let phase = std::mem::discriminant(&state.screen);
-    let heading = use_focused_heading(format!("{phase:?}"));
+    let heading = use_focused_heading(std::mem::discriminant(&state.screen));
     let guide = OvalGuide::default();
     shared.borrow_mut().landmark_model = props.landmark_model.clone();
 

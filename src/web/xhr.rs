@@ -23,7 +23,7 @@ use crate::config::PageConfig;
 pub const JSON_TIMEOUT_MS: u32 = 15_000;
 /// An upload that has not finished in this long is retried (8 MB at a slow 2 Mbit/s takes ~34 s).
 pub const UPLOAD_TIMEOUT_MS: u32 = 45_000;
-/// The landmark model (647 KB) at a slow 1 Mbit/s takes ~5 s; past this the page goes on with the
+/// The landmark model (643 KB) at a slow 1 Mbit/s takes ~5 s; past this the page goes on with the
 /// detector alone rather than keep the person waiting.
 pub const MODEL_TIMEOUT_MS: u32 = 20_000;
 

@@ -40,10 +40,10 @@ pub enum EngineError {
 }
 
 /// The embedded BlazeFace short-range model (`core/models/face_detection_short_range.fnn`,
-/// 120 KB, 105 KB gzip).
+/// 111 KB, 99 KB gzip).
 pub static FACE_DETECTION_MODEL: &[u8] =
     include_bytes!("../../models/face_detection_short_range.fnn");
-/// The FaceMesh model (`core/models/face_landmark.fnn`, 647 KB). Native builds embed it; the page
+/// The FaceMesh model (`core/models/face_landmark.fnn`, 643 KB). Native builds embed it; the page
 /// fetches the same file when its mode needs landmarks, so the wasm does not carry it.
 pub static FACE_LANDMARK_MODEL: &[u8] = include_bytes!("../../models/face_landmark.fnn");
 

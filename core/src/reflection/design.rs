@@ -541,7 +541,7 @@ pub(super) fn per_colour(
                         .filter(|(&g, _)| g == s)
                         .map(|(_, r)| r[c]),
                 );
-                values.sort_by(f64::total_cmp);
+                super::stats::sort_values(&mut values);
                 let m = values.len();
                 *o = if m == 0 {
                     0.0

@@ -484,7 +484,7 @@ impl ReflectionDecoder {
         };
 
         // Sanitise and order the samples.
-        let mut obs: Vec<Observation> = samples
+        let obs: Vec<Observation> = samples
             .iter()
             .filter(|s| s.t_ms.is_finite())
             .map(|s| Observation {
@@ -495,7 +495,7 @@ impl ReflectionDecoder {
                 relief: relief_observation(&s.relief),
             })
             .collect();
-        obs.sort_by(|a, b| a.t.total_cmp(&b.t));
+        let mut obs = stats::sorted_by_key(obs, |o| o.t);
 
         // 1303: the recording must span the baseline and the whole flash phase without long gaps.
         let flash_start = timeline.flash_start();
@@ -608,7 +608,7 @@ impl ReflectionDecoder {
             .filter(|c| c.confidence.is_nan() || c.confidence < WEAK_STEP_CONFIDENCE)
             .count();
         let mut confidences: Vec<f64> = colours.iter().map(|c| f64::from(c.confidence)).collect();
-        confidences.sort_by(f64::total_cmp);
+        stats::sort_values(&mut confidences);
         report.lowest_confidence = [
             confidences.first().copied().unwrap_or(0.0),
             confidences.get(1).copied().unwrap_or(0.0),
@@ -652,7 +652,7 @@ impl ReflectionDecoder {
             .iter()
             .filter_map(|o| o.face_box.map(|b| f64::from(b.w)))
             .collect();
-        widths.sort_by(f64::total_cmp);
+        stats::sort_values(&mut widths);
         let width = widths
             .get((widths.len() * 9 / 10).min(widths.len().saturating_sub(1)))
             .copied()

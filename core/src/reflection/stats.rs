@@ -125,6 +125,28 @@ pub fn t_critical(alpha: f64, dof: f64) -> f64 {
     hi
 }
 
+/// The order that sorts `keys` ascending under `f64::total_cmp`, ties kept in input order (what a
+/// stable `sort_by(f64::total_cmp)` gives). Every f64-keyed sort of the decoder goes through this
+/// one non-generic sort: each `sort_by` instantiation costs ~5 KB of the page's wasm (issue #10).
+pub fn total_order(keys: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+    order
+}
+
+/// `values` sorted ascending under `f64::total_cmp`, in place.
+pub fn sort_values(values: &mut Vec<f64>) {
+    let sorted: Vec<f64> = total_order(values).into_iter().map(|i| values[i]).collect();
+    *values = sorted;
+}
+
+/// `items` stably sorted by `key` ascending under `f64::total_cmp`.
+pub fn sorted_by_key<T>(items: Vec<T>, key: impl Fn(&T) -> f64) -> Vec<T> {
+    let order = total_order(&items.iter().map(key).collect::<Vec<_>>());
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +170,41 @@ mod tests {
         assert!((t_upper_tail(0.0, 7.0) - 0.5).abs() < 1e-12);
         assert!((t_upper_tail(-2.0, 7.0) + t_upper_tail(2.0, 7.0) - 1.0).abs() < 1e-12);
         assert!(t_critical(0.0, 5.0).is_infinite() && t_critical(0.01, 0.0).is_infinite());
+    }
+
+    #[test]
+    fn the_shared_sorts_order_as_a_stable_sort_by_total_cmp() {
+        // Ties (records with equal keys), both zeros, both infinities and NaNs of either sign.
+        let keys = [
+            3.0,
+            -0.0,
+            f64::NAN,
+            0.0,
+            1.5,
+            -f64::NAN,
+            f64::NEG_INFINITY,
+            1.5,
+            f64::INFINITY,
+            -0.0,
+            3.0,
+        ];
+        let records: Vec<(f64, usize)> = keys.iter().copied().zip(0..).collect();
+        let mut want = records.clone();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let got = sorted_by_key(records, |r| r.0);
+        let bits = |v: &[(f64, usize)]| v.iter().map(|r| (r.0.to_bits(), r.1)).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
+        // The records that tie came out in input order: 4 before 7, 0 before 10, 1 before 9.
+        assert_eq!(
+            got.iter().map(|r| r.1).collect::<Vec<_>>(),
+            [5, 6, 1, 9, 3, 4, 7, 0, 10, 8, 2]
+        );
+
+        let mut values = keys.to_vec();
+        sort_values(&mut values);
+        let mut want = keys.to_vec();
+        want.sort_by(f64::total_cmp);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&values), bits(&want));
     }
 }

@@ -15,7 +15,7 @@ pub(super) struct Timeline {
 
 impl Timeline {
     pub fn from_shown(shown: &[DisplayedColour]) -> Option<Timeline> {
-        let mut v: Vec<DisplayedColour> = shown
+        let v: Vec<DisplayedColour> = shown
             .iter()
             .copied()
             .filter(|d| d.start_ms.is_finite())
@@ -23,12 +23,12 @@ impl Timeline {
         if v.len() < 2 || v.len() > tuning::MAX_SHOWN {
             return None;
         }
-        v.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        let v = super::stats::sorted_by_key(v, |d| d.start_ms);
         let starts: Vec<f64> = v.iter().map(|d| d.start_ms).collect();
         let n = starts.len();
         // The last step's end is not logged: assume it lasted as long as the median step before it.
         let mut durations: Vec<f64> = starts[1..].windows(2).map(|w| w[1] - w[0]).collect();
-        durations.sort_by(f64::total_cmp);
+        super::stats::sort_values(&mut durations);
         let last = durations
             .get(durations.len() / 2)
             .copied()
