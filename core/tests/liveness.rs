@@ -230,8 +230,8 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
     // show their relief beyond paper's bounds, by room light) are measured by faceid-eval over the
     // world's variety; here the whole path must work end to end: the issued sequence found at the
     // right delay, every genuine session passed or — when its relief stays within paper's bounds
-    // (a room light that flattens the face) — asked to change the light, never refused, and one
-    // at least passed.
+    // (a room light that flattens the face) — asked to change the light, never refused, and most
+    // of them passed.
     let photo = astronaut();
     let mut passed = 0;
     for seed in 0..3u64 {
@@ -274,7 +274,7 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
             }
         }
     }
-    assert!(passed >= 1, "{passed} of 3 genuine sessions passed");
+    assert!(passed >= 2, "{passed} of 3 genuine sessions passed");
 }
 
 #[test]
