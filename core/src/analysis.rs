@@ -174,16 +174,10 @@ pub fn relief_regions(
 /// The relief cells placed by landmarks, in the face's own frame: origin at the nose tip, x toward
 /// the face's outline at eye height on the image's right (landmark 454, from 234 on the left), y
 /// perpendicular toward the chin, both in units of that outline-to-outline width W. Each is
-/// (centre x, centre y, width, height) as on a frontal face, whose outline lies W/2 from the nose
-/// tip on either side; the order is that of [`RELIEF_CELLS`]: the nose ridge above the tip, the
-/// inner cheeks beside the nose's wings, the outer cheeks seven tenths of the way to the outline,
-/// mid-forehead between brows and hairline, the chin below the lower lip.
-///
-/// The cheeks' cells are laid out per side ([`FaceFrame::relief_cells`]): their x and width scale
-/// with that side's distance from the nose tip to the outline at their own height (a face turned
-/// 10° has its tip a seventh of W off the middle, so the outline on the side it turns from is
-/// 0.36 W from the tip, where a fixed layout put the outer cell's middle), and the outer cell ends
-/// at least [`RELIEF_OUTLINE_MARGIN`] inside that outline.
+/// (centre x, centre y, width, height); the order is that of [`RELIEF_CELLS`]: the nose ridge
+/// above the tip, the inner cheeks beside the nose's wings, the outer cheeks seven tenths of the way
+/// to the outline (ending a twelfth of W inside it, so a print cut along the face's outline does not
+/// reach into them), mid-forehead between brows and hairline, the chin below the lower lip.
 pub const RELIEF_LANDMARK_CELLS: [[f32; 4]; 7] = [
     [0.0, -0.1, 0.11, 0.16],
     [-0.2, -0.02, 0.15, 0.15],
@@ -194,26 +188,13 @@ pub const RELIEF_LANDMARK_CELLS: [[f32; 4]; 7] = [
     [0.0, 0.42, 0.24, 0.1],
 ];
 
-/// How far inside the outline (in W) an outer cheek's cell ends: a twelfth of a 14 cm face is
-/// ~1.2 cm, so a print cut along the face's outline — even a centimetre inside it — leaves the
-/// cell on paper rather than straddling the room behind, and a landmark model's outline, a few
-/// pixels off at 100 px faces, still leaves the cell on skin.
-pub const RELIEF_OUTLINE_MARGIN: f32 = 1.0 / 12.0;
-
-/// A side's tip-to-outline distance (in W) below which its cheeks are not measured: the face is
-/// turned so far (≈ 25° and more) that the side's cheeks are foreshortened to a sliver.
-pub const RELIEF_MIN_SIDE: f32 = 0.25;
-
 /// The face's own frame, from its landmarks (analysis-image pixels): origin at the nose tip, unit
-/// x toward the outline on the image's right, width W between the outlines at eye height, and the
-/// distances (in W) from the tip to the outline at the cheeks' height on the image's left and
-/// right.
+/// x toward the outline on the image's right, width W between the outlines at eye height.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FaceFrame {
     pub origin: (f32, f32),
     pub x_axis: (f32, f32),
     pub width: f32,
-    pub sides: [f32; 2],
 }
 
 /// How much of a new frame's landmark frame enters the smoothed one: landmarks jitter by a pixel
@@ -235,30 +216,12 @@ impl FaceFrame {
             p(index::CHEEK_LEFT),
         );
         let width = ((right.0 - left.0).powi(2) + (right.1 - left.1).powi(2)).sqrt();
-        if !(width.is_finite() && width >= 4.0 && tip.0.is_finite() && tip.1.is_finite()) {
-            return None;
-        }
-        let x_axis = ((right.0 - left.0) / width, (right.1 - left.1) / width);
-        // Along x from the tip, in W; the nearest of a side's outline points bounds its cells.
-        let along = |i: usize| {
-            let q = p(i);
-            ((q.0 - tip.0) * x_axis.0 + (q.1 - tip.1) * x_axis.1) / width
-        };
-        let nearest = |points: [usize; 3], sign: f32| {
-            points
-                .map(|i| sign * along(i))
-                .into_iter()
-                .fold(f32::INFINITY, f32::min)
-        };
-        let sides = [
-            nearest(index::OUTLINE_RIGHT_CHEEK, -1.0),
-            nearest(index::OUTLINE_LEFT_CHEEK, 1.0),
-        ];
-        sides.iter().all(|s| s.is_finite()).then_some(FaceFrame {
-            origin: tip,
-            x_axis,
-            width,
-            sides,
+        (width.is_finite() && width >= 4.0 && tip.0.is_finite() && tip.1.is_finite()).then(|| {
+            FaceFrame {
+                origin: tip,
+                x_axis: ((right.0 - left.0) / width, (right.1 - left.1) / width),
+                width,
+            }
         })
     }
 
@@ -277,52 +240,17 @@ impl FaceFrame {
             ),
             x_axis: (xa / n, ya / n),
             width: mix(self.width, next.width),
-            sides: [
-                mix(self.sides[0], next.sides[0]),
-                mix(self.sides[1], next.sides[1]),
-            ],
         }
     }
 
-    /// The relief cells ([`RELIEF_LANDMARK_CELLS`], the cheeks laid out per side) in the face's
-    /// frame: (x0, x1, y0, y1) in W; an empty span for a side too foreshortened to measure.
-    pub fn relief_layout(&self) -> [[f32; 4]; 7] {
-        let mut out = RELIEF_LANDMARK_CELLS
-            .map(|[x, y, w, h]| [x - w / 2.0, x + w / 2.0, y - h / 2.0, y + h / 2.0]);
-        const FRONTAL_SIDE: f32 = 0.5;
-        for (i, cell) in out.iter_mut().enumerate().take(5).skip(1) {
-            let [x0, x1, _, _] = *cell;
-            let sign = if x0 + x1 < 0.0 { -1.0 } else { 1.0 };
-            let side = self.sides[usize::from(sign > 0.0)];
-            let (near, far) = (x0.abs().min(x1.abs()), x0.abs().max(x1.abs()));
-            let scale = side / FRONTAL_SIDE;
-            let (near, mut far) = (near * scale, far * scale);
-            if i >= 3 {
-                far = far.min(side - RELIEF_OUTLINE_MARGIN);
-            }
-            let (near, far) = if side < RELIEF_MIN_SIDE || far <= near {
-                (0.0, 0.0)
-            } else {
-                (near, far)
-            };
-            cell[0] = sign * if sign < 0.0 { far } else { near };
-            cell[1] = sign * if sign < 0.0 { near } else { far };
-        }
-        out
-    }
-
-    /// The relief cells on a `width × height` image.
+    /// The relief cells ([`RELIEF_LANDMARK_CELLS`]) on a `width × height` image.
     pub fn relief_cells(&self, width: u32, height: u32) -> [PixelRect; 7] {
         let (ex, w) = (self.x_axis, self.width);
         let ey = (-ex.1, ex.0);
-        let rect = |[x0, x1, y0, y1]: [f32; 4]| {
-            if x1 <= x0 {
-                return PixelRect::default();
-            }
-            let (x, y) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let rect = |[x, y, cw, ch]: [f32; 4]| {
             let cx = self.origin.0 + w * (x * ex.0 + y * ey.0);
             let cy = self.origin.1 + w * (x * ex.1 + y * ey.1);
-            let (hw, hh) = (w * (x1 - x0) / 2.0, w * (y1 - y0) / 2.0);
+            let (hw, hh) = (w * cw / 2.0, w * ch / 2.0);
             let px = |v: f32, max: u32| (v.round().max(0.0) as u32).min(max);
             PixelRect {
                 x0: px(cx - hw, width),
@@ -331,7 +259,7 @@ impl FaceFrame {
                 y1: px(cy + hh, height),
             }
         };
-        self.relief_layout().map(rect)
+        RELIEF_LANDMARK_CELLS.map(rect)
     }
 }
 

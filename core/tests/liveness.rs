@@ -226,14 +226,9 @@ fn decode(samples: &[ReflectionSample], shown: &[DisplayedColour]) -> (Verdict, 
 
 #[test]
 fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
-    // A dim room (k 0.3–0.5) and a steady camera: the decision's limits (how many genuine sessions
-    // show their relief beyond paper's bounds, by room light) are measured by faceid-eval over the
-    // world's variety; here the whole path must work end to end: the issued sequence found at the
-    // right delay, every genuine session passed or — when its relief stays within paper's bounds
-    // (a room light that flattens the face) — asked to change the light, never refused, and most
-    // of them passed.
+    // A dim room (k 0.3–0.5) and a steady camera: the decision's limits are measured by
+    // faceid-eval over the world's variety; here the whole path must work end to end.
     let photo = astronaut();
-    let mut passed = 0;
     for seed in 0..3u64 {
         let c = challenge(100 + seed);
         for attack in Attack::ALL {
@@ -244,10 +239,8 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
             let samples = run_analyser(&mut s);
             let (v, r) = decode(&samples, &shown);
             if attack == Attack::None {
-                passed += usize::from(v.passed);
                 assert!(
-                    (v.passed && v.code == ResultCode::Passed)
-                        || (r.rule == Rule::ReliefUndecided && v.code == ResultCode::TooBright),
+                    v.passed && v.code == ResultCode::Passed,
                     "seed {seed}: {v:?} {r:?}"
                 );
                 assert_eq!(v.colours.len(), 10);
@@ -274,7 +267,6 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
             }
         }
     }
-    assert!(passed >= 2, "{passed} of 3 genuine sessions passed");
 }
 
 #[test]

@@ -54,10 +54,6 @@ pub mod index {
     /// The face's outline at eye height (right side, left side).
     pub const CHEEK_RIGHT: usize = 234;
     pub const CHEEK_LEFT: usize = 454;
-    /// The outline from eye height down past the nose's tip (right side, then left side): where
-    /// the outer cheeks' cells must stay inside.
-    pub const OUTLINE_RIGHT_CHEEK: [usize; 3] = [234, 93, 132];
-    pub const OUTLINE_LEFT_CHEEK: [usize; 3] = [454, 323, 361];
     /// Upper edge of the eyebrows (right brow outer → inner, then left brow inner → outer).
     pub const BROWS_UPPER: [usize; 10] = [70, 63, 105, 66, 107, 336, 296, 334, 293, 300];
 }
