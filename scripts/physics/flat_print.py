@@ -11,7 +11,10 @@ face: 0.475 of the frame width on an 80 deg wide front camera), and prints the l
 ratio between the relief cells that each witness of core/src/reflection/relief.rs compares.
 
 Usage: python3 scripts/physics/flat_print.py [--rust]   (numpy only)
---rust prints the bounds as the table `FLAT_BOUNDS` of core/src/reflection/relief.rs.
+--rust prints the bounds in the shape of the table `FLAT_BOUNDS` of core/src/reflection/relief.rs,
+with a fourth column (one outer cheek against the other). The committed table was generated when
+this script placed its own, closer-set cells; at the decoder's cells, read here, every bound is
+17-85 % wider, and adopting them waits (docs/light-decision.md, "Known gap").
 """
 import pathlib
 import re
