@@ -3,7 +3,7 @@
 // canvas.captureStream whose canvas draws a real face photo lit by the colour the page shows.
 //
 // Reflection model (the one faceid_core::sim renders), in linear light:
-//   pixel_c = E(t) · albedo_c(x, y) · (ambient_c + gain(x, y) · screen_c(t − delay)) + noise
+//   pixel_c = E(t) · albedo_c(x, y) · room(x, y) · (ambient_c + gain(x, y) · screen_c(t − delay)) + noise
 // gain follows a head's shape on a live person (headResponse: more where the face turns toward
 // the screen, less where it turns up to the room's light) and is weak on the background; on a
 // print it is the same everywhere. screen(t − delay) is the colour the page showed `delayMs`
@@ -120,6 +120,9 @@
   };
   const roomLight = (n) => 0.5 * (1 - 0.6 * n[1]) + 0.075 * (1 + n[1]) + 1.0 * Math.max(0, dot(n, LAMP));
   const FRONT = screenLight([0, 0.1, HEAD.c], [0, 0, 1]) / roomLight([0, 0, 1]);
+  // The share of screen to room light at (u, v) relative to the front's, and the room's light there
+  // relative to the front's: the photo is relit by the room (so the screen's added light,
+  // albedo · room · gain, follows the screen's light alone, as on a real face).
   const headResponse = (u, v) => {
     const z = headHeight(u, v);
     if (z === null) return null;
@@ -127,7 +130,8 @@
     const zu = (headHeight(u + e, v) ?? z) - (headHeight(u - e, v) ?? z);
     const zv = (headHeight(u, v + e) ?? z) - (headHeight(u, v - e) ?? z);
     const n = norm([-Math.max(-20, Math.min(20, zu / (2 * e))), -Math.max(-20, Math.min(20, zv / (2 * e))), 1]);
-    return screenLight([u, v, z], n) / roomLight(n) / FRONT;
+    const room = roomLight(n) / roomLight([0, 0, 1]);
+    return { share: screenLight([u, v, z], n) / roomLight(n) / FRONT, room };
   };
 
   // ---- The scene: photo albedo in linear light and the screen's gain per pixel.
@@ -153,6 +157,7 @@
       const px = cx.getImageData(0, 0, W, H).data;
       const albedo = new Float32Array(N * 3);
       const gain = new Float32Array(N);
+      const room = new Float32Array(N).fill(1);
       const hw = (fw * k) / 2, hh = (fh * k) / 2;
       for (let y = 0, i = 0; y < H; y++) {
         for (let x = 0; x < W; x++, i++) {
@@ -161,7 +166,8 @@
           albedo[3 * i + 2] = lin[px[4 * i + 2]];
           const u = (x + 0.5 - fcx) / hw, v = (y + 0.5 - fcy) / hh;
           const r = CFG.relief ? headResponse(u, v) : null;
-          gain[i] = CFG.relief ? (r === null ? CFG.backgroundGain : CFG.faceGain * r) : CFG.faceGain;
+          gain[i] = CFG.relief ? (r === null ? CFG.backgroundGain : CFG.faceGain * r.share) : CFG.faceGain;
+          if (r !== null) room[i] = r.room;
         }
       }
       // Exposure: the face's mean luminance under a white screen reaches CFG.targetLevel.
@@ -171,12 +177,16 @@
           if (x < 0 || y < 0 || x >= W || y >= H) continue;
           const i = y * W + x;
           const g = gain[i];
-          lum += 0.2126 * albedo[3 * i] * (CFG.ambient[0] + g) + 0.7152 * albedo[3 * i + 1] * (CFG.ambient[1] + g) +
-                 0.0722 * albedo[3 * i + 2] * (CFG.ambient[2] + g);
+          lum += room[i] * (0.2126 * albedo[3 * i] * (CFG.ambient[0] + g) + 0.7152 * albedo[3 * i + 1] * (CFG.ambient[1] + g) +
+                 0.0722 * albedo[3 * i + 2] * (CFG.ambient[2] + g));
           n++;
         }
       }
       const exposure = CFG.targetLevel / Math.max(1e-6, lum / Math.max(1, n));
+      // Fold the room's light into the albedo: the rendering below stays one multiply per channel.
+      for (let i = 0; i < N; i++) {
+        albedo[3 * i] *= room[i]; albedo[3 * i + 1] *= room[i]; albedo[3 * i + 2] *= room[i];
+      }
       resolve({ albedo, gain, exposure });
     };
     img.src = CFG.photoUrl;

@@ -47,8 +47,9 @@ pub struct Person {
     pub face_gain: f32,
     pub background_gain: f32,
     /// Whether the face is a live head (its response follows a head's shape: the screen lights the
-    /// parts turned toward it more, the room those turned toward the ceiling — the model of
-    /// `faceid_core::sim::scene`) or flat paper (the same response everywhere on the sheet).
+    /// parts turned toward it more, the room those turned toward the ceiling, and the room's light
+    /// relights the photo, so the screen's added light follows the screen's light alone — the model
+    /// of `faceid_core::sim::scene`) or flat paper (the same response everywhere on the sheet).
     pub relief: bool,
     /// Face luminance under the white screen (linear), mid-range for a webcam.
     pub target_level: f32,
