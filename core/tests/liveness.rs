@@ -227,8 +227,12 @@ fn decode(samples: &[ReflectionSample], shown: &[DisplayedColour]) -> (Verdict, 
 #[test]
 fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
     // A dim room (k 0.3–0.5) and a steady camera: the decision's limits are measured by
-    // faceid-eval over the world's variety; here the whole path must work end to end.
+    // faceid-eval over the world's variety; here the whole path must work end to end. Every
+    // genuine session's sequence is decoded and it is never refused (1002): it passes, or — when
+    // the relief is too weak to tell from paper's, as for a third of genuine sessions in this band
+    // (BENCHMARKS.md §7) — the person is asked to try again (1202); most pass.
     let photo = astronaut();
+    let mut genuine_passed = 0;
     for seed in 0..3u64 {
         let c = challenge(100 + seed);
         for attack in Attack::ALL {
@@ -240,9 +244,12 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
             let (v, r) = decode(&samples, &shown);
             if attack == Attack::None {
                 assert!(
-                    v.passed && v.code == ResultCode::Passed,
+                    matches!(r.rule, Rule::Passed | Rule::ReliefUndecided)
+                        && v.passed == (r.rule == Rule::Passed)
+                        && v.code == r.rule.code(),
                     "seed {seed}: {v:?} {r:?}"
                 );
+                genuine_passed += usize::from(v.passed);
                 assert_eq!(v.colours.len(), 10);
                 assert!(
                     v.colours.iter().filter(|d| d.confidence > 0.5).count() >= 9,
@@ -267,6 +274,10 @@ fn genuine_sessions_pass_and_no_attack_is_accepted_through_the_analyser() {
             }
         }
     }
+    assert!(
+        genuine_passed >= 2,
+        "{genuine_passed} of 3 genuine sessions passed"
+    );
 }
 
 #[test]
