@@ -58,13 +58,19 @@ pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
 /// Beyond the bounded steps of a verification, time for storing its media and result.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
-/// How long an upload's claim holds its attempt against other instances. Every step of the claimed
-/// phase is bounded: the body arrives within [`UPLOAD_TIME_LIMIT`]; the wait for a verification
-/// slot is at most the queue ahead of it (queue ÷ slots rounds of at most `verify_timeout` each);
-/// the verification takes at most `verify_timeout`; then [`LEASE_MARGIN`]. A lease older than that
-/// belongs to an instance that died or hung, and another may take the attempt over. (Defaults:
-/// 90 + 8 × 30 + 30 + 30 s = 6.5 min.)
+/// How long an upload's claim holds its attempt against other instances: `--lease-secs` when
+/// given, else [`verification_bound`].
 pub fn attempt_lease(config: &ServerConfig) -> Duration {
+    config.lease.unwrap_or_else(|| verification_bound(config))
+}
+
+/// How long the claimed phase of an upload can last. Every step is bounded: the body arrives
+/// within [`UPLOAD_TIME_LIMIT`]; the wait for a verification slot is at most the queue ahead of it
+/// (queue ÷ slots rounds of at most `verify_timeout` each); the verification takes at most
+/// `verify_timeout`; then [`LEASE_MARGIN`]. A lease older than that belongs to an instance that
+/// died or hung, and another may take the attempt over. (Defaults: 90 + 8 × 30 + 30 + 30 s =
+/// 6.5 min.)
+pub fn verification_bound(config: &ServerConfig) -> Duration {
     let rounds_queued = config
         .verify_queue
         .div_ceil(config.verify_concurrency.max(1))
@@ -1055,5 +1061,8 @@ mod tests {
             attempt_lease(&config),
             Duration::from_secs(90 + 30 + 30 + 30)
         );
+        // --lease-secs replaces the bound.
+        config.lease = Some(Duration::from_secs(5));
+        assert_eq!(attempt_lease(&config), Duration::from_secs(5));
     }
 }

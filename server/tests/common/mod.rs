@@ -111,6 +111,7 @@ impl TestServer {
         config.media = previous.media;
         config.s3 = previous.s3;
         config.instance_id = previous.instance_id;
+        config.lease = previous.lease;
         let server = faceid_server::start(config).await.unwrap();
         let api = Endpoint {
             base: server.base_url().to_string(),
