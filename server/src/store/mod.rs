@@ -7,7 +7,9 @@
 //!
 //! Attempts are verified under a *lease*: the instance that claims an attempt is recorded as its
 //! owner until the lease expires. Only the owner finishes or releases it; once the lease expired,
-//! any instance may claim it again (its owner died or hung). Nothing resets another instance's work.
+//! any instance may claim it again (its owner died or hung). While it verifies, the owner renews
+//! its lease ([`VerificationStore::renew_lease`]), so only an owner that stopped renewing loses it.
+//! Nothing resets another instance's work.
 
 mod postgres;
 mod sqlite;
