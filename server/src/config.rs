@@ -78,6 +78,12 @@ pub struct Args {
     /// <hostname>:<listen port>.
     #[arg(long, env = "FACEID_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// How long this instance's claim (lease) on an attempt it verifies keeps other instances from
+    /// taking the attempt over, in seconds: after an instance dies, the page's retry is verified
+    /// elsewhere once the lease runs out. Default: every bounded step of a verification (upload,
+    /// queue, verification, storing; 390 s with the defaults).
+    #[arg(long, env = "FACEID_LEASE_SECS")]
+    pub lease_secs: Option<u64>,
     /// SecretId of the cloud API. Generated on first start (and stored in the data directory) when
     /// neither it nor the key is given.
     #[arg(long, env = "FACEID_SECRET_ID")]
@@ -223,6 +229,9 @@ pub struct ServerConfig {
     pub s3: S3Settings,
     /// This instance's name in attempt leases (`--instance-id`).
     pub instance_id: String,
+    /// How long a lease on an attempt holds (`--lease-secs`); None = [`crate::h5::attempt_lease`]'s
+    /// bound on the steps of a verification.
+    pub lease: Option<Duration>,
     pub credentials: Credentials,
     pub rules: Rules,
     pub www_dir: PathBuf,
@@ -263,6 +272,7 @@ impl ServerConfig {
             media: MediaUrl::Directory(data_dir.join(crate::MEDIA_DIR)),
             s3: S3Settings::from_env(),
             instance_id: default_instance_id(listen),
+            lease: None,
             credentials: Credentials {
                 secret_id: random_secret("AKID", 16)?,
                 secret_key: random_secret("", 24)?,
@@ -336,6 +346,7 @@ impl ServerConfig {
             Some(id) => valid_instance_id(id)?,
             None => default_instance_id(args.listen),
         };
+        cfg.lease = args.lease_secs.map(|s| Duration::from_secs(s.max(1)));
         cfg.listen = args.listen;
         cfg.public_url = public_url;
         cfg.credentials = credentials;
@@ -520,6 +531,9 @@ mod tests {
             DatabaseUrl::Postgres("postgres://faceid@db:5432/faceid".into())
         );
         assert_eq!(c.instance_id, "web-2");
+        assert_eq!(c.lease, None);
+        let (c, _) = config(&["--lease-secs", "12"]).unwrap();
+        assert_eq!(c.lease, Some(Duration::from_secs(12)));
         assert!(matches!(
             config(&["--database-url", "mysql://x"]),
             Err(ConfigError::DatabaseUrl(_))

@@ -58,13 +58,19 @@ pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
 /// Beyond the bounded steps of a verification, time for storing its media and result.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
-/// How long an upload's claim holds its attempt against other instances. Every step of the claimed
-/// phase is bounded: the body arrives within [`UPLOAD_TIME_LIMIT`]; the wait for a verification
-/// slot is at most the queue ahead of it (queue ÷ slots rounds of at most `verify_timeout` each);
-/// the verification takes at most `verify_timeout`; then [`LEASE_MARGIN`]. A lease older than that
-/// belongs to an instance that died or hung, and another may take the attempt over. (Defaults:
-/// 90 + 8 × 30 + 30 + 30 s = 6.5 min.)
+/// How long an upload's claim holds its attempt against other instances: `--lease-secs` when
+/// given, else [`verification_bound`].
 pub fn attempt_lease(config: &ServerConfig) -> Duration {
+    config.lease.unwrap_or_else(|| verification_bound(config))
+}
+
+/// How long the claimed phase of an upload can last. Every step is bounded: the body arrives
+/// within [`UPLOAD_TIME_LIMIT`]; the wait for a verification slot is at most the queue ahead of it
+/// (queue ÷ slots rounds of at most `verify_timeout` each); the verification takes at most
+/// `verify_timeout`; then [`LEASE_MARGIN`]. A lease older than that belongs to an instance that
+/// died or hung, and another may take the attempt over. (Defaults: 90 + 8 × 30 + 30 + 30 s =
+/// 6.5 min.)
+pub fn verification_bound(config: &ServerConfig) -> Duration {
     let rounds_queued = config
         .verify_queue
         .div_ceil(config.verify_concurrency.max(1))
@@ -74,6 +80,69 @@ pub fn attempt_lease(config: &ServerConfig) -> Duration {
         + config.verify_timeout.saturating_mul(rounds_queued)
         + config.verify_timeout
         + LEASE_MARGIN
+}
+
+/// Renewals per lease: a verifying instance renews its lease every third of it, so two renewals
+/// in a row can fail (a database hiccup, a stalled thread) before the lease runs out.
+pub const LEASE_RENEWALS: u32 = 3;
+
+fn lease_ms(config: &ServerConfig) -> i64 {
+    i64::try_from(attempt_lease(config).as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The lease of an attempt this instance claimed, renewed every [`attempt_lease`] ÷
+/// [`LEASE_RENEWALS`] while its upload is received, waits for a slot and is verified: a lease
+/// shorter than the verification would otherwise run out under it, another instance would take the
+/// attempt over and verify it again, and so on (every instance's work refused in turn). Dropping
+/// it stops the renewals.
+struct LeaseKeeper {
+    renewing: tokio::task::JoinHandle<()>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LeaseKeeper {
+    fn start(app: &Shared, attempt_id: &str) -> LeaseKeeper {
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (app, attempt_id, flag) = (app.clone(), attempt_id.to_string(), lost.clone());
+        let every = attempt_lease(&app.config) / LEASE_RENEWALS;
+        let renewing = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let id = attempt_id.clone();
+                let renewed = app
+                    .blocking(move |s| {
+                        let until = s.now_ms().saturating_add(lease_ms(&s.config));
+                        s.store.renew_lease(&id, &s.config.instance_id, until)
+                    })
+                    .await;
+                match renewed {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => {
+                        // Taken over (this instance stalled longer than the lease) or answered
+                        // meanwhile: this verification's result will not be stored.
+                        tracing::warn!("an attempt's lease was lost while it was being verified");
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    // The next renewal tries again; the lease holds two more rounds.
+                    Ok(Err(e)) => tracing::error!(error = %e, "renewing an attempt's lease"),
+                    Err(e) => tracing::error!(error = %e, "renewing an attempt's lease"),
+                }
+            }
+        });
+        LeaseKeeper { renewing, lost }
+    }
+
+    /// Whether a renewal found the lease held by another instance (or the attempt answered).
+    fn lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.renewing.abort();
+    }
 }
 
 /// How long a refused-as-busy upload is asked to wait before it comes back: a verification takes
@@ -643,7 +712,7 @@ async fn upload_inner(
     let attempt = loop {
         let id = attempt_id.to_string();
         let now = app.now_ms();
-        let lease_ms = i64::try_from(attempt_lease(&app.config).as_millis()).unwrap_or(i64::MAX);
+        let lease_ms = lease_ms(&app.config);
         let claim = app
             .blocking(move |s| {
                 let owner = &s.config.instance_id;
@@ -699,7 +768,9 @@ async fn upload_inner(
     let me = app.clone();
     let headers = headers.clone();
     let task = tokio::spawn(async move {
-        let outcome = verify_claimed(&me, &attempt, &headers, body, locale).await;
+        let lease = LeaseKeeper::start(&me, &attempt.attempt_id);
+        let outcome = verify_claimed(&me, &attempt, &headers, body, locale, &lease).await;
+        drop(lease);
         // The place in the queue is held until the answer is stored (or the upload failed).
         drop(ticket);
         if outcome.is_err() {
@@ -786,6 +857,7 @@ async fn verify_claimed(
     headers: &HeaderMap,
     body: Body,
     locale: Locale,
+    lease: &LeaseKeeper,
 ) -> Result<String, H5Failure> {
     let received_at = app.now_ms();
     let token_id = attempt.biz_token.clone();
@@ -887,6 +959,10 @@ async fn verify_claimed(
         ));
     }
 
+    // Another instance took the attempt over while this upload arrived: its answer is the one.
+    if lease.lost() {
+        return Err(H5Failure::busy(locale));
+    }
     // Bounded concurrency: one verification per permit, on a blocking thread.
     let permit = app
         .verify_slots
@@ -963,6 +1039,17 @@ async fn record(
     let passed = outcome.code.is_pass();
     let saved = app
         .blocking(move |s| -> Result<Result<String, FinishRefusal>, String> {
+            // A whole lease for storing, or nothing stored: the media keys are the attempt's, so
+            // an instance whose lease was taken over must not write them over the other's.
+            let until = s.now_ms().saturating_add(lease_ms(&s.config));
+            let owner = &s.config.instance_id;
+            if !s
+                .store
+                .renew_lease(&attempt_id, owner, until)
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(Err(FinishRefusal::LeaseLost));
+            }
             let video_key = match &video {
                 Some(file) => {
                     let key = format!("{attempt_id}.video");
@@ -1055,5 +1142,8 @@ mod tests {
             attempt_lease(&config),
             Duration::from_secs(90 + 30 + 30 + 30)
         );
+        // --lease-secs replaces the bound.
+        config.lease = Some(Duration::from_secs(5));
+        assert_eq!(attempt_lease(&config), Duration::from_secs(5));
     }
 }

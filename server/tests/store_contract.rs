@@ -71,6 +71,7 @@ contract!(
     budget_claims_and_results,
     a_pass_finishes_the_token,
     a_lease_keeps_other_instances_out_until_it_expires,
+    a_renewed_lease_holds_and_a_lost_one_stores_nothing,
     a_restart_takes_back_only_its_own_leases,
     one_claim_wins_among_concurrent_instances,
     the_budget_holds_under_concurrent_attempts,
@@ -286,6 +287,84 @@ fn a_lease_keeps_other_instances_out_until_it_expires(db: &dyn Database) {
     assert_eq!(
         a.attempt("X").unwrap().unwrap().result,
         Some(result(ResultCode::Passed, "b"))
+    );
+}
+
+fn a_renewed_lease_holds_and_a_lost_one_stores_nothing(db: &dyn Database) {
+    let (a, b) = (db.open(), db.open());
+    a.insert_token(&token("T", 5, 0)).unwrap();
+    a.create_attempt("T", "X", &challenge(), 0, 60_000)
+        .unwrap()
+        .unwrap();
+    assert!(claimed(a.claim_attempt("X", A, 0, LEASE).unwrap()));
+    // A verifies longer than one lease and renews it on the way: B, whose claims come after the
+    // first lease would have run out, finds the attempt busy each time.
+    for round in 1..=3 {
+        let now = round * LEASE * 2 / 3;
+        assert!(a.renew_lease("X", A, now + LEASE).unwrap(), "round {round}");
+        assert_eq!(
+            b.claim_attempt("X", B, now + LEASE / 2, now + LEASE / 2 + LEASE)
+                .unwrap(),
+            Claim::Busy,
+            "round {round}"
+        );
+    }
+    let renewed = a.attempt("X").unwrap().unwrap().lease;
+    assert_eq!(
+        renewed,
+        Some(AttemptLease {
+            owner: A.into(),
+            expires_at_ms: 2 * LEASE + LEASE,
+        })
+    );
+    // Only the owner renews; an unknown attempt renews nothing.
+    assert!(!b.renew_lease("X", B, 10 * LEASE).unwrap());
+    assert!(!b.renew_lease("nope", B, 10 * LEASE).unwrap());
+    assert_eq!(a.attempt("X").unwrap().unwrap().lease, renewed);
+    // A stalls past its renewed lease: B takes over. A's next renewal finds the lease lost, and A
+    // can neither store its result nor renew again; B's answer is the attempt's.
+    assert!(claimed(
+        b.claim_attempt("X", B, 3 * LEASE, 4 * LEASE).unwrap()
+    ));
+    assert!(!a.renew_lease("X", A, 5 * LEASE).unwrap());
+    assert_eq!(
+        a.attempt("X").unwrap().unwrap().lease,
+        Some(AttemptLease {
+            owner: B.into(),
+            expires_at_ms: 4 * LEASE,
+        })
+    );
+    assert_eq!(
+        a.finish_attempt("X", A, &result(ResultCode::SuspectedNonLive, "a"))
+            .unwrap(),
+        Err(FinishRefusal::LeaseLost)
+    );
+    b.finish_attempt("X", B, &result(ResultCode::Passed, "b"))
+        .unwrap()
+        .unwrap();
+    // Answered: nobody renews it any more, and the answer stays B's.
+    assert!(!b.renew_lease("X", B, 6 * LEASE).unwrap());
+    assert!(!a.renew_lease("X", A, 6 * LEASE).unwrap());
+    let done = a.attempt("X").unwrap().unwrap();
+    assert_eq!(
+        (done.state, done.lease, done.result),
+        (
+            AttemptState::Done,
+            None,
+            Some(result(ResultCode::Passed, "b"))
+        )
+    );
+    // A lease given back is not renewed either (the attempt is pending, nobody's).
+    a.insert_token(&token("U", 5, 0)).unwrap();
+    a.create_attempt("U", "Y", &challenge(), 0, 60_000)
+        .unwrap()
+        .unwrap();
+    assert!(claimed(a.claim_attempt("Y", A, 0, LEASE).unwrap()));
+    assert!(a.release_attempt("Y", A).unwrap());
+    assert!(!a.renew_lease("Y", A, 2 * LEASE).unwrap());
+    assert_eq!(
+        a.attempt("Y").unwrap().unwrap().state,
+        AttemptState::Pending
     );
 }
 

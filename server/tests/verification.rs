@@ -396,3 +396,112 @@ fn rotated_phone_videos_are_decoded_upright_at_analysis_size() {
         &seen[..2]
     );
 }
+
+/// An executable `ffmpeg` stand-in in `dir`: it notes each run in `runs` (a line per run), waits
+/// `delay_secs`, then runs the real ffmpeg.
+fn ffmpeg_noting_runs(dir: &std::path::Path, name: &str, delay_secs: f64) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join(name);
+    let runs = dir.join(format!("{name}.runs"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nsleep {delay_secs}\nexec ffmpeg \"$@\"\n",
+            runs.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// How many times the stand-in of [`ffmpeg_noting_runs`] ran.
+fn runs_of(dir: &std::path::Path, name: &str) -> usize {
+    std::fs::read_to_string(dir.join(format!("{name}.runs")))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// Two instances on one database, leases shorter than a verification: the instance verifying
+/// renews its lease while it works, so the page's retry reaching the other instance after the
+/// first lease would have run out waits for the answer instead of taking the attempt over and
+/// verifying it again (after which the first one's answer would be refused, and so on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_longer_than_its_lease_renews_it_and_is_answered_once() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    /// Shorter than the slow verification below; renewed every third of it.
+    const LEASE: Duration = Duration::from_secs(2);
+    const SLOW_FFMPEG_SECS: f64 = 5.0;
+    let shared = tempfile::tempdir().unwrap();
+    let database = faceid_server::store::DatabaseUrl::Sqlite(shared.path().join("faceid.sqlite"));
+    let instance = |name: &'static str, delay_secs: f64| {
+        let (database, ffmpeg) = (
+            database.clone(),
+            ffmpeg_noting_runs(shared.path(), name, delay_secs),
+        );
+        move |c: &mut faceid_server::ServerConfig| {
+            c.database = database;
+            c.instance_id = name.into();
+            c.lease = Some(LEASE);
+            c.tools.ffmpeg = ffmpeg;
+            // Leases run on real time here: the renewals are what is under test.
+            c.clock = Arc::new(faceid_server::clock::SystemClock);
+        }
+    };
+    let a = TestServer::start_with(instance("a", SLOW_FFMPEG_SECS)).await;
+    let b = TestServer::start_with(instance("b", 0.0)).await;
+    let token = a.detect_auth(json!({})).await;
+    let attempt = a.attempt(&token).await;
+    let rec = sim_recording(&attempt.challenge, Attack::None, 12, VideoFormat::Webm);
+    let report = report_for(&rec, "video/webm");
+
+    let first = a.upload(
+        &attempt.attempt_id,
+        rec.video.clone(),
+        "video/webm",
+        &report,
+    );
+    let retry = async {
+        // A has claimed the attempt and started verifying; then one lease goes by, and more.
+        while runs_of(shared.path(), "a") == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(LEASE + LEASE / 4).await;
+        let (store, id) = (b.server.state().store.clone(), attempt.attempt_id.clone());
+        let read_at = faceid_server::clock::Clock::now_ms(&faceid_server::clock::SystemClock);
+        let held = tokio::task::spawn_blocking(move || store.attempt(&id))
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the attempt is stored");
+        let r = b
+            .upload_response(
+                Some(&token),
+                &attempt.attempt_id,
+                rec.video.clone(),
+                "video/webm",
+                &report,
+            )
+            .await;
+        (held, read_at, common::status_and_json(r).await)
+    };
+    let ((status, answer), (held, read_at, (retry_status, retry_answer))) =
+        tokio::join!(first, retry);
+    assert_eq!(
+        (status, answer["errCode"].as_u64()),
+        (200, Some(0)),
+        "{answer}"
+    );
+    assert_eq!((retry_status, &retry_answer), (200, &answer));
+    // When the retry came, more than a lease after A's claim, A's lease still held: renewed.
+    let lease = held.lease.expect("A's lease held while it verified");
+    assert_eq!(lease.owner, "a");
+    assert!(lease.expires_at_ms > read_at, "{lease:?} read at {read_at}");
+    assert_eq!(
+        (runs_of(shared.path(), "a"), runs_of(shared.path(), "b")),
+        (1, 0),
+        "verified once, by A"
+    );
+    assert_eq!(b.attempts_recorded(&token).await, 1);
+}

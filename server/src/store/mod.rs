@@ -7,7 +7,9 @@
 //!
 //! Attempts are verified under a *lease*: the instance that claims an attempt is recorded as its
 //! owner until the lease expires. Only the owner finishes or releases it; once the lease expired,
-//! any instance may claim it again (its owner died or hung). Nothing resets another instance's work.
+//! any instance may claim it again (its owner died or hung). While it verifies, the owner renews
+//! its lease ([`VerificationStore::renew_lease`]), so only an owner that stopped renewing loses it.
+//! Nothing resets another instance's work.
 
 mod postgres;
 mod sqlite;
@@ -254,6 +256,17 @@ pub trait VerificationStore: Send + Sync {
         now_ms: i64,
         lease_expires_at_ms: i64,
     ) -> Result<Claim, StoreError>;
+    /// Extends the lease `owner` holds on an attempt it is verifying to `lease_expires_at_ms` (the
+    /// verifying instance does so while it works, so a verification longer than one lease is not
+    /// taken over). Returns false when `owner` holds it no longer: it was taken over after the
+    /// lease ran out, or answered. That instance's result is then not stored
+    /// ([`VerificationStore::finish_attempt`] refuses it).
+    fn renew_lease(
+        &self,
+        attempt_id: &str,
+        owner: &str,
+        lease_expires_at_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Gives a claimed attempt back (the upload broke off before a verdict). Only its lease's
     /// owner can; returns whether it was given back.
     fn release_attempt(&self, attempt_id: &str, owner: &str) -> Result<bool, StoreError>;
@@ -387,6 +400,8 @@ mod sql {
     pub const TAKE_LEASE: &str =
         "UPDATE attempts SET state = 'verifying', lease_owner = ?2, lease_expires_at = ?3 \
          WHERE attempt_id = ?1";
+    pub const RENEW_LEASE: &str = "UPDATE attempts SET lease_expires_at = ?3 \
+         WHERE attempt_id = ?1 AND state = 'verifying' AND lease_owner = ?2";
     pub const RELEASE_ATTEMPT: &str =
         "UPDATE attempts SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL \
          WHERE attempt_id = ?1 AND state = 'verifying' AND lease_owner = ?2";

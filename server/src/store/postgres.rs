@@ -453,6 +453,19 @@ impl VerificationStore for PostgresStore {
         Ok(claim)
     }
 
+    fn renew_lease(
+        &self,
+        attempt_id: &str,
+        owner: &str,
+        lease_expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let renewed = self.pool.get()?.execute(
+            &dollar(sql::RENEW_LEASE),
+            &[&attempt_id, &owner, &lease_expires_at_ms],
+        )?;
+        Ok(renewed > 0)
+    }
+
     fn release_attempt(&self, attempt_id: &str, owner: &str) -> Result<bool, StoreError> {
         let released = self
             .pool

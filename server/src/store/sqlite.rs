@@ -271,6 +271,19 @@ impl VerificationStore for SqliteStore {
         Ok(claim)
     }
 
+    fn renew_lease(
+        &self,
+        attempt_id: &str,
+        owner: &str,
+        lease_expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let renewed = self.lock()?.execute(
+            sql::RENEW_LEASE,
+            params![attempt_id, owner, lease_expires_at_ms],
+        )?;
+        Ok(renewed > 0)
+    }
+
     fn release_attempt(&self, attempt_id: &str, owner: &str) -> Result<bool, StoreError> {
         let released = self
             .lock()?

@@ -111,6 +111,7 @@ impl TestServer {
         config.media = previous.media;
         config.s3 = previous.s3;
         config.instance_id = previous.instance_id;
+        config.lease = previous.lease;
         let server = faceid_server::start(config).await.unwrap();
         let api = Endpoint {
             base: server.base_url().to_string(),
@@ -433,6 +434,14 @@ pub fn empty_report() -> UploadReport {
 /// bounds a hang, it measures nothing.
 pub const PROCESS_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The `faceid-server` program child processes run: this build's, or `FACEID_SERVER_BIN`
+/// (scripts/soak-multi-instance.sh runs a prebuilt one).
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("FACEID_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_faceid-server")))
+}
+
 /// The `faceid-server` binary as a child process (real flags, real signals, real log): its data
 /// directory is the caller's, its log (stderr) goes to a file the test can read.
 pub struct ServerProcess {
@@ -467,7 +476,7 @@ impl ServerProcess {
         let scratch = tempfile::tempdir().unwrap();
         let (www, pkg) = site_in(scratch.path());
         let log = scratch.path().join("server.log");
-        let bin = env!("CARGO_BIN_EXE_faceid-server");
+        let bin = server_binary();
         let mut cmd = match prelude {
             Some(prelude) => {
                 let mut c = std::process::Command::new("sh");
@@ -519,6 +528,15 @@ impl ServerProcess {
                 base = v.trim().to_string();
             }
         }
+        let given = |flag: &str| {
+            extra
+                .iter()
+                .position(|a| *a == flag)
+                .and_then(|i| extra.get(i + 1))
+        };
+        if let (Some(id), Some(key)) = (given("--secret-id"), given("--secret-key")) {
+            (secret_id, secret_key) = (id.to_string(), key.to_string());
+        }
         if secret_key.is_empty() {
             // Not generated this time: the server stored them on its first start.
             let stored =
@@ -544,6 +562,17 @@ impl ServerProcess {
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id (the server's own: a prelude shell execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: the process ends at once, giving back nothing and finishing nothing.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGINT (what Ctrl-C sends).

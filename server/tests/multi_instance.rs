@@ -1,0 +1,352 @@
+//! Two real `faceid-server` processes on one PostgreSQL and one S3 bucket (moto), all started here
+//! on free ports in temp dirs (issue #13's multi-instance test). DetectAuth on A; session, attempt
+//! and upload on B, whose verification is held (its `--ffmpeg` is a stand-in that waits as long as
+//! B lives); B is killed with `kill -9` in the middle of it. The page's retry goes to A, which waits
+//! out B's short lease, takes the attempt over and answers it — once: a repeated upload gets the
+//! stored answer, GetDetectInfoEnhanced gives that one answer with the video. Then both instances,
+//! restarted with a retention of a second, purge at once: every object in the bucket is deleted,
+//! none missed, none deleted twice.
+//!
+//! The test prints one line, `multi-instance outcome: … lost=X doubled=Y`, before it asserts:
+//! scripts/soak-multi-instance.sh runs it many times and counts those.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::moto::MotoServer;
+use common::postgres::PostgresServer;
+use common::{report_for, sim_recording, ServerProcess, PROCESS_BOUND};
+use faceid_core::sim::Attack;
+use faceid_server::sim_video::VideoFormat;
+use faceid_server::store::{AttemptState, PostgresStore, VerificationStore};
+use serde_json::{json, Value};
+
+const BUCKET: &str = "faceid-media";
+const PREFIX: &str = "shared";
+/// The instances' lease (`--lease-secs`): short, so A's take-over comes within the test.
+const LEASE_SECS: &str = "2";
+/// Uploads A verifies besides the attempt under test (undecodable bytes: a stored video each, no
+/// best frame), so the purge has more objects to share between the instances.
+const OTHER_UPLOADS: usize = 6;
+/// How often the test looks again at something it waits for.
+const POLL: Duration = Duration::from_millis(50);
+
+/// An `ffmpeg` for an instance under test: `runs` gets a line per run. `hold`: instead of running
+/// ffmpeg, wait as long as the instance that started it lives (B's verification never ends; when
+/// B is killed the stand-in exits too, so nothing outlives the test). Otherwise the real ffmpeg.
+fn ffmpeg_stand_in(dir: &Path, name: &str, hold: bool) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join(name);
+    let runs = dir.join(format!("{name}.runs"));
+    let then = if hold {
+        "while kill -0 \"$PPID\" 2>/dev/null; do sleep 0.1; done\nexit 1"
+    } else {
+        "exec ffmpeg \"$@\""
+    };
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho run >> '{}'\n{then}\n", runs.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, runs)
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// The `media_deleted` figures of an instance's "retention purge" log lines, and how many deletes
+/// it logged as failed.
+fn purge_figures(log: &str) -> (usize, usize) {
+    let deleted = log
+        .lines()
+        .filter(|l| l.contains("retention purge") && !l.contains("not deleted"))
+        .filter_map(|l| l.split("media_deleted=").nth(1))
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum();
+    let failed = log
+        .lines()
+        .filter(|l| l.contains("media not deleted"))
+        .count();
+    (deleted, failed)
+}
+
+/// Shared settings of both instances.
+struct Deployment {
+    database_url: String,
+    media_url: String,
+    prelude: String,
+}
+
+impl Deployment {
+    /// Starts an instance (blocking: call off the async threads).
+    fn instance(&self, data: &Path, id: &str, extra: &[&str]) -> ServerProcess {
+        let mut args = vec![
+            "--database-url",
+            &self.database_url,
+            "--media-url",
+            &self.media_url,
+            "--instance-id",
+            id,
+            "--lease-secs",
+            LEASE_SECS,
+            "--secret-id",
+            "AKIDmultiinstance0000000000000000",
+            "--secret-key",
+            "multiinstancesecretkey000000000000000000000000",
+        ];
+        args.extend_from_slice(extra);
+        ServerProcess::start_after(&self.prelude, data, &args)
+    }
+}
+
+/// An upload that may get no answer at all (the instance died): the status and JSON, or why not.
+async fn try_upload(
+    api: &common::Endpoint,
+    token: &str,
+    attempt_id: &str,
+    video: &[u8],
+    report: &faceid_core::protocol::UploadReport,
+) -> Result<(u16, Value), String> {
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "video",
+            reqwest::multipart::Part::bytes(video.to_vec())
+                .file_name("rec")
+                .mime_str("video/webm")
+                .unwrap(),
+        )
+        .part(
+            "report",
+            reqwest::multipart::Part::text(serde_json::to_string(report).unwrap()),
+        );
+    let r = api
+        .http
+        .post(common::upload_url(&api.base, attempt_id, Some(token)))
+        .multipart(form)
+        .timeout(PROCESS_BOUND)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let body = r.json().await.map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_verification_is_taken_over_and_answered_once() {
+    let ((pg, database_url), moto) = tokio::task::spawn_blocking(|| {
+        let pg = PostgresServer::start();
+        let url = pg.create_database("faceid");
+        let moto = MotoServer::start();
+        moto.create_bucket(BUCKET);
+        ((pg, url), moto)
+    })
+    .await
+    .unwrap();
+    let deployment = std::sync::Arc::new(Deployment {
+        database_url: database_url.clone(),
+        media_url: format!("s3://{BUCKET}/{PREFIX}"),
+        prelude: moto.env_prelude(),
+    });
+    let dirs = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (dirs.path().join("a"), dirs.path().join("b"));
+    let (ffmpeg_a, runs_a) = ffmpeg_stand_in(dirs.path(), "ffmpeg-a", false);
+    let (ffmpeg_b, runs_b) = ffmpeg_stand_in(dirs.path(), "ffmpeg-b", true);
+    let (a, mut b) = tokio::task::spawn_blocking({
+        let (d, data_a, data_b) = (deployment.clone(), data_a.clone(), data_b.clone());
+        let (fa, fb) = (ffmpeg_a.clone(), ffmpeg_b.clone());
+        move || {
+            let a = d.instance(&data_a, "a", &["--ffmpeg", fa.to_str().unwrap()]);
+            let b = d.instance(&data_b, "b", &["--ffmpeg", fb.to_str().unwrap()]);
+            (a, b)
+        }
+    })
+    .await
+    .unwrap();
+
+    // DetectAuth on A; the page's calls on B.
+    let token = a.detect_auth(json!({})).await;
+    let (status, session) = b.session(&token).await;
+    assert_eq!(status, 200, "{session}");
+    let attempt = b.attempt(&token).await;
+    let rec = sim_recording(&attempt.challenge, Attack::None, 9, VideoFormat::Webm);
+    let report = report_for(&rec, VideoFormat::Webm.mime());
+    let first = tokio::spawn({
+        let (api, token, id, video, report) = (
+            common::Endpoint::new(
+                &b.base,
+                &b.secret_id,
+                &b.secret_key,
+                b.signing_clock.clone(),
+            ),
+            token.clone(),
+            attempt.attempt_id.clone(),
+            rec.video.clone(),
+            report.clone(),
+        );
+        async move { try_upload(&api, &token, &id, &video, &report).await }
+    });
+    // B verifies: its ffmpeg runs (and holds). Then kill -9.
+    let until = Instant::now() + PROCESS_BOUND;
+    while count_lines(&runs_b) == 0 {
+        assert!(
+            Instant::now() < until,
+            "B never started verifying; log:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let store = {
+        let url = database_url.clone();
+        std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || PostgresStore::connect(&url).unwrap())
+                .await
+                .unwrap(),
+        )
+    };
+    let read = |id: String| {
+        let store = store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || store.attempt(&id).unwrap())
+                .await
+                .unwrap()
+                .expect("the attempt is stored")
+        }
+    };
+    let held = read(attempt.attempt_id.clone()).await;
+    assert_eq!(
+        (held.state, held.lease.as_ref().map(|l| l.owner.as_str())),
+        (AttemptState::Verifying, Some("b")),
+        "B holds the attempt while it verifies"
+    );
+    b.kill_hard();
+    let first = first.await.unwrap();
+    assert!(first.is_err(), "B answered before it was killed: {first:?}");
+
+    // The page's retry reaches A: B's lease runs out, A takes the attempt over and answers it.
+    let retry = try_upload(&a, &token, &attempt.attempt_id, &rec.video, &report).await;
+    let repeat = try_upload(&a, &token, &attempt.attempt_id, &rec.video, &report).await;
+    let verified_by_a = count_lines(&runs_a);
+    let stored = read(attempt.attempt_id.clone()).await;
+    let info = a.detect_info(&token, "0").await;
+
+    // Other uploads on A, for the purge.
+    for _ in 0..OTHER_UPLOADS {
+        let other = a.detect_auth(json!({})).await;
+        let created = a.attempt(&other).await;
+        a.upload_undecodable(&created.attempt_id).await;
+    }
+    let mut objects = moto.object_names(BUCKET, "");
+    objects.sort();
+
+    // Both instances again (B restarted after its kill), with a retention of a second: their
+    // purges start together and repeat every second.
+    let mut a = a;
+    a.interrupt();
+    assert!(a.wait_for_exit(PROCESS_BOUND).is_some(), "A did not stop");
+    let (a2, b2) = tokio::task::spawn_blocking({
+        let (d, data_a, data_b) = (deployment.clone(), data_a.clone(), data_b.clone());
+        move || {
+            let purging = ["--retention-secs", "1", "--purge-interval-secs", "1"];
+            let b = std::thread::spawn({
+                let d = d.clone();
+                move || d.instance(&data_b, "b", &purging)
+            });
+            let a = d.instance(&data_a, "a", &purging);
+            (a, b.join().unwrap())
+        }
+    })
+    .await
+    .unwrap();
+    let until = Instant::now() + PROCESS_BOUND;
+    let deleted = || purge_figures(&a2.log()).0 + purge_figures(&b2.log()).0;
+    while deleted() < objects.len() && Instant::now() < until {
+        tokio::time::sleep(POLL).await;
+    }
+    // Two more rounds of both purges: a second delete of any key would show by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ((deleted_a, failed_a), (deleted_b, failed_b)) =
+        (purge_figures(&a2.log()), purge_figures(&b2.log()));
+    let left = moto.object_names(BUCKET, "");
+
+    // What the page and the business saw, counted.
+    let answered = matches!(&retry, Ok((200, _)));
+    let answer = retry.as_ref().ok().map(|(_, v)| v.clone());
+    let stored_answer: Option<Value> = stored
+        .result
+        .as_ref()
+        .map(|r| serde_json::from_str(&r.answer_json).unwrap());
+    let lost = usize::from(!answered) + usize::from(stored_answer.is_none()) + left.len();
+    let deletes = deleted_a + deleted_b;
+    let doubled = verified_by_a.saturating_sub(1)
+        + usize::from(answered && answer != stored_answer)
+        + usize::from(matches!(&repeat, Ok((200, v)) if Some(v) != stored_answer.as_ref()))
+        + deletes.saturating_sub(objects.len());
+    println!(
+        "multi-instance outcome: verified_by_b={} verified_by_a={verified_by_a} answered={answered} \
+         objects={} deleted_by_a={deleted_a} deleted_by_b={deleted_b} left={} lost={lost} \
+         doubled={doubled}",
+        count_lines(&runs_b),
+        objects.len(),
+        left.len()
+    );
+
+    let answer = answer.unwrap_or_else(|| panic!("the retry got no answer: {retry:?}"));
+    assert_eq!(
+        Some(&answer),
+        stored_answer.as_ref(),
+        "the page's answer is the stored one"
+    );
+    assert_eq!(
+        (stored.state, stored.lease.as_ref()),
+        (AttemptState::Done, None)
+    );
+    assert_eq!(
+        repeat.unwrap(),
+        (200, answer.clone()),
+        "a repeat is not verified again"
+    );
+    assert_eq!(
+        (count_lines(&runs_b), verified_by_a),
+        (1, 1),
+        "verified once by B (killed) and once by A"
+    );
+    // GetDetectInfoEnhanced: the one answer, with the video.
+    assert_eq!(info["Text"]["ErrCode"], answer["errCode"], "{info}");
+    assert_eq!(
+        info["Text"]["LivenessDetail"].as_array().map(Vec::len),
+        Some(1),
+        "{info}"
+    );
+    use base64::Engine;
+    let video = base64::engine::general_purpose::STANDARD
+        .decode(info["VideoData"]["LivenessVideo"].as_str().unwrap_or(""))
+        .unwrap();
+    assert!(video == rec.video, "the stored video is not the upload");
+    // The retention purge: every object deleted once, by one instance or the other.
+    assert!(
+        objects.len() > OTHER_UPLOADS,
+        "objects before the purge: {objects:?}"
+    );
+    assert_eq!(left, Vec::<String>::new(), "objects the purge missed");
+    assert_eq!((failed_a, failed_b), (0, 0), "failed deletes");
+    assert_eq!(
+        deletes,
+        objects.len(),
+        "deleted by A {deleted_a} + by B {deleted_b} for {} objects",
+        objects.len()
+    );
+    assert_eq!((lost, doubled), (0, 0));
+
+    drop((a2, b2, read));
+    tokio::task::spawn_blocking(move || drop((store, pg, moto)))
+        .await
+        .unwrap();
+}
