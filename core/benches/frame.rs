@@ -1,7 +1,8 @@
 //! Per-frame cost of the analysis on a 640×480 frame showing the astronaut photo, face centred in
 //! the default oval: a tracking frame (downscale, luma, template match, regions, quality) — goal
 //! ≤ 1 ms — a frame that runs a full BlazeFace detection — goal ≤ 10 ms — and, with the landmark
-//! model, a tracking frame that follows the face by FaceMesh; plus the two networks alone.
+//! model, a tracking frame that follows the face by FaceMesh; plus the parts: the frame downscale,
+//! BlazeFace's input resampling, and the networks alone (BlazeFace on 128×128 and on 128×96).
 //!
 //! `cargo bench -p faceid-core --bench frame`
 
@@ -10,10 +11,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
 use faceid_core::analysis::{FrameAnalyser, ANALYSIS_HEIGHT, ANALYSIS_WIDTH};
+use faceid_core::engine::blazeface::input_size;
+use faceid_core::engine::crop::{sample, InputSpec, RgbImage, Roi};
 use faceid_core::engine::{EngineDetector, FACE_DETECTION_MODEL, FACE_LANDMARK_MODEL};
 use faceid_core::face::{FaceDetector, FaceTracker, TrackerSettings};
 use faceid_core::frame::{AnalysisImage, PixelRect, RgbaFrame};
-use faceid_core::nn::Network;
+use faceid_core::nn::{Graph, Network};
 use faceid_core::quality::OvalGuide;
 
 const W: u32 = 640;
@@ -143,11 +146,41 @@ fn bench_frame(c: &mut Criterion) {
     g.bench_function("blazeface_detect_320x240", |b| {
         b.iter(|| black_box(det.detect(&img)))
     });
-    for (name, model) in [
-        ("nn_blazeface_128", FACE_DETECTION_MODEL),
-        ("nn_facemesh_192", FACE_LANDMARK_MODEL),
+    // What BlazeFace's detection of the whole analysis image spends outside the network: the
+    // frame resampled into its 128×96 tensor (each tensor pixel averages 3 × 3 bilinear samples).
+    let rgb = RgbImage::new(img.rgb(), img.width(), img.height()).unwrap();
+    let (tw, th) = input_size(rgb.width(), rgb.height());
+    let spec = InputSpec {
+        width: tw,
+        height: th,
+        scale: 2.0 / 255.0,
+        offset: -1.0,
+        fill: Some(-1.0),
+    };
+    let roi = Roi {
+        cx: rgb.width() as f32 / 2.0,
+        cy: rgb.height() as f32 / 2.0,
+        w: rgb.width() as f32,
+        h: rgb.height() as f32,
+        angle: 0.0,
+    };
+    let mut tensor = vec![0f32; tw * th * 3];
+    g.bench_function("blazeface_input_128x96", |b| {
+        b.iter(|| sample(black_box(&rgb), &roi, &spec, &mut tensor))
+    });
+    let graph = Graph::from_bytes(FACE_DETECTION_MODEL).unwrap();
+    for (name, graph) in [
+        ("nn_blazeface_128", graph.clone()),
+        (
+            "nn_blazeface_128x96",
+            graph.with_input_size(96, 128).unwrap(),
+        ),
+        (
+            "nn_facemesh_192",
+            Graph::from_bytes(FACE_LANDMARK_MODEL).unwrap(),
+        ),
     ] {
-        let mut net = Network::from_bytes(model).unwrap();
+        let mut net = Network::new(&graph).unwrap();
         let [h, w, c] = net.input_shape();
         let input: Vec<f32> = (0..h * w * c).map(|i| (i % 255) as f32 / 255.0).collect();
         g.bench_function(name, |b| b.iter(|| net.run(black_box(&input)).unwrap()));

@@ -3,8 +3,9 @@
 //! tracking by landmarks. Native only (reads the photos from disk).
 #![cfg(not(target_arch = "wasm32"))]
 
-use faceid_core::engine::crop::RgbImage;
-use faceid_core::engine::{Face, FaceEngine};
+use faceid_core::engine::blazeface::{BlazeFace, Detection, INPUT, MIN_SCORE};
+use faceid_core::engine::crop::{RgbImage, Roi};
+use faceid_core::engine::{Face, FaceEngine, FACE_DETECTION_MODEL};
 
 /// The 29 faces of group29-gray.png (1666×1136): centre and approximate width in pixels. Taken
 /// from the detector's output and checked one by one on the photo (the 29 people of the 1927
@@ -230,4 +231,126 @@ fn frame_analyser_with_landmarks_tracks_by_mesh_and_reports_measures() {
     // Without the landmark model: no measures.
     let r = FrameAnalyser::new().analyse(&frame, 0.0).unwrap();
     assert!(r.face.is_some() && r.measures.is_none());
+}
+
+/// `w × h` pixels of a packed RGB image of width `stride` from (`x0`, `y0`).
+fn crop(rgb: &[u8], stride: u32, (x0, y0): (u32, u32), (w, h): (u32, u32)) -> Vec<u8> {
+    (y0..y0 + h)
+        .flat_map(|y| {
+            let at = ((y * stride + x0) * 3) as usize;
+            rgb[at..at + (w * 3) as usize].iter().copied()
+        })
+        .collect()
+}
+
+/// Largest difference allowed between the two paths' boxes for one face (centre and size), in
+/// pixels of the network's input (one is 2.5 pixels of the 320×240 analysis image). The tensors
+/// sample the frame on the same pixel grid; what differs is the context far from the face (black
+/// bars, or the zero padding the frame's own tensor's convolutions see at its edges), which moves
+/// some anchors' scores and so the weighted merge. Measured: the astronaut 0.03 px; over the
+/// group photo's windows median 0.2, worst 3.0 (two small faces whose merged box changed size).
+const SAME_FACE_INPUT_PX: f32 = 3.5;
+/// Median over all compared faces of the largest box difference, input pixels (measured 0.2).
+const SAME_FACES_MEDIAN_INPUT_PX: f32 = 0.5;
+/// Largest score difference for one face (measured 0.10 at worst, 0.01 median).
+const SAME_FACE_SCORE: f32 = 0.12;
+/// A face this far above the score threshold in one path must be found by the other; weaker ones
+/// may fall either side of the threshold (scores move by up to [`SAME_FACE_SCORE`]).
+const CLEAR_SCORE: f32 = MIN_SCORE + 0.15;
+
+/// Whether the detection's box lies whole inside a `w × h` frame. Faces cut by the frame's edge
+/// are left out of the comparison: there the letterboxed tensor shows black bars and the frame's
+/// own tensor its convolutions' zero padding (mid-grey), so what the model sees differs.
+fn whole_inside(d: &Detection, w: f32, h: f32) -> bool {
+    d.cx - d.w / 2.0 >= 0.0
+        && d.cy - d.h / 2.0 >= 0.0
+        && d.cx + d.w / 2.0 <= w
+        && d.cy + d.h / 2.0 <= h
+}
+
+/// Faces of a 4:3 or 3:4 `image` found on the tensor of its own shape (`BlazeFace::detect`) and on
+/// the letterboxed square (the model's own input, as MediaPipe runs it): every clear face of
+/// either found by the other, boxes within [`SAME_FACE_INPUT_PX`], scores within
+/// [`SAME_FACE_SCORE`]. Pushes each compared face's largest box difference (input pixels) onto
+/// `diffs`.
+fn same_faces_both_ways(bf: &mut BlazeFace, image: &RgbImage, what: &str, diffs: &mut Vec<f32>) {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let shaped = bf.detect(image).unwrap();
+    let side = w.max(h);
+    let square = Roi {
+        cx: w / 2.0,
+        cy: h / 2.0,
+        w: side,
+        h: side,
+        angle: 0.0,
+    };
+    let letterboxed = bf.detect_in(image, &square).unwrap();
+    let tolerance = SAME_FACE_INPUT_PX * side / INPUT as f32;
+    let worst = |a: &Detection, b: &Detection| {
+        [a.cx - b.cx, a.cy - b.cy, a.w - b.w, a.h - b.h]
+            .iter()
+            .fold(0f32, |m, d| m.max(d.abs()))
+    };
+    for (these, others, path) in [
+        (&letterboxed, &shaped, "letterboxed"),
+        (&shaped, &letterboxed, "own tensor"),
+    ] {
+        let clear = |d: &&Detection| d.score >= CLEAR_SCORE && whole_inside(d, w, h);
+        for b in these.iter().filter(clear) {
+            let a = others
+                .iter()
+                .min_by(|p, q| worst(p, b).total_cmp(&worst(q, b)));
+            let Some(a) = a else {
+                panic!("{what}: {b:?} ({path}) not found by the other path");
+            };
+            diffs.push(worst(a, b) * INPUT as f32 / side);
+            assert!(
+                worst(a, b) <= tolerance,
+                "{what}: {b:?} ({path}) vs {a:?} (tolerance {tolerance} px)"
+            );
+            assert!(
+                (a.score - b.score).abs() <= SAME_FACE_SCORE,
+                "{what}: {a:?} vs {b:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_4_3_frame_on_its_own_tensor_finds_the_faces_the_letterboxed_square_finds() {
+    let mut bf = BlazeFace::from_bytes(FACE_DETECTION_MODEL).unwrap();
+    let mut diffs = Vec::new();
+    // The astronaut: a 4:3 crop (her face in its upper half) and a 3:4 one.
+    let (w, _, rgb) = photo("astronaut.png", false);
+    for (what, at, size) in [
+        ("astronaut 4:3", (0, 0), (512, 384)),
+        ("astronaut 3:4", (33, 0), (384, 512)),
+    ] {
+        let part = crop(&rgb, w, at, size);
+        let image = RgbImage::new(&part, size.0, size.1).unwrap();
+        let before = diffs.len();
+        same_faces_both_ways(&mut bf, &image, what, &mut diffs);
+        // Her face, and only hers, found by each path and matched by the other.
+        assert_eq!(diffs.len() - before, 2, "{what}");
+    }
+    // The group photo in 4:3 windows where its faces are a quarter of the window wide (as a
+    // person is in a camera frame), across the rows of faces.
+    let (w, _, rgb) = photo("group29-gray.png", true);
+    let size = (200, 150);
+    for y0 in (0..=300).step_by(50) {
+        for x0 in (0..=w - size.0).step_by(100) {
+            let part = crop(&rgb, w, (x0, y0), size);
+            let image = RgbImage::new(&part, size.0, size.1).unwrap();
+            same_faces_both_ways(&mut bf, &image, &format!("group at {x0},{y0}"), &mut diffs);
+        }
+    }
+    // Each of the 29 faces lies whole in several windows: most are compared more than once.
+    assert!(diffs.len() >= 2 * 29, "{} comparisons", diffs.len());
+    diffs.sort_by(f32::total_cmp);
+    let median = diffs[diffs.len() / 2];
+    assert!(
+        median <= SAME_FACES_MEDIAN_INPUT_PX,
+        "median {median} input px over {} faces",
+        diffs.len()
+    );
 }

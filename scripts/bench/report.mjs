@@ -268,8 +268,8 @@ line();
         sp == null ? '–' : verdict(sp >= GOAL_SPEEDUP && od.median <= GOAL_DETECTION_MS)]);
       if (od && od.median > GOAL_DETECTION_MS) {
         miss('Per-frame analysis', `${set} detection frame ${ms(od.median)} median > ${GOAL_DETECTION_MS} ms`,
-          `of it, the analysis call is ${ms(or.detectionAnalyseOnly?.median)}; BlazeFace is 31 M multiply-adds on a letterboxed 128×128 input, a quarter of it black bars for a 4:3 frame.`,
-          'run BlazeFace on a 128×96 input for 4:3 frames (the network is fully convolutional) and profile the frame downscale.');
+          `of it, the analysis call is ${ms(or.detectionAnalyseOnly?.median)}; BlazeFace already runs on a 128×96 tensor for a 4:3 frame (23 M multiply-adds, no bars) fed by a separable resampling, so its network is most of what is left (§3: nn_blazeface_128x96 against blazeface_input_128x96 and downscale_to_320x240).`,
+          'profile the network in wasm layer by layer (the 5×5 depthwise and 1×1 kernels at 4 lanes without FMA) and the canvas read.');
       }
       if (sp != null && sp < GOAL_SPEEDUP) {
         miss('Per-frame analysis', `${set} detection only ${sp.toFixed(1)}× faster than the anchor`,

@@ -3,25 +3,36 @@
 //! Decoding follows MediaPipe's `face_detection_short_range` graph: 896 SSD anchors (strides 8, 16,
 //! 16, 16 on 128 px; 2 and 6 anchors per cell; fixed anchor size), box and keypoint offsets in
 //! input pixels, sigmoid scores with a 0.5 threshold, and weighted non-maximum suppression at IoU
-//! 0.3. Images of any shape are letterboxed into the square input; large photos are scanned in
-//! overlapping tiles ([`BlazeFace::detect_tiled`]).
+//! 0.3. Large photos are scanned in overlapping square tiles ([`BlazeFace::detect_tiled`]).
+//!
+//! # Whole frames: a tensor of the frame's shape
+//! The network is fully convolutional, so a whole frame is not letterboxed into 128×128 (a 4:3
+//! frame would spend a quarter of the 31 M multiply-adds on black bars) but resampled into the
+//! smallest tensor of [`INPUT`] pixels on its long side whose short side is a multiple of
+//! [`GRID_STRIDE`] ([`input_size`]): 128×96 for 4:3, 96×128 for 3:4, no bars at all; other shapes
+//! keep thin bars (16:9 → 128×80), a square keeps 128×128. The anchors are laid on that tensor's
+//! grids (16×12 and 8×6 cells for 128×96) by MediaPipe's rule, and the offsets, in input pixels,
+//! decode as on the square. Faces keep their size in input pixels, so the model sees them as it
+//! was trained to; `tests/engine.rs` checks that both paths find the same faces.
 
 use super::crop::{sample, InputSpec, RgbImage, Roi};
 use super::EngineError;
-use crate::nn::Network;
+use crate::nn::{Graph, Network};
 
-/// Input side of the model.
+/// Input side of the model (as converted), and the long side of a whole frame's tensor.
 pub const INPUT: usize = 128;
-/// [-1, 1] input, black outside the image (MediaPipe's letterbox pads with zeros).
-const SPEC: InputSpec = InputSpec {
-    width: INPUT,
-    height: INPUT,
-    scale: 2.0 / 255.0,
-    offset: -1.0,
-    fill: Some(-1.0),
-};
-/// Anchors of the model's two output grids: 16 × 16 cells × 2 and 8 × 8 cells × 6.
+/// The coarsest output grid's stride: a tensor side must be a multiple of it for both grids to
+/// have whole cells (16 px → the 8 × 8 grid of the square input).
+pub const GRID_STRIDE: usize = 16;
+/// Output grids: stride and anchors per cell (MediaPipe's strides 8, 16, 16, 16 with two anchors
+/// per layer: layers of equal stride share one grid).
+const GRIDS: [(usize, usize); 2] = [(8, 2), (16, 6)];
+/// Anchors of the square input's grids: 16 × 16 cells × 2 and 8 × 8 cells × 6.
 const ANCHORS: usize = 896;
+/// Networks kept for different tensor sizes (each holds its own packed weights and buffers,
+/// about 1 MB for BlazeFace): the square of tiles and one or two frame shapes (a camera frame
+/// and, after a rotation, its transpose) fit without rebuilding.
+const CACHED_SIZES: usize = 3;
 /// Values per anchor in the regressor output: box (cx, cy, w, h) and six (x, y) keypoints.
 const REGRESSORS: usize = 16;
 /// MediaPipe's score threshold for this model (`min_score_thresh: 0.5`).
@@ -75,10 +86,20 @@ impl Detection {
     }
 }
 
-/// The detector: the network, its anchors and its input buffer.
-pub struct BlazeFace {
+/// The network for one tensor size, with its anchors.
+struct SizedNetwork {
+    /// Tensor width and height.
+    size: (usize, usize),
     net: Network,
     anchors: Vec<(f32, f32)>,
+}
+
+/// The detector: the model's graph, networks built from it for the tensor sizes in use, and the
+/// input buffer.
+pub struct BlazeFace {
+    graph: Graph,
+    /// Most recently used first.
+    nets: Vec<SizedNetwork>,
     input: Vec<f32>,
     min_score: f32,
 }
@@ -86,24 +107,30 @@ pub struct BlazeFace {
 impl std::fmt::Debug for BlazeFace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlazeFace")
-            .field("net", &self.net)
+            .field(
+                "sizes",
+                &self.nets.iter().map(|n| n.size).collect::<Vec<_>>(),
+            )
             .field("min_score", &self.min_score)
             .finish()
     }
 }
 
-/// SSD anchor centres of the short-range model (MediaPipe's `SsdAnchorsCalculator` with
-/// `num_layers: 4, strides: [8, 16, 16, 16], aspect_ratios: [1.0], interpolated_scale_aspect_ratio:
-/// 1.0, fixed_anchor_size: true`): layers of equal stride share one grid, two anchors per layer.
-fn anchors() -> Vec<(f32, f32)> {
-    let mut out = Vec::with_capacity(ANCHORS);
-    for (stride, per_cell) in [(8usize, 2usize), (16, 6)] {
-        let side = INPUT / stride;
-        for y in 0..side {
-            for x in 0..side {
+/// SSD anchor centres of the short-range model for a `width × height` tensor, normalised to it
+/// (MediaPipe's `SsdAnchorsCalculator` with `num_layers: 4, strides: [8, 16, 16, 16],
+/// aspect_ratios: [1.0], interpolated_scale_aspect_ratio: 1.0, fixed_anchor_size: true`): layers
+/// of equal stride share one grid, two anchors per layer; the centre of cell (x, y) of a
+/// `grid_w × grid_h` grid is ((x + 0.5) / grid_w, (y + 0.5) / grid_h), rows first, as the
+/// network's outputs are laid out.
+fn anchors(width: usize, height: usize) -> Vec<(f32, f32)> {
+    let mut out = Vec::new();
+    for (stride, per_cell) in GRIDS {
+        let (grid_w, grid_h) = (width / stride, height / stride);
+        for y in 0..grid_h {
+            for x in 0..grid_w {
                 let centre = (
-                    (x as f32 + 0.5) / side as f32,
-                    (y as f32 + 0.5) / side as f32,
+                    (x as f32 + 0.5) / grid_w as f32,
+                    (y as f32 + 0.5) / grid_h as f32,
                 );
                 out.extend(std::iter::repeat_n(centre, per_cell));
             }
@@ -112,63 +139,106 @@ fn anchors() -> Vec<(f32, f32)> {
     out
 }
 
+/// The tensor (width, height) a whole `width × height` frame is resampled into: [`INPUT`] on the
+/// long side, the short side rounded up to a multiple of [`GRID_STRIDE`] (so the frame fits with
+/// the least bars: none for 4:3 and 3:4, i.e. 128×96 and 96×128).
+pub fn input_size(width: usize, height: usize) -> (usize, usize) {
+    let (long, short) = (width.max(height).max(1), width.min(height));
+    let short = (short * INPUT)
+        .div_ceil(long)
+        .div_ceil(GRID_STRIDE)
+        .clamp(1, INPUT / GRID_STRIDE)
+        * GRID_STRIDE;
+    if width >= height {
+        (INPUT, short)
+    } else {
+        (short, INPUT)
+    }
+}
+
 impl BlazeFace {
     /// The detector from a model file (see [`super::models::FACE_DETECTION`]).
     pub fn from_bytes(model: &[u8]) -> Result<BlazeFace, EngineError> {
-        let net = Network::from_bytes(model)?;
-        if net.input_shape() != [INPUT, INPUT, 3]
-            || net.output("regressors").map(<[f32]>::len).ok() != Some(ANCHORS * REGRESSORS)
-            || net.output("classificators").map(<[f32]>::len).ok() != Some(ANCHORS)
-        {
+        let graph = Graph::from_bytes(model)?;
+        let square = SizedNetwork::new(&graph, (INPUT, INPUT))?;
+        if square.anchors.len() != ANCHORS {
             return Err(EngineError::ModelShape("BlazeFace short-range"));
         }
         Ok(BlazeFace {
-            net,
-            anchors: anchors(),
-            input: vec![0f32; INPUT * INPUT * 3],
+            graph,
+            nets: vec![square],
+            input: Vec::new(),
             min_score: MIN_SCORE,
         })
     }
 
-    /// Faces in `image`, letterboxed whole into the input, best first.
+    /// Faces in the whole of `image`, resampled into a tensor of its shape ([`input_size`]; the
+    /// module docs say why), best first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>, EngineError> {
-        let side = image.width().max(image.height()) as f32;
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let size = input_size(image.width(), image.height());
+        // One scale on both axes: the frame fills the tensor on the long side, centred.
+        let scale = (w / size.0 as f32).max(h / size.1 as f32);
         let roi = Roi {
-            cx: image.width() as f32 / 2.0,
-            cy: image.height() as f32 / 2.0,
-            w: side,
-            h: side,
+            cx: w / 2.0,
+            cy: h / 2.0,
+            w: size.0 as f32 * scale,
+            h: size.1 as f32 * scale,
             angle: 0.0,
         };
-        self.detect_in(image, &roi)
+        self.detect_sized(image, &roi, size)
     }
 
     /// Faces inside the axis-aligned square `roi` of `image` (parts outside the image are black),
-    /// in image pixels, best first.
+    /// in image pixels, best first: the model's own 128×128 input. With a square `roi` around the
+    /// whole image this is the letterboxed detection MediaPipe runs.
     pub fn detect_in(
         &mut self,
         image: &RgbImage,
         roi: &Roi,
     ) -> Result<Vec<Detection>, EngineError> {
+        self.detect_sized(image, roi, (INPUT, INPUT))
+    }
+
+    /// Faces inside the axis-aligned `roi` of `image` resampled into a `size` tensor (`roi` has
+    /// the tensor's aspect ratio), in image pixels, best first.
+    fn detect_sized(
+        &mut self,
+        image: &RgbImage,
+        roi: &Roi,
+        (width, height): (usize, usize),
+    ) -> Result<Vec<Detection>, EngineError> {
         if !roi.is_valid() {
             return Ok(Vec::new());
         }
+        let min_score = self.min_score;
+        let input = &mut self.input;
+        input.resize(width * height * 3, 0.0);
         // [-1, 1] input; black outside the image, as MediaPipe's letterbox pads.
-        sample(image, roi, &SPEC, &mut self.input);
-        self.net.run(&self.input)?;
-        let boxes = self.net.output("regressors")?;
-        let scores = self.net.output("classificators")?;
+        let spec = InputSpec {
+            width,
+            height,
+            scale: 2.0 / 255.0,
+            offset: -1.0,
+            fill: Some(-1.0),
+        };
+        sample(image, roi, &spec, input);
+        let sized = network_for(&mut self.nets, &self.graph, (width, height))?;
+        sized.net.run(input)?;
+        let boxes = sized.net.output("regressors")?;
+        let scores = sized.net.output("classificators")?;
         let mut found = Vec::new();
-        let (scale_x, scale_y) = (roi.w / INPUT as f32, roi.h / INPUT as f32);
+        let (scale_x, scale_y) = (roi.w / width as f32, roi.h / height as f32);
         let (left, top) = (roi.cx - roi.w / 2.0, roi.cy - roi.h / 2.0);
         let to_image = |x: f32, y: f32| (left + x * scale_x, top + y * scale_y);
-        for (i, (&(ax, ay), &raw)) in self.anchors.iter().zip(scores).enumerate() {
+        for (i, (&(ax, ay), &raw)) in sized.anchors.iter().zip(scores).enumerate() {
             let score = 1.0 / (1.0 + (-raw.clamp(-SCORE_CLIP, SCORE_CLIP)).exp());
-            if score < self.min_score {
+            if score < min_score {
                 continue;
             }
             let r = &boxes[i * REGRESSORS..(i + 1) * REGRESSORS];
-            let (ax, ay) = (ax * INPUT as f32, ay * INPUT as f32);
+            // Offsets are in input pixels on both axes, whatever the tensor's shape.
+            let (ax, ay) = (ax * width as f32, ay * height as f32);
             let (cx, cy) = to_image(ax + r[0], ay + r[1]);
             let keypoints = std::array::from_fn(|k| to_image(ax + r[4 + 2 * k], ay + r[5 + 2 * k]));
             let d = Detection {
@@ -233,6 +303,48 @@ impl BlazeFace {
             tile *= TILE_SCALE_STEP;
         }
         Ok(weighted_nms(all))
+    }
+}
+
+/// The network of `nets` for a `size` tensor, moved to the front; built from `graph` when missing
+/// (the least recently used one is dropped beyond [`CACHED_SIZES`]).
+fn network_for<'a>(
+    nets: &'a mut Vec<SizedNetwork>,
+    graph: &Graph,
+    size: (usize, usize),
+) -> Result<&'a mut SizedNetwork, EngineError> {
+    match nets.iter().position(|n| n.size == size) {
+        Some(i) => nets[..=i].rotate_right(1),
+        None => {
+            let built = SizedNetwork::new(graph, size)?;
+            nets.truncate(CACHED_SIZES - 1);
+            nets.insert(0, built);
+        }
+    }
+    Ok(&mut nets[0])
+}
+
+impl SizedNetwork {
+    /// The model resized to a `(width, height)` tensor, checked to give one box and one score per
+    /// anchor of that size.
+    fn new(graph: &Graph, (width, height): (usize, usize)) -> Result<SizedNetwork, EngineError> {
+        let wrong = EngineError::ModelShape("BlazeFace short-range");
+        let [_, _, channels] = graph.shapes[graph.input];
+        if channels != 3 || width % GRID_STRIDE != 0 || height % GRID_STRIDE != 0 {
+            return Err(wrong);
+        }
+        let net = Network::new(&graph.with_input_size(height, width)?)?;
+        let anchors = anchors(width, height);
+        if net.output("regressors").map(<[f32]>::len).ok() != Some(anchors.len() * REGRESSORS)
+            || net.output("classificators").map(<[f32]>::len).ok() != Some(anchors.len())
+        {
+            return Err(wrong);
+        }
+        Ok(SizedNetwork {
+            size: (width, height),
+            net,
+            anchors,
+        })
     }
 }
 
@@ -309,13 +421,57 @@ mod tests {
 
     #[test]
     fn anchors_follow_mediapipe() {
-        let a = anchors();
+        let a = anchors(INPUT, INPUT);
         assert_eq!(a.len(), ANCHORS);
         assert_eq!(a[0], (0.5 / 16.0, 0.5 / 16.0));
         assert_eq!(a[1], a[0]);
         assert_eq!(a[2], (1.5 / 16.0, 0.5 / 16.0));
         assert_eq!(a[512], (0.5 / 8.0, 0.5 / 8.0));
         assert_eq!(a[895], (7.5 / 8.0, 7.5 / 8.0));
+    }
+
+    #[test]
+    fn anchors_of_a_4_3_tensor_lie_on_its_16_by_12_and_8_by_6_grids() {
+        let a = anchors(128, 96);
+        assert_eq!(a.len(), 16 * 12 * 2 + 8 * 6 * 6);
+        assert_eq!(a[0], (0.5 / 16.0, 0.5 / 12.0));
+        assert_eq!(a[2 * 16], (0.5 / 16.0, 1.5 / 12.0));
+        assert_eq!(a[16 * 12 * 2 - 1], (15.5 / 16.0, 11.5 / 12.0));
+        assert_eq!(a[16 * 12 * 2], (0.5 / 8.0, 0.5 / 6.0));
+        assert_eq!(a[16 * 12 * 2 + 6], (1.5 / 8.0, 0.5 / 6.0));
+        assert_eq!(*a.last().unwrap(), (7.5 / 8.0, 5.5 / 6.0));
+        // Portrait: the transpose.
+        let p = anchors(96, 128);
+        assert_eq!(p.len(), a.len());
+        assert_eq!(p[2], (1.5 / 12.0, 0.5 / 16.0));
+    }
+
+    #[test]
+    fn whole_frames_get_the_smallest_grid_aligned_tensor_that_holds_them() {
+        assert_eq!(input_size(640, 480), (128, 96));
+        assert_eq!(input_size(320, 240), (128, 96));
+        assert_eq!(input_size(480, 640), (96, 128));
+        assert_eq!(input_size(512, 512), (128, 128));
+        // 16:9 → 72 px rounded up to 80; very wide frames keep one cell.
+        assert_eq!(input_size(1280, 720), (128, 80));
+        assert_eq!(input_size(1000, 10), (128, 16));
+        // 1666×1136 (the group photo) → 87.3 → 96.
+        assert_eq!(input_size(1666, 1136), (128, 96));
+    }
+
+    #[test]
+    fn the_model_runs_on_every_tensor_size_it_is_given() {
+        let mut bf = BlazeFace::from_bytes(super::super::FACE_DETECTION_MODEL).unwrap();
+        for size in [(128, 96), (96, 128), (128, 80), (128, 128)] {
+            let n = network_for(&mut bf.nets, &bf.graph, size).unwrap();
+            assert_eq!(n.net.input_shape(), [size.1, size.0, 3]);
+            assert_eq!(n.anchors.len(), anchors(size.0, size.1).len());
+        }
+        // The cache keeps the most recent sizes.
+        assert_eq!(bf.nets.len(), CACHED_SIZES);
+        assert_eq!(bf.nets[0].size, (128, 128));
+        // A size off the grid is refused.
+        assert!(network_for(&mut bf.nets, &bf.graph, (100, 96)).is_err());
     }
 
     #[test]

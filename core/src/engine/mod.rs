@@ -1,8 +1,9 @@
 //! Face engine v2: BlazeFace detection and FaceMesh landmarks on our own inference ([`crate::nn`]),
 //! the same code natively (server, CLI) and in wasm (page).
 //!
-//! - [`FaceEngine::detect`]: faces in a camera frame (the frame letterboxed once into the
-//!   detector), each refined and verified by the landmark model when it is loaded.
+//! - [`FaceEngine::detect`]: faces in a camera frame (the whole frame resampled once into a
+//!   detector input of its own shape, 128×96 for 4:3: see [`blazeface`]), each refined and
+//!   verified by the landmark model when it is loaded.
 //! - [`FaceEngine::follow`]: MediaPipe-style tracking: the landmark model runs on the region the
 //!   previous frame's landmarks give; only a lost face needs the detector again.
 //! - [`FaceEngine::detect_photo`]: faces of any size in a still photo (overlapping tiles).

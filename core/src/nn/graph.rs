@@ -215,6 +215,40 @@ impl Graph {
         Ok(())
     }
 
+    /// The same network for an input of `height × width` (channels unchanged): every tensor's
+    /// size and every op's padding derived again from the input, as TFLite derives them. Each op
+    /// keeps the padding rule its sizes show in this graph (SAME: `out = ceil(in / stride)`, the
+    /// pad split as TFLite splits it; VALID: no pad, `out = (in − k) / stride + 1`). Only fully
+    /// convolutional graphs resize (reshapes and concatenations exist only as flattened outputs
+    /// here, so they hold any size); an op whose rule is unclear and matters at the new size, or
+    /// a size that leaves some tensor empty, is refused.
+    pub fn with_input_size(&self, height: usize, width: usize) -> Result<Graph, NnError> {
+        let mut g = self.clone();
+        let [_, _, c] = self.shapes[self.input];
+        g.shapes[self.input] = [height, width, c];
+        for (op, old) in g.ops.iter_mut().zip(&self.ops) {
+            let (input, output, kh, kw, sh, sw, pt, pl) = match old {
+                Op::Conv(c) => (
+                    c.input, c.output, c.kh, c.kw, c.stride_h, c.stride_w, c.pad_top, c.pad_left,
+                ),
+                Op::MaxPool(p) => (
+                    p.input, p.output, p.kh, p.kw, p.stride_h, p.stride_w, p.pad_top, p.pad_left,
+                ),
+            };
+            let ([ih, iw, _], [oh, ow, oc]) = (self.shapes[input], self.shapes[output]);
+            let [nh, nw, _] = g.shapes[input];
+            let (h, top) = resize_axis(ih, oh, pt, kh, sh, nh)?;
+            let (w, left) = resize_axis(iw, ow, pl, kw, sw, nw)?;
+            g.shapes[output] = [h, w, oc];
+            match op {
+                Op::Conv(c) => (c.pad_top, c.pad_left) = (top, left),
+                Op::MaxPool(p) => (p.pad_top, p.pad_left) = (top, left),
+            }
+        }
+        g.validate()?;
+        Ok(g)
+    }
+
     /// The graph as bytes, convolution weights stored with `encoding`.
     pub fn to_bytes(&self, encoding: WeightEncoding) -> Vec<u8> {
         let mut w = Writer(Vec::new());
@@ -364,6 +398,48 @@ impl Graph {
         };
         g.validate()?;
         Ok(g)
+    }
+}
+
+/// TFLite's SAME padding before the data on one axis: `out = ceil(in / stride)`, total pad
+/// `max((out − 1) · stride + k − in, 0)`, the smaller half first.
+pub(crate) fn same_pad_before(input: usize, k: usize, stride: usize) -> usize {
+    let out = input.div_ceil(stride.max(1));
+    ((out.saturating_sub(1)) * stride + k).saturating_sub(input) / 2
+}
+
+/// One axis of an op at a new input size `new_in`: (output size, pad before), by the rule the
+/// op's sizes `input → output` with pad `pad` show (see [`Graph::with_input_size`]).
+fn resize_axis(
+    input: usize,
+    output: usize,
+    pad: usize,
+    k: usize,
+    stride: usize,
+    new_in: usize,
+) -> Result<(usize, usize), NnError> {
+    let same = |i: usize| (i.div_ceil(stride), same_pad_before(i, k, stride));
+    let valid = |i: usize| (i >= k).then(|| ((i - k) / stride + 1, 0));
+    let (is_same, is_valid) = (
+        same(input) == (output, pad),
+        valid(input) == Some((output, pad)),
+    );
+    let resized = match (is_same, is_valid) {
+        (true, false) => Some(same(new_in)),
+        (false, true) => valid(new_in),
+        // Both rules fit the original sizes: fine as long as they agree at the new one.
+        (true, true) => Some(same(new_in)).filter(|&s| valid(new_in) == Some(s)),
+        (false, false) => {
+            return Err(NnError::Unsupported(format!(
+                "an op of {input} → {output} (kernel {k}, stride {stride}, pad {pad}) follows neither SAME nor VALID padding"
+            )))
+        }
+    };
+    match resized {
+        Some(r) if r.0 > 0 => Ok(r),
+        _ => Err(NnError::Unsupported(format!(
+            "input size {new_in} on an op of kernel {k}, stride {stride} (was {input} → {output})"
+        ))),
     }
 }
 
@@ -661,6 +737,24 @@ mod tests {
             .zip([s0, s0, s1, s1])
             .map(|(v, s)| (v / s).round().clamp(-127.0, 127.0) as i8 as f32 * s)
             .collect()
+    }
+
+    #[test]
+    fn resizing_keeps_each_ops_padding_rule() {
+        // SAME, 5×5 stride 2 (BlazeFace's downsampling): 128 → 64 with pad 1; 96 → 48, pad 1.
+        assert_eq!(same_pad_before(128, 5, 2), 1);
+        assert_eq!(resize_axis(128, 64, 1, 5, 2, 96).unwrap(), (48, 1));
+        // VALID, 3×3 stride 1: 10 → 8 without pad; 7 → 5.
+        assert_eq!(resize_axis(10, 8, 0, 3, 1, 7).unwrap(), (5, 0));
+        // A 2×2 stride-2 pool fits both rules on even sizes; an odd size would tell them apart.
+        assert_eq!(resize_axis(16, 8, 0, 2, 2, 12).unwrap(), (6, 0));
+        assert!(resize_axis(16, 8, 0, 2, 2, 13).is_err());
+        // Neither rule: refused.
+        assert!(resize_axis(10, 7, 0, 3, 1, 12).is_err());
+        // A 1×1 graph resized: the output follows the input.
+        let g = conv([1.0, 0.0, 0.0, 1.0], [0.0; 2], [0.0; 2]);
+        let r = g.with_input_size(3, 4).unwrap();
+        assert_eq!(r.shapes, vec![[3, 4, 2], [3, 4, 2]]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::graph::{Activation, ConvKind, ConvOp, Graph, GraphOutput, Op, PoolOp};
+use super::graph::{same_pad_before, Activation, ConvKind, ConvOp, Graph, GraphOutput, Op, PoolOp};
 use super::NnError;
 
 // Builtin operator codes (schema.fbs `enum BuiltinOperator`).
@@ -269,13 +269,13 @@ fn tid(i: i32) -> Result<Tid, NnError> {
     usize::try_from(i).map_err(|_| NnError::Malformed("missing tensor"))
 }
 
-/// TFLite's SAME padding before the data: out = ceil(in / s), total = max((out − 1)·s + k − in, 0).
+/// TFLite's padding before the data: SAME's (see [`same_pad_before`]) or none (VALID).
 fn pad_before(input: usize, k: usize, stride: usize, same: bool) -> usize {
-    if !same {
-        return 0;
+    if same {
+        same_pad_before(input, k, stride)
+    } else {
+        0
     }
-    let out = input.div_ceil(stride.max(1));
-    ((out.saturating_sub(1)) * stride + k).saturating_sub(input) / 2
 }
 
 fn fused(code: i8) -> Result<Activation, NnError> {
