@@ -227,9 +227,10 @@ pub mod tuning {
     /// sRGB's by up to 15 % (2.1–2.75 against 2.4) stretches a level ratio by that much in natural-log
     /// units, which the added-light witnesses (response times level) allow for as well.
     pub const FLAT_GAMMA_DEVIATION: f64 = 0.15;
-    /// … plus this much per unit of the parts' mean share of saturated pixels: a saturated pixel
+    /// … plus this much per unit of a part's mean share of saturated pixels: a saturated pixel
     /// stops following the light, and the brightest pixels weigh up to ~1.5× the mean in a part's
-    /// mean colour.
+    /// mean colour. Saturation can only make a part respond less, so a witness `a` against `b`
+    /// widens by `b`'s share the bound it must exceed upward and by `a`'s the bound downward.
     pub const FLAT_SATURATION_LOSS: f64 = 1.5;
     /// Every part of a face faces the screen within ~65°, so it receives at least cos 65° ≈ 0.42 of
     /// the front's screen light, and reflects it with the skin's albedo: brows, a beard or a shadow

@@ -104,11 +104,15 @@ struct Args {
     verbose: bool,
     markdown: Option<PathBuf>,
     record: (u32, u32),
+    /// Draw sessions from `SimConditions::steady()` (the world the server and e2e tests' genuine
+    /// recordings come from) instead of the whole world, to measure how often those tests' genuine
+    /// sessions pass.
+    steady: bool,
 }
 
 const USAGE: &str = "usage: faceid-eval [--sessions N (per attack and band)] [--seed S] [--split calibrate|report] \
 [--codecs none,vp8,h264] [--truth] [--attacks genuine,replay,...] [--bands 0,1,2,3] [--threads T] [--redecode K] \
-[--verbose] [--markdown FILE] [--record WxH (recording size, default 640x480)]";
+[--verbose] [--markdown FILE] [--record WxH (recording size, default 640x480)] [--steady (the tests' easy world)]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -124,6 +128,7 @@ fn parse_args() -> Result<Args, String> {
         verbose: false,
         markdown: None,
         record: RECORD_SIZE,
+        steady: false,
     };
     let mut it = std::env::args().skip(1);
     let number = |v: Option<String>, what: &str| -> Result<u64, String> {
@@ -137,6 +142,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => args.threads = number(it.next(), "--threads")?.max(1) as usize,
             "--redecode" => args.redecode = number(it.next(), "--redecode")? as usize,
             "--truth" => args.truth = true,
+            "--steady" => args.steady = true,
             "--verbose" => args.verbose = true,
             "--markdown" => {
                 args.markdown = Some(it.next().ok_or("--markdown needs a file")?.into())
@@ -267,7 +273,12 @@ impl Runner<'_> {
     fn run(&self, plan: Plan, analyser: &mut FrameAnalyser) -> Result<Outcome, String> {
         let challenge = ColourChallenge::generate(&mut ChaCha20Rng::seed_from_u64(plan.seed));
         let [lo, hi] = BANDS[plan.band];
-        let conditions = SimConditions::default().with_screen_light(lo, hi);
+        let world = if self.args.steady {
+            SimConditions::steady()
+        } else {
+            SimConditions::default()
+        };
+        let conditions = world.with_screen_light(lo, hi);
         let photo = &self.photos[plan.photo].1;
         match plan.codec {
             Codec::None => {
