@@ -6,9 +6,10 @@
 //! (403), browser rate limit 2018 (429), upload over 8 MB 1107 (413), empty video 1107 (400),
 //! unknown attempt 1003 (404), upload without its attempt's token 15 (403), another attempt of the
 //! token already passed 14 (409), verification queue full 1001 (503 with Retry-After), broken
-//! upload 1008 (400), the server's own storage or database failing 4 (507 / 500). An attempt
-//! whose video arrives more than 60 s after it was issued is answered 1001 ("timed out, try
-//! again") and counts as used.
+//! upload 1008 (400), a repeated upload still waiting for the first one after [`BUSY_WAIT_LIMIT`]
+//! 1001 (503 with Retry-After), the server's own storage or database failing 4 (507 / 500). An
+//! attempt whose video arrives more than 60 s after it was issued is answered 1001 ("timed out,
+//! try again") and counts as used.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -52,6 +53,12 @@ const OVERSIZE_DRAIN_BYTES: u64 = MAX_UPLOAD_BYTES;
 /// A repeated upload that arrives while the first is still being verified waits for its answer,
 /// polling this often.
 const BUSY_POLL: Duration = Duration::from_millis(100);
+/// How long that repeated upload waits, its own body unread, before it is answered busy (503, code
+/// 1001, `Retry-After`) and comes back. Its sender's TCP window stays shut meanwhile, and senders
+/// give up on a shut window: reqwest's default `TCP_USER_TIMEOUT` drops the connection after 30 s
+/// (os error 110), so a longer wait would end in a dropped connection instead of an answer. A
+/// third of that.
+pub const BUSY_WAIT_LIMIT: Duration = Duration::from_secs(10);
 /// An upload must arrive within this: 8 MB at 1 Mbit/s takes about 67 s, and a sender slower than
 /// that would only hold a connection open (the attempt itself expires after 60 s).
 pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
@@ -708,7 +715,8 @@ async fn upload_inner(
     }
     // A repeated upload (the page's retry) may find the first one still being verified. It waits,
     // with its own body unread, until the first one is answered — or given back because its body
-    // broke off, in which case this upload claims the attempt and is verified instead.
+    // broke off, or its lease ran out (its instance died), in which case this upload claims the
+    // attempt and is verified instead. It waits at most [`BUSY_WAIT_LIMIT`], then is answered busy.
     let attempt = loop {
         let id = attempt_id.to_string();
         let now = app.now_ms();
@@ -728,13 +736,19 @@ async fn upload_inner(
                 drain(body).await;
                 return Ok(json);
             }
-            Claim::Busy => {
-                if let Settled::Answered(json) = wait_until_settled(app, attempt_id, locale).await?
-                {
+            Claim::Busy => match wait_until_settled(app, attempt_id, locale).await {
+                Ok(Settled::Answered(json)) => {
                     drain(body).await;
                     return Ok(json);
                 }
-            }
+                Ok(Settled::Released) => {}
+                // Still busy after [`BUSY_WAIT_LIMIT`] (or the store failed): answered now, the
+                // body read and dropped by a task of its own so the client receives the answer.
+                Err(failure) => {
+                    tokio::spawn(drain(body));
+                    return Err(failure);
+                }
+            },
             Claim::Unknown => {
                 drain(body).await;
                 return Err(H5Failure::new(
@@ -811,7 +825,7 @@ async fn wait_until_settled(
     attempt_id: &str,
     locale: Locale,
 ) -> Result<Settled, H5Failure> {
-    let deadline = tokio::time::Instant::now() + app.config.verify_timeout + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + BUSY_WAIT_LIMIT;
     loop {
         tokio::time::sleep(BUSY_POLL).await;
         let id = attempt_id.to_string();
@@ -836,7 +850,8 @@ async fn wait_until_settled(
             }
         }
         if tokio::time::Instant::now() > deadline {
-            // The first upload's verification is still running: come back for its answer.
+            // The first upload's verification is still running (here or on another instance), or
+            // its instance died and its lease has not run out yet: come back after Retry-After.
             return Err(H5Failure::busy(locale));
         }
     }
