@@ -8,8 +8,8 @@
 # beyond the objects). At the end:
 #   runs=N lost=X doubled=Y failed=Z
 # where failed counts runs that failed without such a count (or failed on another assertion);
-# their logs are kept and listed. A report, not a test: scripts/test.sh does not run it (about 15 s
-# a run on 2 cores).
+# their logs are kept and listed. A report, not a test: scripts/test.sh does not run it (about 33 s
+# a run on 2 cores, 20 s of it the page's retry waiting out the default 18 s lease).
 #
 #   scripts/soak-multi-instance.sh [N]
 #
