@@ -3,12 +3,13 @@
 # and counts what went wrong. Each run starts its own PostgreSQL, moto S3 server and two
 # faceid-server processes, kills one with kill -9 mid-verification, and has the test print
 #   multi-instance outcome: … lost=X doubled=Y
-# (lost: the page's retry unanswered, no stored answer, objects the purges missed; doubled: a
-# second verification, an answer other than the stored one, deletes beyond the objects). At the end:
+# (lost: the page's retry unanswered or answered 1001 "timed out", no stored answer, objects the
+# purges missed; doubled: a second verification, an answer other than the stored one, deletes
+# beyond the objects). At the end:
 #   runs=N lost=X doubled=Y failed=Z
 # where failed counts runs that failed without such a count (or failed on another assertion);
-# their logs are kept and listed. A report, not a test: scripts/test.sh does not run it (about 15 s
-# a run on 2 cores).
+# their logs are kept and listed. A report, not a test: scripts/test.sh does not run it (about 33 s
+# a run on 2 cores, 20 s of it the page's retry waiting out the default 18 s lease).
 #
 #   scripts/soak-multi-instance.sh [N]
 #

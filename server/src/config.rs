@@ -80,8 +80,8 @@ pub struct Args {
     pub instance_id: Option<String>,
     /// How long this instance's claim (lease) on an attempt it verifies keeps other instances from
     /// taking the attempt over, in seconds: after an instance dies, the page's retry is verified
-    /// elsewhere once the lease runs out. Default: every bounded step of a verification (upload,
-    /// queue, verification, storing; 390 s with the defaults).
+    /// elsewhere once the lease runs out. The owner renews it every third of it while it works.
+    /// Default: 18 (renewals every 6 s; two in a row may fail).
     #[arg(long, env = "FACEID_LEASE_SECS")]
     pub lease_secs: Option<u64>,
     /// SecretId of the cloud API. Generated on first start (and stored in the data directory) when
@@ -229,8 +229,7 @@ pub struct ServerConfig {
     pub s3: S3Settings,
     /// This instance's name in attempt leases (`--instance-id`).
     pub instance_id: String,
-    /// How long a lease on an attempt holds (`--lease-secs`); None = [`crate::h5::attempt_lease`]'s
-    /// bound on the steps of a verification.
+    /// How long a lease on an attempt holds (`--lease-secs`); None = [`crate::h5::DEFAULT_LEASE`].
     pub lease: Option<Duration>,
     pub credentials: Credentials,
     pub rules: Rules,

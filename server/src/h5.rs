@@ -6,9 +6,10 @@
 //! (403), browser rate limit 2018 (429), upload over 8 MB 1107 (413), empty video 1107 (400),
 //! unknown attempt 1003 (404), upload without its attempt's token 15 (403), another attempt of the
 //! token already passed 14 (409), verification queue full 1001 (503 with Retry-After), broken
-//! upload 1008 (400), the server's own storage or database failing 4 (507 / 500). An attempt
-//! whose video arrives more than 60 s after it was issued is answered 1001 ("timed out, try
-//! again") and counts as used.
+//! upload 1008 (400), a repeated upload still waiting for the first one after [`BUSY_WAIT_LIMIT`]
+//! 1001 (503 with Retry-After), the server's own storage or database failing 4 (507 / 500). An
+//! attempt whose video arrives more than 60 s after it was issued is answered 1001 ("timed out,
+//! try again") and counts as used.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -52,39 +53,35 @@ const OVERSIZE_DRAIN_BYTES: u64 = MAX_UPLOAD_BYTES;
 /// A repeated upload that arrives while the first is still being verified waits for its answer,
 /// polling this often.
 const BUSY_POLL: Duration = Duration::from_millis(100);
+/// How long that repeated upload waits, its own body unread, before it is answered busy (503, code
+/// 1001, `Retry-After`) and comes back. Its sender's TCP window stays shut meanwhile, and senders
+/// give up on a shut window: reqwest's default `TCP_USER_TIMEOUT` drops the connection after 30 s
+/// (os error 110), so a longer wait would end in a dropped connection instead of an answer. A
+/// third of that.
+pub const BUSY_WAIT_LIMIT: Duration = Duration::from_secs(10);
 /// An upload must arrive within this: 8 MB at 1 Mbit/s takes about 67 s, and a sender slower than
 /// that would only hold a connection open (the attempt itself expires after 60 s).
 pub const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(90);
-/// Beyond the bounded steps of a verification, time for storing its media and result.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How often a verifying instance renews its lease: longer than a renewal takes to fail when the
+/// database does not answer (5 s: the PostgreSQL store's connect timeout, SQLite's busy timeout),
+/// so a failed renewal is over before the next one is due.
+pub const LEASE_RENEWAL_INTERVAL: Duration = Duration::from_secs(6);
+/// Renewals per lease: two renewals in a row can fail (a database hiccup of up to two intervals,
+/// a stalled thread) before the lease runs out.
+pub const LEASE_RENEWALS: u32 = 3;
+/// The lease without `--lease-secs`: [`LEASE_RENEWALS`] × [`LEASE_RENEWAL_INTERVAL`] = 18 s. The
+/// owner renews it for as long as it works, so it need not cover a verification (upload, queue,
+/// verification, storing), only outlast two missed renewals. It is also how long the page's retry
+/// waits for another instance after the owner died: at most 18 s after the owner's last renewal,
+/// inside the attempt's 60 s ([`ATTEMPT_TTL_MS`]), so the retry is verified, not answered 1001.
+pub const DEFAULT_LEASE: Duration =
+    Duration::from_secs(LEASE_RENEWAL_INTERVAL.as_secs() * LEASE_RENEWALS as u64);
 
 /// How long an upload's claim holds its attempt against other instances: `--lease-secs` when
-/// given, else [`verification_bound`].
+/// given, else [`DEFAULT_LEASE`]. Renewed every lease ÷ [`LEASE_RENEWALS`].
 pub fn attempt_lease(config: &ServerConfig) -> Duration {
-    config.lease.unwrap_or_else(|| verification_bound(config))
+    config.lease.unwrap_or(DEFAULT_LEASE)
 }
-
-/// How long the claimed phase of an upload can last. Every step is bounded: the body arrives
-/// within [`UPLOAD_TIME_LIMIT`]; the wait for a verification slot is at most the queue ahead of it
-/// (queue ÷ slots rounds of at most `verify_timeout` each); the verification takes at most
-/// `verify_timeout`; then [`LEASE_MARGIN`]. A lease older than that belongs to an instance that
-/// died or hung, and another may take the attempt over. (Defaults: 90 + 8 × 30 + 30 + 30 s =
-/// 6.5 min.)
-pub fn verification_bound(config: &ServerConfig) -> Duration {
-    let rounds_queued = config
-        .verify_queue
-        .div_ceil(config.verify_concurrency.max(1))
-        .try_into()
-        .unwrap_or(u32::MAX);
-    UPLOAD_TIME_LIMIT
-        + config.verify_timeout.saturating_mul(rounds_queued)
-        + config.verify_timeout
-        + LEASE_MARGIN
-}
-
-/// Renewals per lease: a verifying instance renews its lease every third of it, so two renewals
-/// in a row can fail (a database hiccup, a stalled thread) before the lease runs out.
-pub const LEASE_RENEWALS: u32 = 3;
 
 fn lease_ms(config: &ServerConfig) -> i64 {
     i64::try_from(attempt_lease(config).as_millis()).unwrap_or(i64::MAX)
@@ -106,8 +103,11 @@ impl LeaseKeeper {
         let (app, attempt_id, flag) = (app.clone(), attempt_id.to_string(), lost.clone());
         let every = attempt_lease(&app.config) / LEASE_RENEWALS;
         let renewing = tokio::spawn(async move {
+            // On a fixed schedule: a renewal that is slow to fail does not push the next one later.
+            let mut due = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::time::sleep(every).await;
+                due.tick().await;
                 let id = attempt_id.clone();
                 let renewed = app
                     .blocking(move |s| {
@@ -708,7 +708,8 @@ async fn upload_inner(
     }
     // A repeated upload (the page's retry) may find the first one still being verified. It waits,
     // with its own body unread, until the first one is answered — or given back because its body
-    // broke off, in which case this upload claims the attempt and is verified instead.
+    // broke off, or its lease ran out (its instance died), in which case this upload claims the
+    // attempt and is verified instead. It waits at most [`BUSY_WAIT_LIMIT`], then is answered busy.
     let attempt = loop {
         let id = attempt_id.to_string();
         let now = app.now_ms();
@@ -728,13 +729,19 @@ async fn upload_inner(
                 drain(body).await;
                 return Ok(json);
             }
-            Claim::Busy => {
-                if let Settled::Answered(json) = wait_until_settled(app, attempt_id, locale).await?
-                {
+            Claim::Busy => match wait_until_settled(app, attempt_id, locale).await {
+                Ok(Settled::Answered(json)) => {
                     drain(body).await;
                     return Ok(json);
                 }
-            }
+                Ok(Settled::Released) => {}
+                // Still busy after [`BUSY_WAIT_LIMIT`] (or the store failed): answered now, the
+                // body read and dropped by a task of its own so the client receives the answer.
+                Err(failure) => {
+                    tokio::spawn(drain(body));
+                    return Err(failure);
+                }
+            },
             Claim::Unknown => {
                 drain(body).await;
                 return Err(H5Failure::new(
@@ -811,7 +818,7 @@ async fn wait_until_settled(
     attempt_id: &str,
     locale: Locale,
 ) -> Result<Settled, H5Failure> {
-    let deadline = tokio::time::Instant::now() + app.config.verify_timeout + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + BUSY_WAIT_LIMIT;
     loop {
         tokio::time::sleep(BUSY_POLL).await;
         let id = attempt_id.to_string();
@@ -836,7 +843,8 @@ async fn wait_until_settled(
             }
         }
         if tokio::time::Instant::now() > deadline {
-            // The first upload's verification is still running: come back for its answer.
+            // The first upload's verification is still running (here or on another instance), or
+            // its instance died and its lease has not run out yet: come back after Retry-After.
             return Err(H5Failure::busy(locale));
         }
     }
@@ -1039,8 +1047,9 @@ async fn record(
     let passed = outcome.code.is_pass();
     let saved = app
         .blocking(move |s| -> Result<Result<String, FinishRefusal>, String> {
-            // A whole lease for storing, or nothing stored: the media keys are the attempt's, so
-            // an instance whose lease was taken over must not write them over the other's.
+            // Still the owner, or nothing stored: the media keys are the attempt's, so an instance
+            // whose lease was taken over must not write them over the other's. Storing may take
+            // longer than a lease (S3 retries): the lease keeper renews it meanwhile.
             let until = s.now_ms().saturating_add(lease_ms(&s.config));
             let owner = &s.config.instance_id;
             if !s
@@ -1129,20 +1138,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_outlasts_every_bounded_step_of_a_verification() {
+    fn the_default_lease_outlasts_two_missed_renewals_and_ends_inside_an_attempt() {
         let mut config = ServerConfig::for_data_dir(std::path::Path::new("unused")).unwrap();
-        config.verify_timeout = Duration::from_secs(30);
-        config.verify_concurrency = 2;
-        config.verify_queue = 2 * crate::config::DEFAULT_QUEUE_PER_SLOT;
-        // The defaults of server/README.md §Database and leases: 90 + 8 × 30 + 30 + 30 s.
-        assert_eq!(attempt_lease(&config), Duration::from_secs(390));
-        // A queue no longer than the slots: no waiting round, one verification.
-        config.verify_queue = 1;
+        // server/README.md §Database and leases: 3 renewals every 6 s.
+        assert_eq!(attempt_lease(&config), Duration::from_secs(18));
         assert_eq!(
-            attempt_lease(&config),
-            Duration::from_secs(90 + 30 + 30 + 30)
+            attempt_lease(&config) / LEASE_RENEWALS,
+            LEASE_RENEWAL_INTERVAL
         );
-        // --lease-secs replaces the bound.
+        // It does not grow with the verification's bounds: the owner renews it meanwhile.
+        config.verify_timeout = Duration::from_secs(600);
+        config.verify_queue = 1000;
+        assert_eq!(attempt_lease(&config), Duration::from_secs(18));
+        // After the owner died, the page's retry is taken over while its attempt is still valid.
+        assert!(attempt_lease(&config) < Duration::from_millis(ATTEMPT_TTL_MS) / 2);
+        // --lease-secs replaces it.
         config.lease = Some(Duration::from_secs(5));
         assert_eq!(attempt_lease(&config), Duration::from_secs(5));
     }

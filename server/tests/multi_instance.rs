@@ -1,9 +1,11 @@
 //! Two real `faceid-server` processes on one PostgreSQL and one S3 bucket (moto), all started here
 //! on free ports in temp dirs (issue #13's multi-instance test). DetectAuth on A; session, attempt
 //! and upload on B, whose verification is held (its `--ffmpeg` is a stand-in that waits as long as
-//! B lives); B is killed with `kill -9` in the middle of it. The page's retry goes to A, which waits
-//! out B's short lease, takes the attempt over and answers it — once: a repeated upload gets the
-//! stored answer, GetDetectInfoEnhanced gives that one answer with the video. Then both instances,
+//! B lives); B is killed with `kill -9` in the middle of it. The page's retry goes to A, which
+//! answers it busy (503, `Retry-After`) while B's lease holds — the default lease, as deployed — and
+//! once it ran out takes the attempt over and verifies it within the attempt's 60 s (not 1001
+//! "timed out"), once: a repeated upload gets the stored answer, GetDetectInfoEnhanced gives that
+//! one answer with the video. Then both instances,
 //! restarted with a retention of a second, purge at once: every object in the bucket is deleted,
 //! none missed, none deleted twice.
 //!
@@ -25,8 +27,9 @@ use serde_json::{json, Value};
 
 const BUCKET: &str = "faceid-media";
 const PREFIX: &str = "shared";
-/// The instances' lease (`--lease-secs`): short, so A's take-over comes within the test.
-const LEASE_SECS: &str = "2";
+/// A lease far longer than any wait the server lets a retry have, for the test where only that
+/// bound may end the wait.
+const LONG_LEASE_SECS: &str = "120";
 /// Uploads A verifies besides the attempt under test (undecodable bytes: a stored video each, no
 /// best frame), so the purge has more objects to share between the instances.
 const OTHER_UPLOADS: usize = 6;
@@ -94,8 +97,6 @@ impl Deployment {
             &self.media_url,
             "--instance-id",
             id,
-            "--lease-secs",
-            LEASE_SECS,
             "--secret-id",
             "AKIDmultiinstance0000000000000000",
             "--secret-key",
@@ -106,14 +107,23 @@ impl Deployment {
     }
 }
 
-/// An upload that may get no answer at all (the instance died): the status and JSON, or why not.
+/// An upload's answer: status, `Retry-After` and JSON.
+#[derive(Debug, Clone, PartialEq)]
+struct Answer {
+    status: u16,
+    retry_after: Option<u64>,
+    body: Value,
+}
+
+/// An upload that may get no answer at all (the instance died, the connection was dropped): the
+/// answer, or why not. The client is reqwest's default (its `TCP_USER_TIMEOUT` is 30 s).
 async fn try_upload(
     api: &common::Endpoint,
     token: &str,
     attempt_id: &str,
     video: &[u8],
     report: &faceid_core::protocol::UploadReport,
-) -> Result<(u16, Value), String> {
+) -> Result<Answer, String> {
     let form = reqwest::multipart::Form::new()
         .part(
             "video",
@@ -133,28 +143,68 @@ async fn try_upload(
         .timeout(PROCESS_BOUND)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{e:?}"))?;
     let status = r.status().as_u16();
-    let body = r.json().await.map_err(|e| e.to_string())?;
-    Ok((status, body))
+    let retry_after = r
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = r.json().await.map_err(|e| format!("{e:?}"))?;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// The page's retry as the page sends it: again after `Retry-After` while the answer is busy
+/// (503). Returns the first other answer (or failure) and how many busy answers came before it.
+async fn retry_until_answered(
+    api: &common::Endpoint,
+    token: &str,
+    attempt_id: &str,
+    video: &[u8],
+    report: &faceid_core::protocol::UploadReport,
+) -> (Result<Answer, String>, usize) {
+    let until = Instant::now() + PROCESS_BOUND;
+    let mut busy = 0;
+    loop {
+        let answer = try_upload(api, token, attempt_id, video, report).await;
+        match &answer {
+            Ok(Answer {
+                status: 503,
+                retry_after: Some(secs),
+                ..
+            }) if Instant::now() < until => {
+                busy += 1;
+                tokio::time::sleep(Duration::from_secs(*secs)).await;
+            }
+            _ => return (answer, busy),
+        }
+    }
+}
+
+/// A PostgreSQL database and a moto bucket for the instances (blocking: call off the async
+/// threads).
+fn deployment() -> (PostgresServer, MotoServer, Deployment) {
+    let pg = PostgresServer::start();
+    let database_url = pg.create_database("faceid");
+    let moto = MotoServer::start();
+    moto.create_bucket(BUCKET);
+    let deployment = Deployment {
+        database_url,
+        media_url: format!("s3://{BUCKET}/{PREFIX}"),
+        prelude: moto.env_prelude(),
+    };
+    (pg, moto, deployment)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_mid_verification_is_taken_over_and_answered_once() {
-    let ((pg, database_url), moto) = tokio::task::spawn_blocking(|| {
-        let pg = PostgresServer::start();
-        let url = pg.create_database("faceid");
-        let moto = MotoServer::start();
-        moto.create_bucket(BUCKET);
-        ((pg, url), moto)
-    })
-    .await
-    .unwrap();
-    let deployment = std::sync::Arc::new(Deployment {
-        database_url: database_url.clone(),
-        media_url: format!("s3://{BUCKET}/{PREFIX}"),
-        prelude: moto.env_prelude(),
-    });
+    let (pg, moto, deployment) = tokio::task::spawn_blocking(deployment).await.unwrap();
+    let database_url = deployment.database_url.clone();
+    let deployment = std::sync::Arc::new(deployment);
     let dirs = tempfile::tempdir().unwrap();
     let (data_a, data_b) = (dirs.path().join("a"), dirs.path().join("b"));
     let (ffmpeg_a, runs_a) = ffmpeg_stand_in(dirs.path(), "ffmpeg-a", false);
@@ -230,8 +280,12 @@ async fn an_instance_killed_mid_verification_is_taken_over_and_answered_once() {
     let first = first.await.unwrap();
     assert!(first.is_err(), "B answered before it was killed: {first:?}");
 
-    // The page's retry reaches A: B's lease runs out, A takes the attempt over and answers it.
-    let retry = try_upload(&a, &token, &attempt.attempt_id, &rec.video, &report).await;
+    // The page's retry reaches A: answered busy while B's lease holds, then B's lease runs out
+    // and A takes the attempt over and answers it.
+    let retrying = Instant::now();
+    let (retry, busy_answers) =
+        retry_until_answered(&a, &token, &attempt.attempt_id, &rec.video, &report).await;
+    let retry_secs = retrying.elapsed().as_secs_f64();
     let repeat = try_upload(&a, &token, &attempt.attempt_id, &rec.video, &report).await;
     let verified_by_a = count_lines(&runs_a);
     let stored = read(attempt.attempt_id.clone()).await;
@@ -277,20 +331,29 @@ async fn an_instance_killed_mid_verification_is_taken_over_and_answered_once() {
     let left = moto.object_names(BUCKET, "");
 
     // What the page and the business saw, counted.
-    let answered = matches!(&retry, Ok((200, _)));
-    let answer = retry.as_ref().ok().map(|(_, v)| v.clone());
+    let answered = matches!(&retry, Ok(Answer { status: 200, .. }));
+    let answer = retry.as_ref().ok().map(|r| r.body.clone());
+    // Answered 1001: the attempt expired before A could take it over, the person's verification
+    // is lost.
+    let timed_out = answered && answer.as_ref().is_some_and(|v| v["errCode"] == 1001);
     let stored_answer: Option<Value> = stored
         .result
         .as_ref()
         .map(|r| serde_json::from_str(&r.answer_json).unwrap());
-    let lost = usize::from(!answered) + usize::from(stored_answer.is_none()) + left.len();
+    let lost = usize::from(!answered)
+        + usize::from(timed_out)
+        + usize::from(stored_answer.is_none())
+        + left.len();
     let deletes = deleted_a + deleted_b;
     let doubled = verified_by_a.saturating_sub(1)
         + usize::from(answered && answer != stored_answer)
-        + usize::from(matches!(&repeat, Ok((200, v)) if Some(v) != stored_answer.as_ref()))
+        + usize::from(
+            matches!(&repeat, Ok(Answer { status: 200, body, .. }) if Some(body) != stored_answer.as_ref()),
+        )
         + deletes.saturating_sub(objects.len());
     println!(
         "multi-instance outcome: verified_by_b={} verified_by_a={verified_by_a} answered={answered} \
+         timed_out={timed_out} busy_answers={busy_answers} retry_secs={retry_secs:.1} \
          objects={} deleted_by_a={deleted_a} deleted_by_b={deleted_b} left={} lost={lost} \
          doubled={doubled}",
         count_lines(&runs_b),
@@ -304,13 +367,18 @@ async fn an_instance_killed_mid_verification_is_taken_over_and_answered_once() {
         stored_answer.as_ref(),
         "the page's answer is the stored one"
     );
+    assert_ne!(
+        answer["errCode"], 1001,
+        "the retry is verified within the attempt's validity, not timed out: {answer}"
+    );
     assert_eq!(
         (stored.state, stored.lease.as_ref()),
         (AttemptState::Done, None)
     );
+    let repeat = repeat.unwrap();
     assert_eq!(
-        repeat.unwrap(),
-        (200, answer.clone()),
+        (repeat.status, &repeat.body),
+        (200, &answer),
         "a repeat is not verified again"
     );
     assert_eq!(
@@ -347,6 +415,77 @@ async fn an_instance_killed_mid_verification_is_taken_over_and_answered_once() {
 
     drop((a2, b2, read));
     tokio::task::spawn_blocking(move || drop((store, pg, moto)))
+        .await
+        .unwrap();
+}
+
+/// A page retry that waits behind another instance's lease gets an answer, not a dropped
+/// connection: the server reads nothing of its body while it waits, so the sender's TCP window
+/// stays shut, and a sender gives up on a shut window (reqwest's default `TCP_USER_TIMEOUT`, 30 s,
+/// ends in os error 110). The lease here outlasts that by far, so only the server's own bound on
+/// the wait can end it: 503, code 1001, `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_waiting_behind_another_instances_lease_is_answered_busy_not_dropped() {
+    let (pg, moto, deployment) = tokio::task::spawn_blocking(deployment).await.unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let (ffmpeg_b, runs_b) = ffmpeg_stand_in(dirs.path(), "ffmpeg-b", true);
+    let (a, mut b) = tokio::task::spawn_blocking({
+        let (data_a, data_b) = (dirs.path().join("a"), dirs.path().join("b"));
+        move || {
+            let lease = ["--lease-secs", LONG_LEASE_SECS];
+            let a = deployment.instance(&data_a, "a", &lease);
+            let mut held = lease.to_vec();
+            held.extend(["--ffmpeg", ffmpeg_b.to_str().unwrap()]);
+            let b = deployment.instance(&data_b, "b", &held);
+            (a, b)
+        }
+    })
+    .await
+    .unwrap();
+
+    let token = a.detect_auth(json!({})).await;
+    let attempt = b.attempt(&token).await;
+    let rec = sim_recording(&attempt.challenge, Attack::None, 9, VideoFormat::Webm);
+    let report = report_for(&rec, VideoFormat::Webm.mime());
+    let first = tokio::spawn({
+        let api = common::Endpoint::new(
+            &b.base,
+            &b.secret_id,
+            &b.secret_key,
+            b.signing_clock.clone(),
+        );
+        let (token, id) = (token.clone(), attempt.attempt_id.clone());
+        let (video, report) = (rec.video.clone(), report.clone());
+        async move { try_upload(&api, &token, &id, &video, &report).await }
+    });
+    let until = Instant::now() + PROCESS_BOUND;
+    while count_lines(&runs_b) == 0 {
+        assert!(
+            Instant::now() < until,
+            "B never started verifying; log:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+
+    // B holds the attempt under its lease while it verifies: the retry on A waits behind it.
+    let retry = try_upload(&a, &token, &attempt.attempt_id, &rec.video, &report).await;
+    b.kill_hard();
+    let _ = first.await.unwrap();
+
+    let retry = retry.unwrap_or_else(|e| panic!("the waiting retry got no answer: {e}"));
+    assert_eq!(
+        (retry.status, &retry.body["errCode"]),
+        (503, &json!(1001)),
+        "{retry:?}"
+    );
+    assert!(
+        retry.retry_after.is_some_and(|s| s >= 1),
+        "busy, with Retry-After: {retry:?}"
+    );
+
+    drop((a, b));
+    tokio::task::spawn_blocking(move || drop((pg, moto)))
         .await
         .unwrap();
 }

@@ -31,8 +31,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// An endpoint that does not accept the connection within this is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Throttling and dropped connections are retried this often, within [`RETRY_WINDOW`]: storing an
-/// attempt's media happens under its verification lease, whose margin for storage is 30 s
-/// (h5.rs LEASE_MARGIN), so the client gives up well before that.
+/// attempt's media happens under its verification lease, which the verifying instance keeps
+/// renewing meanwhile (h5.rs `LeaseKeeper`); the window bounds how long a bucket in trouble holds
+/// back the answer.
 const MAX_RETRIES: usize = 3;
 const RETRY_WINDOW: Duration = Duration::from_secs(15);
 /// AWS's default region; S3-compatible servers mostly ignore it but the signature names one.
