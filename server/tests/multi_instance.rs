@@ -63,6 +63,19 @@ fn count_lines(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Waits until instance `b`'s ffmpeg stand-in has logged a run (`runs`): it is verifying.
+async fn until_verifying(runs: &Path, b: &ServerProcess) {
+    let until = Instant::now() + PROCESS_BOUND;
+    while count_lines(runs) == 0 {
+        assert!(
+            Instant::now() < until,
+            "B never started verifying; log:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// The `media_deleted` figures of an instance's "retention purge" log lines, and how many deletes
 /// it logged as failed.
 fn purge_figures(log: &str) -> (usize, usize) {
@@ -244,15 +257,7 @@ async fn an_instance_killed_mid_verification_is_taken_over_and_answered_once() {
         async move { try_upload(&api, &token, &id, &video, &report).await }
     });
     // B verifies: its ffmpeg runs (and holds). Then kill -9.
-    let until = Instant::now() + PROCESS_BOUND;
-    while count_lines(&runs_b) == 0 {
-        assert!(
-            Instant::now() < until,
-            "B never started verifying; log:\n{}",
-            b.log()
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    until_verifying(&runs_b, &b).await;
     let store = {
         let url = database_url.clone();
         std::sync::Arc::new(
@@ -458,15 +463,7 @@ async fn a_retry_waiting_behind_another_instances_lease_is_answered_busy_not_dro
         let (video, report) = (rec.video.clone(), report.clone());
         async move { try_upload(&api, &token, &id, &video, &report).await }
     });
-    let until = Instant::now() + PROCESS_BOUND;
-    while count_lines(&runs_b) == 0 {
-        assert!(
-            Instant::now() < until,
-            "B never started verifying; log:\n{}",
-            b.log()
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    until_verifying(&runs_b, &b).await;
 
     // B holds the attempt under its lease while it verifies: the retry on A waits behind it.
     let retry = try_upload(&a, &token, &attempt.attempt_id, &rec.video, &report).await;
