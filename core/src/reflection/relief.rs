@@ -88,7 +88,8 @@ pub struct ReliefReport {
     pub t_screen_dome: f64,
     /// t of "the surround responds like the face" (positive: a print's margin).
     pub t_surround_flat: f64,
-    /// Critical t at [`tuning::RELIEF_ALPHA`], and Bonferroni-corrected for the unevenness contrasts.
+    /// Critical t at [`tuning::RELIEF_ALPHA`], and Bonferroni-corrected for the unevenness contrasts
+    /// taken (each usable witness, both ways).
     pub t_critical: f64,
     pub t_critical_uneven: f64,
     /// Tangent of the face's half-width angle in the view, which sets paper's bounds.
@@ -402,7 +403,15 @@ pub(super) fn test(
     };
     let dof = front.dof as f64;
     report.t_critical = t_critical(tuning::RELIEF_ALPHA, dof);
-    report.t_critical_uneven = t_critical(tuning::RELIEF_ALPHA / (2 * UNEVEN.len()) as f64, dof);
+    // Bonferroni over the contrasts taken: each usable witness, both ways. Which witnesses are
+    // usable is settled by saturation and coverage, not by any response, so counting only those
+    // keeps the level.
+    let contrasts = 2 * UNEVEN
+        .iter()
+        .filter(|w| usable(input, w.a) && usable(input, w.b))
+        .count()
+        .max(1);
+    report.t_critical_uneven = t_critical(tuning::RELIEF_ALPHA / contrasts as f64, dof);
     let uneven = report.t_uneven >= report.t_critical_uneven;
     let relief = if uneven
         && report.t_screen_dome >= report.t_critical_uneven
