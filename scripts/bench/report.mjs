@@ -596,7 +596,7 @@ line();
     table(['database', 'calls', 'rate', 'latency p50 / p95 / p99', 'answers', 'CPU', 'cores busy'], drows);
     const i = b.instances ?? {};
     line('**Verifications per second**: `faceid-server` release processes pinned with `taskset` (default verification');
-    line(`slots: the pinned core), one PostgreSQL database and ${i.media ?? 'one media store'} shared; ${i.one?.clients_per_instance ?? '?'} uploaders per instance`);
+    line(`slots: the pinned core) sharing one PostgreSQL database and the media (${i.media ?? '?'}); ${i.one?.clients_per_instance ?? '?'} uploaders per instance`);
     line(`send simulated genuine recordings (${i.video?.codec ?? '?'} ${i.video?.width ?? '?'}×${i.video?.height ?? '?'}, as in §6), DetectAuth on one instance and the attempt`);
     line('and upload on the other. PostgreSQL and the load generator are not pinned: they take time from the same cores.');
     line();
