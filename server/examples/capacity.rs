@@ -2,10 +2,10 @@
 //! asserts nothing).
 //!
 //! 1. `detect`: DetectAuth latency with `--concurrency` (default 200) signed cloud calls in flight
-//!    at once, `--requests` of them (after a warm-up), against a server started in-process on
-//!    SQLite (the embedded default) and on a PostgreSQL cluster this tool starts in a temp dir
-//!    (server/tests/common/postgres.rs, the tests' own helper). The load generator runs in the same
-//!    process and runtime as the server, so its cost is inside the figures.
+//!    at once, `--requests` of them (after a warm-up), against a release `faceid-server` process
+//!    (not pinned) on SQLite (the embedded default) and on a PostgreSQL cluster this tool starts
+//!    in a temp dir (server/tests/common/postgres.rs, the tests' own helper). The load generator
+//!    (this process) shares the machine's cores with them; the CPU time of each is printed.
 //! 2. `instances`: verifications per second of one `faceid-server` process pinned to one core
 //!    (`taskset -c 0`) and of two (`taskset -c 0`, `taskset -c 1`) sharing one PostgreSQL database
 //!    and one media directory, uploads spread evenly across them (verify_load's simulated genuine
@@ -31,14 +31,15 @@ use faceid_core::protocol::{AttemptCreated, UploadReport};
 use faceid_core::sim::{Attack, Photo, SimConditions, ASTRONAUT_FACE};
 use faceid_server::cloud::sign::{sign, SigningKey};
 use faceid_server::sim_video::{self, SimRecording, VideoFormat};
-use faceid_server::store::DatabaseUrl;
-use faceid_server::ServerConfig;
 use serde_json::{json, Value};
 
 /// The PostgreSQL cluster helper of the server's tests, used as is (it needs `PROCESS_BOUND`).
 #[path = "../tests/common/postgres.rs"]
 #[allow(dead_code)]
 mod pg_cluster;
+
+/// The cloud API credentials every started faceid-server gets.
+const SECRET: (&str, &str) = ("AKIDcapacitybench0000", "capacity-bench-secret-key-0000");
 
 /// How long a started process (PostgreSQL, faceid-server) may take to become ready.
 const PROCESS_BOUND: Duration = Duration::from_secs(60);
@@ -367,9 +368,7 @@ async fn detect_round(
     (latencies, wall, outcomes)
 }
 
-async fn detect_auth(database: &str, o: &Options) -> Value {
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::for_data_dir(data.path()).expect("config");
+async fn detect_auth(database: &str, bin: &Path, o: &Options) -> Value {
     // A cluster of this run's own (dropped at the end of this function).
     let cluster = if database == "postgres" {
         let cluster = tokio::task::spawn_blocking(|| {
@@ -379,18 +378,18 @@ async fn detect_auth(database: &str, o: &Options) -> Value {
         })
         .await
         .expect("start postgres");
-        config.database = DatabaseUrl::Postgres(cluster.1.clone());
         Some(cluster)
     } else {
         None
     };
-    let server = faceid_server::start(config).await.expect("server");
-    let creds = server.credentials().clone();
-    let client = Arc::new(Client::new(
-        server.base_url(),
-        &creds.secret_id,
-        &creds.secret_key,
-    ));
+    let server = Instance::start(
+        bin,
+        None,
+        cluster.as_ref().map(|(_, url)| url.as_str()),
+        None,
+        SECRET,
+    );
+    let client = server.client.clone();
     // Warm-up: connections opened (client and database pool), caches filled.
     let warm = o.concurrency.max(200);
     let _ = detect_round(&client, warm, o.concurrency).await;
@@ -400,14 +399,17 @@ async fn detect_auth(database: &str, o: &Options) -> Value {
         .as_ref()
         .and_then(|(_, url)| postmaster_pid(url.rsplit(':').next()?.split('/').next()?));
     let me = std::process::id();
-    let (self0, pg0, cores0) = (
+    let server_pid = server.child.id();
+    let (self0, server0, pg0, cores0) = (
         proc_stat(me, ticks).map_or(0.0, |p| p.1),
+        proc_stat(server_pid, ticks).map_or(0.0, |p| p.1),
         pg_pid.map_or(0.0, |p| tree_cpu(p, ticks)),
         core_times(),
     );
     let (lat, wall, outcomes) = detect_round(&client, o.requests, o.concurrency).await;
-    let (self1, pg1, cores1) = (
+    let (self1, server1, pg1, cores1) = (
         proc_stat(me, ticks).map_or(0.0, |p| p.1),
+        proc_stat(server_pid, ticks).map_or(0.0, |p| p.1),
         pg_pid.map_or(0.0, |p| tree_cpu(p, ticks)),
         core_times(),
     );
@@ -419,18 +421,22 @@ async fn detect_auth(database: &str, o: &Options) -> Value {
     );
     let busy = busy_percent(&cores0, &cores1);
     let self_cpu = self1 - self0;
+    let server_cpu = server1 - server0;
     let pg_cpu = pg1 - pg0;
-    let others = (busy_secs(&cores0, &cores1, ticks) - self_cpu - pg_cpu).max(0.0);
+    let others = (busy_secs(&cores0, &cores1, ticks) - self_cpu - server_cpu - pg_cpu).max(0.0);
+    let per_call_ms = |cpu: f64| round2(cpu * 1000.0 / lat.len().max(1) as f64);
     println!(
         "DetectAuth on {database}: {} requests, {} in flight: {per_sec:.0} requests/s, latency p50 {p50:.1} ms, \
          p95 {p95:.1} ms, p99 {p99:.1} ms, max {:.1} ms; outcomes {outcomes:?}; CPU over {wall:.1} s: \
-         this process (server + load generator) {self_cpu:.1} s, PostgreSQL {pg_cpu:.1} s, \
-         everything else on the machine {others:.1} s; cores busy {busy:?} %",
+         faceid-server {server_cpu:.1} s ({:.2} ms a call), PostgreSQL {pg_cpu:.1} s ({:.2} ms a call), \
+         load generator {self_cpu:.1} s, everything else on the machine {others:.1} s; cores busy {busy:?} %",
         lat.len(),
         o.concurrency,
         lat.last().copied().unwrap_or(f64::NAN),
+        per_call_ms(server_cpu),
+        per_call_ms(pg_cpu),
     );
-    let _ = server.shutdown().await;
+    drop(server);
     if let Some((c, _)) = cluster {
         let _ = tokio::task::spawn_blocking(move || drop(c)).await;
     }
@@ -444,7 +450,8 @@ async fn detect_auth(database: &str, o: &Options) -> Value {
         "max_ms": round1(lat.last().copied().unwrap_or(f64::NAN)),
         "outcomes": outcomes,
         "wall_s": round2(wall),
-        "cpu_s": { "process": round2(self_cpu), "postgres": round2(pg_cpu), "others": round2(others) },
+        "cpu_s": { "server": round2(server_cpu), "postgres": round2(pg_cpu), "load_generator": round2(self_cpu), "others": round2(others) },
+        "cpu_ms_per_call": { "server": per_call_ms(server_cpu), "postgres": per_call_ms(pg_cpu) },
         "cores_busy_percent": busy,
     })
 }
@@ -452,7 +459,7 @@ async fn detect_auth(database: &str, o: &Options) -> Value {
 // ---------------------------------------------------------------------------------------------
 // 2. Verifications per second, one instance vs two.
 
-/// A `faceid-server` process pinned to one core.
+/// A `faceid-server` process, pinned to one core or not.
 struct Instance {
     child: Child,
     client: Arc<Client>,
@@ -460,11 +467,13 @@ struct Instance {
 }
 
 impl Instance {
+    /// `bin` on 127.0.0.1:0 with a data directory of its own; `database_url` and `media` default
+    /// to that directory's SQLite file and media directory.
     fn start(
         bin: &Path,
-        core: usize,
-        database_url: &str,
-        media: &Path,
+        core: Option<usize>,
+        database_url: Option<&str>,
+        media: Option<&Path>,
         secret: (&str, &str),
     ) -> Instance {
         use std::io::BufRead;
@@ -472,15 +481,25 @@ impl Instance {
         let site = data.path().join("site");
         std::fs::create_dir_all(&site).expect("site dir");
         let log = data.path().join("server.log");
-        let mut child = Command::new("taskset")
-            .arg("-c")
-            .arg(core.to_string())
-            .arg(bin)
+        let mut cmd = match core {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(core.to_string()).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        if let Some(media) = media {
+            cmd.arg("--media-url").arg(media);
+        }
+        let id = core.map_or("bench".to_string(), |c| format!("bench-{c}"));
+        let mut child = cmd
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
-            .args(["--database-url", database_url, "--media-url"])
-            .arg(media)
-            .args(["--instance-id", &format!("bench-{core}")])
+            .args(["--instance-id", &id])
             .args(["--secret-id", secret.0, "--secret-key", secret.1])
             .args(["--browser-per-day", &u32::MAX.to_string()])
             .arg("--www-dir")
@@ -493,7 +512,7 @@ impl Instance {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
-            .unwrap_or_else(|e| panic!("start taskset {}: {e}", bin.display()));
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         // Drained for the process's whole life, so that its prints never block.
@@ -558,10 +577,9 @@ async fn instances_round(
             .expect("create database")
     };
     let media = tempfile::tempdir().expect("media dir");
-    let secret = ("AKIDcapacitybench0000", "capacity-bench-secret-key-0000");
     let instances: Vec<Instance> = cores
         .iter()
-        .map(|&c| Instance::start(bin, c, &url, media.path(), secret))
+        .map(|&c| Instance::start(bin, Some(c), Some(&url), Some(media.path()), SECRET))
         .collect();
 
     // Attempts prepared before timing: DetectAuth on one instance, the attempt and its upload on
@@ -672,10 +690,11 @@ async fn instances_round(
     println!(
         "{n} instance(s) on cores {cores:?}: {} uploads ({} uploaders per instance): {per_sec:.2} verifications/s, \
          latency p50 {p50:.0} ms, p95 {p95:.0} ms; codes {codes:?}; CPU over {wall:.1} s: instances (with ffmpeg) \
-         {inst_cpu:?} s, PostgreSQL {pg_cpu:.1} s, load generator {self_cpu:.1} s, everything else on the \
+         {inst_cpu:?} s ({:.2} s a verification), PostgreSQL {pg_cpu:.1} s, load generator {self_cpu:.1} s, everything else on the \
          machine {others:.1} s; cores busy {busy:?} %",
         latencies.len(),
         o.clients,
+        inst_cpu.iter().sum::<f64>() / (latencies.len() - busy_answers).max(1) as f64,
     );
     drop(instances);
     json!({
@@ -685,6 +704,7 @@ async fn instances_round(
         "clients_per_instance": o.clients,
         "per_second": round2(per_sec),
         "busy_answers": busy_answers,
+        "instance_cpu_s_per_verification": round2(inst_cpu.iter().sum::<f64>() / (latencies.len() - busy_answers).max(1) as f64),
         "p50_ms": p50.round(),
         "p95_ms": p95.round(),
         "codes": codes,
@@ -694,7 +714,8 @@ async fn instances_round(
     })
 }
 
-async fn instances(o: &Options) -> Value {
+/// The faceid-server binary the measurements start.
+fn server_binary(o: &Options) -> PathBuf {
     let bin = o.server_bin.clone().unwrap_or_else(|| {
         // target/<profile>/examples/capacity → target/<profile>/faceid-server
         let me = std::env::current_exe().expect("current exe");
@@ -710,6 +731,10 @@ async fn instances(o: &Options) -> Value {
         );
         std::process::exit(2);
     }
+    bin
+}
+
+async fn instances(bin: &Path, o: &Options) -> Value {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 {
         return json!({ "error": format!("{cores} core(s): two pinned instances need two") });
@@ -743,8 +768,8 @@ async fn instances(o: &Options) -> Value {
             .await
             .expect("start postgres"),
     );
-    let one = instances_round(&cluster, &[0], &bin, &recordings, o).await;
-    let two = instances_round(&cluster, &[0, 1], &bin, &recordings, o).await;
+    let one = instances_round(&cluster, &[0], bin, &recordings, o).await;
+    let two = instances_round(&cluster, &[0, 1], bin, &recordings, o).await;
     let ratio = two["per_second"].as_f64().unwrap_or(f64::NAN)
         / one["per_second"].as_f64().unwrap_or(f64::NAN);
     println!("two instances / one: {ratio:.2}x (goal >= 1.8x)");
@@ -762,18 +787,19 @@ async fn instances(o: &Options) -> Value {
 async fn main() {
     let o = options();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bin = server_binary(&o);
     let mut out = json!({ "cores": cores });
     if o.part != "instances" {
         let mut detect = serde_json::Map::new();
         for db in ["sqlite", "postgres"] {
             if o.database == db || o.database == "both" {
-                detect.insert(db.into(), detect_auth(db, &o).await);
+                detect.insert(db.into(), detect_auth(db, &bin, &o).await);
             }
         }
         out["detect"] = Value::Object(detect);
     }
     if o.part != "detect" {
-        out["instances"] = instances(&o).await;
+        out["instances"] = instances(&bin, &o).await;
     }
     println!("BENCH_JSON {out}");
 }
