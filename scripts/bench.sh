@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures faceid-h5 (transfer size, per-frame analysis against an anchor, native core, flash timing,
-# page start-up and recording rate, server verification, decision quality) on this machine and
+# page start-up and recording rate, server verification, decision quality, capacity with PostgreSQL
+# and two instances) on this machine and
 # writes BENCHMARKS.md. Runs setup first; installs its npm dependencies (the anchor, TF.js's wasm
 # binaries, playwright-core) into a cache dir, never into the repository.
 #
@@ -318,6 +319,15 @@ elif [ "$rc" = 124 ]; then
   not_measured eval "faceid-eval --sessions $EVAL_SESSIONS did not finish within 3 hours"
 else
   not_measured eval "faceid-eval exited $rc without its tables: $(first_error "$LOGS/eval.log")"
+fi
+
+# ---------------------------------------------------------------------------------------------------
+step "8. capacity: DetectAuth at 200 concurrent calls, one vs two pinned instances (scripts/bench/capacity.sh)"
+load capacity_step
+if [ -f server/examples/capacity.rs ]; then
+  bash "$BENCH/capacity.sh" "$RUN" || not_measured capacity "scripts/bench/capacity.sh exited $?"
+else
+  not_measured capacity "server/examples/capacity.rs does not exist yet"
 fi
 
 # ---------------------------------------------------------------------------------------------------

@@ -150,6 +150,12 @@ impl Client {
                 "{}/api/h5/v1/attempts/{}/video?token={token}",
                 self.base, attempt.attempt_id
             ))
+            // Each upload from a browser of its own: the queue admits two uploads per browser
+            // (cookie, else address and user agent), and every uploader here shares 127.0.0.1.
+            .header(
+                reqwest::header::USER_AGENT,
+                format!("verify_load/{}", attempt.attempt_id),
+            )
             .multipart(form)
             .send()
             .await
