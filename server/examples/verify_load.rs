@@ -13,13 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faceid_core::challenge::ColourChallenge;
-use faceid_core::protocol::{AttemptCreated, UploadReport};
-use faceid_core::sim::{Attack, Photo, SimConditions, ASTRONAUT_FACE};
-use faceid_server::cloud::sign::{sign, SigningKey};
-use faceid_server::sim_video::{self, SimRecording, VideoFormat};
+use faceid_core::protocol::UploadReport;
+use faceid_core::sim::{Photo, ASTRONAUT_FACE};
+use faceid_server::sim_video::SimRecording;
 use faceid_server::verify::{ffmpeg, MediaTools, Verifier};
 use faceid_server::ServerConfig;
-use serde_json::{json, Value};
+use serde_json::json;
+
+mod load;
+use load::{percentile, render, Client};
 
 struct Options {
     uploads: usize,
@@ -51,129 +53,9 @@ fn options() -> Options {
     o
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
 fn summary(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
     (percentile(&v, 0.5), percentile(&v, 0.95))
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    host: String,
-    secret_id: String,
-    secret_key: String,
-}
-
-impl Client {
-    async fn cloud(&self, action: &str, params: Value) -> Value {
-        let body = serde_json::to_vec(&params).expect("json");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs() as i64;
-        let key = SigningKey {
-            secret_id: &self.secret_id,
-            secret_key: &self.secret_key,
-        };
-        let headers = sign(&key, &self.host, action, &body, now);
-        let mut req = self.http.post(format!("{}/", self.base)).body(body);
-        for (k, v) in headers.pairs() {
-            if k != "Host" {
-                req = req.header(k, v);
-            }
-        }
-        req.send()
-            .await
-            .expect("cloud call")
-            .json()
-            .await
-            .expect("cloud json")
-    }
-
-    /// A fresh BizToken and an attempt of it.
-    async fn attempt(&self) -> (String, AttemptCreated) {
-        let token = self.cloud("DetectAuth", json!({ "RuleId": "1" })).await["Response"]
-            ["BizToken"]
-            .as_str()
-            .expect("BizToken")
-            .to_string();
-        let r = self
-            .http
-            .post(format!("{}/api/h5/v1/attempts", self.base))
-            .json(&json!({ "token": token }))
-            .send()
-            .await
-            .expect("attempt");
-        (token, r.json().await.expect("attempt json"))
-    }
-
-    /// Uploads a recording for `attempt` of `token`; returns (latency ms, errCode).
-    async fn upload(
-        &self,
-        token: &str,
-        attempt: &AttemptCreated,
-        rec: &SimRecording,
-    ) -> (f64, u64) {
-        let report = UploadReport {
-            shown: rec.shown.clone(),
-            hold_start_ms: Some(rec.hold_start_ms),
-            recorder_mime: VideoFormat::Webm.mime().into(),
-            frame_width: rec.width,
-            frame_height: rec.height,
-            page_decode: None,
-            user_agent: "verify_load".into(),
-        };
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "video",
-                reqwest::multipart::Part::bytes(rec.video.clone())
-                    .file_name("rec.webm")
-                    .mime_str("video/webm")
-                    .expect("mime"),
-            )
-            .part(
-                "report",
-                reqwest::multipart::Part::text(serde_json::to_string(&report).expect("json")),
-            );
-        let started = Instant::now();
-        let r = self
-            .http
-            .post(format!(
-                "{}/api/h5/v1/attempts/{}/video?token={token}",
-                self.base, attempt.attempt_id
-            ))
-            // Each upload from a browser of its own: the queue admits two uploads per browser
-            // (cookie, else address and user agent), and every uploader here shares 127.0.0.1.
-            .header(
-                reqwest::header::USER_AGENT,
-                format!("verify_load/{}", attempt.attempt_id),
-            )
-            .multipart(form)
-            .send()
-            .await
-            .expect("upload");
-        let v: Value = r.json().await.expect("upload json");
-        (
-            started.elapsed().as_secs_f64() * 1000.0,
-            v["errCode"].as_u64().unwrap_or(u64::MAX),
-        )
-    }
-}
-
-/// One simulated recording (rendering is never timed).
-fn render(photo: &Photo, challenge: &ColourChallenge, seed: u64) -> SimRecording {
-    let conditions = SimConditions::steady().with_size(640, 480);
-    sim_video::SimEncoder::new(VideoFormat::Webm, 1_000)
-        .record(photo, challenge, conditions, Attack::None, seed)
-        .expect("render a recording")
 }
 
 #[tokio::main]
@@ -193,13 +75,12 @@ async fn main() {
     config.browser_per_day = u32::MAX;
     let server = faceid_server::start(config).await.expect("server");
     let state = server.state().clone();
-    let client = Arc::new(Client {
-        http: reqwest::Client::new(),
-        base: server.base_url().to_string(),
-        host: server.addr().to_string(),
-        secret_id: server.credentials().secret_id.clone(),
-        secret_key: server.credentials().secret_key.clone(),
-    });
+    let client = Arc::new(Client::new(
+        "verify_load",
+        server.base_url(),
+        &server.credentials().secret_id,
+        &server.credentials().secret_key,
+    ));
 
     // Recordings, rendered before any measurement.
     let t = Instant::now();
@@ -235,7 +116,7 @@ async fn main() {
         let db_path = db_path.clone();
         let (challenge, rec) = recordings[i % recordings.len()].clone();
         async move {
-            let (token, mut a) = client.attempt().await;
+            let (token, mut a) = client.attempt(&client).await;
             let conn = rusqlite::Connection::open(&db_path).expect("open db");
             conn.busy_timeout(Duration::from_secs(5))
                 .expect("busy timeout");
