@@ -51,6 +51,15 @@ function readText(name) {
   const p = path.join(run, name);
   return fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : null;
 }
+/** The `BENCH_JSON {…}` line a native bench printed into the run file `name`, parsed (null if none). */
+function benchJson(name) {
+  const line = readText(name)?.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  try {
+    return line ? JSON.parse(line.slice('BENCH_JSON '.length)) : null;
+  } catch (e) {
+    return null;
+  }
+}
 const machine = Object.fromEntries(
   (readText('machine.env') ?? '')
     .split('\n')
@@ -468,14 +477,7 @@ line('## 6. Server verification');
 line();
 {
   const s = readJson('server');
-  const text = readText('verify-load.txt');
-  const jsonLine = text?.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-  let b = null;
-  try {
-    b = jsonLine ? JSON.parse(jsonLine.slice('BENCH_JSON '.length)) : null;
-  } catch (e) {
-    b = null;
-  }
+  const b = benchJson('verify-load.txt');
   if (!b) {
     table(['figure', 'measured'], [
       ['verification latency of a 4 s 480p upload (median, p95)', notMeasured(s.error ?? 'verify_load printed no BENCH_JSON line')],
@@ -547,14 +549,7 @@ line('## 8. Capacity: PostgreSQL and two instances (issue #13)');
 line();
 {
   const s = readJson('capacity');
-  const text = readText('capacity.txt');
-  const jsonLine = text?.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-  let b = null;
-  try {
-    b = jsonLine ? JSON.parse(jsonLine.slice('BENCH_JSON '.length)) : null;
-  } catch (e) {
-    b = null;
-  }
+  const b = benchJson('capacity.txt');
   if (!b) {
     table(['figure', 'goal', 'measured'], [
       [`DetectAuth p95, ${GOAL_DETECT_CONCURRENCY} calls in flight, PostgreSQL`, `≤ ${GOAL_DETECT_P95_MS} ms`, notMeasured(s.error ?? 'capacity printed no BENCH_JSON line')],

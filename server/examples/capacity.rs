@@ -27,13 +27,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faceid_core::challenge::ColourChallenge;
-use faceid_core::protocol::AttemptCreated;
 use faceid_core::sim::{Photo, ASTRONAUT_FACE};
 use faceid_server::sim_video::SimRecording;
 use serde_json::{json, Value};
 
 mod load;
-use load::{percentile, render, Client};
+use load::{percentile, render, spawn_uploaders, Client, Prepared};
 
 /// The PostgreSQL cluster helper of the server's tests, used as is (it needs `PROCESS_BOUND`).
 #[path = "../tests/common/postgres.rs"]
@@ -427,8 +426,6 @@ impl Drop for Instance {
     }
 }
 
-type Prepared = (String, AttemptCreated, SimRecording);
-
 /// `cores.len()` instances (one pinned per core) on a fresh database of `cluster`: verifications
 /// per second with `uploads` uploads and `clients` uploaders per instance.
 async fn instances_round(
@@ -511,19 +508,7 @@ async fn instances_round(
     let started = Instant::now();
     let mut jobs = Vec::new();
     for (inst, attempts) in instances.iter().zip(per_instance) {
-        let queue = Arc::new(tokio::sync::Mutex::new(attempts));
-        for _ in 0..o.clients {
-            let (queue, client) = (queue.clone(), inst.client.clone());
-            jobs.push(tokio::spawn(async move {
-                let mut out = Vec::new();
-                loop {
-                    let next = queue.lock().await.pop();
-                    let Some((token, a, rec)) = next else { break };
-                    out.push(client.upload(&token, &a, &rec).await);
-                }
-                out
-            }));
-        }
+        jobs.extend(spawn_uploaders(&inst.client, attempts, o.clients));
     }
     let mut latencies = Vec::new();
     let mut codes = BTreeMap::<u64, usize>::new();

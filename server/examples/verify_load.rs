@@ -21,7 +21,7 @@ use faceid_server::ServerConfig;
 use serde_json::json;
 
 mod load;
-use load::{percentile, render, Client};
+use load::{percentile, render, spawn_uploaders, Client};
 
 struct Options {
     uploads: usize,
@@ -188,26 +188,12 @@ async fn main() {
     );
 
     // 3. Concurrent load.
-    let mut jobs = Vec::new();
     let mut attempts = Vec::new();
     for i in 0..o.uploads {
         attempts.push(prepared(i).await);
     }
-    let queue = Arc::new(tokio::sync::Mutex::new(attempts));
     let started = Instant::now();
-    for _ in 0..o.clients {
-        let queue = queue.clone();
-        let client = client.clone();
-        jobs.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            loop {
-                let next = queue.lock().await.pop();
-                let Some((token, a, rec)) = next else { break };
-                out.push(client.upload(&token, &a, &rec).await);
-            }
-            out
-        }));
-    }
+    let jobs = spawn_uploaders(&client, attempts, o.clients);
     let mut load = Vec::new();
     let mut load_codes = std::collections::BTreeMap::<u64, usize>::new();
     for j in jobs {

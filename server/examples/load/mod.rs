@@ -1,6 +1,7 @@
 //! What the load examples (`verify_load`, `capacity`) share: a client of the real HTTP API (signed
 //! cloud calls, attempts, uploads as a page sends them), percentiles, and simulated recordings.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use faceid_core::challenge::ColourChallenge;
@@ -143,4 +144,31 @@ impl Client {
             v["errCode"].as_u64().unwrap_or(u64::MAX),
         )
     }
+}
+
+/// An upload ready to send: the BizToken, its attempt and the recording.
+pub type Prepared = (String, AttemptCreated, SimRecording);
+
+/// `uploaders` tasks sending `attempts` through `client` until none is left; each task yields its
+/// uploads' (latency ms, errCode).
+pub fn spawn_uploaders(
+    client: &Arc<Client>,
+    attempts: Vec<Prepared>,
+    uploaders: usize,
+) -> Vec<tokio::task::JoinHandle<Vec<(f64, u64)>>> {
+    let queue = Arc::new(tokio::sync::Mutex::new(attempts));
+    (0..uploaders)
+        .map(|_| {
+            let (queue, client) = (queue.clone(), client.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    let next = queue.lock().await.pop();
+                    let Some((token, a, rec)) = next else { break };
+                    out.push(client.upload(&token, &a, &rec).await);
+                }
+                out
+            })
+        })
+        .collect()
 }
