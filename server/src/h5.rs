@@ -146,7 +146,8 @@ impl Drop for LeaseKeeper {
 }
 
 /// How long a refused-as-busy upload is asked to wait before it comes back: a verification takes
-/// about 0.35 s of a core, so a full queue has moved on by then.
+/// about 1 s of a core (BENCHMARKS.md §6 and §8), so a full queue on two or more cores has moved on
+/// by then.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
 /// Upload chunks in flight between the body reader and the multipart parser.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
