@@ -229,8 +229,10 @@ pub mod tuning {
     pub const FLAT_GAMMA_DEVIATION: f64 = 0.15;
     /// … plus this much per unit of a part's mean share of saturated pixels: a saturated pixel
     /// stops following the light, and the brightest pixels weigh up to ~1.5× the mean in a part's
-    /// mean colour. Saturation can only make a part respond less, so a witness `a` against `b`
-    /// widens by `b`'s share the bound it must exceed upward and by `a`'s the bound downward.
+    /// mean colour. Both parts' shares widen both bounds: a channel clipped in some pixels bends a
+    /// part's chromatic response (the clipped channel's share of each step's change is lost, and
+    /// which way that moves the projection on the face's response depends on the step), so it
+    /// does not only shrink it.
     pub const FLAT_SATURATION_LOSS: f64 = 1.5;
     /// Every part of a face faces the screen within ~65°, so it receives at least cos 65° ≈ 0.42 of
     /// the front's screen light, and reflects it with the skin's albedo: brows, a beard or a shadow

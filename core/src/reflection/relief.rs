@@ -331,10 +331,10 @@ pub(super) fn test(
             .iter()
             .filter(|w| usable(input, w.a) && usable(input, w.b))
             .flat_map(|w| {
-                // A saturated pixel stops following the light, so saturation only ever makes a
-                // part respond less: b's lets paper's a seem to respond more than b, a's less.
-                let (saturated_a, saturated_b) =
-                    (level(&input.saturated, w.a), level(&input.saturated, w.b));
+                // A channel clipped in some of a part's pixels bends its chromatic response as well
+                // as shrinking it, which can push a witness either way: both parts' shares widen
+                // both bounds.
+                let saturation = level(&input.saturated, w.a) + level(&input.saturated, w.b);
                 let level_gap = level(levels, w.a) - level(levels, w.b);
                 // The added light also carries the levels themselves through the tone curve.
                 let tone = tuning::FLAT_TONE_SLOPE
@@ -343,13 +343,14 @@ pub(super) fn test(
                     } else {
                         0.0
                     };
-                let allow = paper[w.bound] + tuning::FLAT_MODEL_MARGIN + tone * level_gap.abs();
-                let allow_above = allow + tuning::FLAT_SATURATION_LOSS * saturated_b;
-                let allow_below = allow + tuning::FLAT_SATURATION_LOSS * saturated_a;
+                let allow = paper[w.bound]
+                    + tuning::FLAT_MODEL_MARGIN
+                    + tone * level_gap.abs()
+                    + tuning::FLAT_SATURATION_LOSS * saturation;
                 // In added light, a's response counts e^level_gap times b's.
                 let scale = if added { level_gap.exp() } else { 1.0 };
-                let above = t(slope(&minus(w.a, allow_above.exp() / scale, w.b)));
-                let below = -t(slope(&minus(w.a, (-allow_below).exp() / scale, w.b)));
+                let above = t(slope(&minus(w.a, allow.exp() / scale, w.b)));
+                let below = -t(slope(&minus(w.a, (-allow).exp() / scale, w.b)));
                 [above, below]
             })
             .fold(f64::NEG_INFINITY, f64::max)
