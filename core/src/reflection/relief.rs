@@ -326,10 +326,15 @@ pub(super) fn test(
 
     // The largest t among the witnesses, each both ways: the response (or, `added`, the response
     // times the level — the added light) of `a` beyond e^±allow times that of `b`.
+    // The witnesses whose parts are all usable: the only ones tested, and the ones the critical t
+    // is corrected for. Which they are is settled by saturation and coverage, not by any response.
+    let taken: Vec<&Witness> = UNEVEN
+        .iter()
+        .filter(|w| usable(input, w.a) && usable(input, w.b))
+        .collect();
     let witnesses = |added: bool| {
-        UNEVEN
+        taken
             .iter()
-            .filter(|w| usable(input, w.a) && usable(input, w.b))
             .flat_map(|w| {
                 // A channel clipped in some of a part's pixels bends its chromatic response as well
                 // as shrinking it, which can push a witness either way: both parts' shares widen
@@ -404,14 +409,8 @@ pub(super) fn test(
     };
     let dof = front.dof as f64;
     report.t_critical = t_critical(tuning::RELIEF_ALPHA, dof);
-    // Bonferroni over the contrasts taken: each usable witness, both ways. Which witnesses are
-    // usable is settled by saturation and coverage, not by any response, so counting only those
-    // keeps the level.
-    let contrasts = 2 * UNEVEN
-        .iter()
-        .filter(|w| usable(input, w.a) && usable(input, w.b))
-        .count()
-        .max(1);
+    // Bonferroni over the contrasts taken: each witness taken, both ways.
+    let contrasts = (2 * taken.len()).max(1);
     report.t_critical_uneven = t_critical(tuning::RELIEF_ALPHA / contrasts as f64, dof);
     let uneven = report.t_uneven >= report.t_critical_uneven;
     let relief = if uneven
