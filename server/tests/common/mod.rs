@@ -343,18 +343,19 @@ impl Endpoint {
         first_seed: u64,
         format: VideoFormat,
     ) -> GenuinePass {
-        self.genuine_pass_sized(token, first_seed, format, 320, 240)
+        self.genuine_pass_with(token, first_seed, format, (320, 240), |_| {})
             .await
     }
 
-    /// [`Endpoint::genuine_pass`] with recordings of `width × height`.
-    pub async fn genuine_pass_sized(
+    /// [`Endpoint::genuine_pass`] with recordings of `size` (width, height), each upload's report
+    /// changed by `page` from what the page would send (a lost display log, say).
+    pub async fn genuine_pass_with(
         &self,
         token: &str,
         first_seed: u64,
         format: VideoFormat,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
+        page: impl Fn(&mut UploadReport),
     ) -> GenuinePass {
         let mut codes = Vec::new();
         for seed in first_seed..first_seed + GENUINE_TRIES {
@@ -367,8 +368,15 @@ impl Endpoint {
                 width,
                 height,
             );
+            let mut report = report_for(&recording, format.mime());
+            page(&mut report);
             let (status, answer) = self
-                .upload_recording(&attempt.attempt_id, &recording, format)
+                .upload(
+                    &attempt.attempt_id,
+                    recording.video.clone(),
+                    format.mime(),
+                    &report,
+                )
                 .await;
             assert_eq!(status, 200, "{answer}");
             codes.push(genuine_verdict(&answer));
