@@ -36,7 +36,10 @@ impl VideoFormat {
     }
 
     /// ffmpeg's output arguments for this format: a fast encoder, 4:2:0 as recorders deliver
-    /// (the bitrate comes separately).
+    /// (the bitrate comes separately). VP8's speed is fixed (a negative `cpu-used`, as Chrome's
+    /// recorder sets it): libvpx's realtime mode with a positive one picks the speed from how
+    /// long the last frames took to encode, so one seed encoded differently from run to run and
+    /// the evaluation was not reproducible.
     pub fn encoder_args(self) -> &'static [&'static str] {
         match self {
             VideoFormat::Webm => &[
@@ -47,7 +50,7 @@ impl VideoFormat {
                 "-deadline",
                 "realtime",
                 "-cpu-used",
-                "8",
+                "-6",
             ],
             VideoFormat::Mp4 => &[
                 "-c:v",
