@@ -165,6 +165,8 @@ fn encode_session(
     ])
     .args(["-s", &size, "-framerate", &rate, "-i", "pipe:0", "-an"]);
     cmd.args(format.encoder_args()).args(["-b:v", &bitrate]);
+    // No date or encoder version in the container: the same session makes the same bytes.
+    cmd.args(["-fflags", "+bitexact"]);
     cmd.arg(&out)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
