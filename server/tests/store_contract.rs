@@ -13,7 +13,7 @@ use faceid_core::protocol::LivenessMode;
 use faceid_core::{Locale, ResultCode};
 use faceid_server::store::{
     AttemptLease, AttemptRefusal, AttemptResult, AttemptState, Claim, FinishRefusal, PostgresStore,
-    RateLimit, SqliteStore, TokenRecord, TokenStatus, VerificationStore,
+    RateLimit, SqliteStore, StoreError, TokenRecord, TokenStatus, VerificationStore,
 };
 use rand_core::SeedableRng;
 
@@ -627,4 +627,43 @@ fn postgres_errors_say_why() {
             .contains("\"no_such_database\" does not exist"),
         "{err}"
     );
+}
+
+/// A call waiting on a row another session keeps locked (an instance stopped in the middle of a
+/// transaction) fails as unavailable once the store's lock timeout runs out, instead of hanging
+/// its HTTP request and thread for as long as the other stays stuck.
+#[test]
+fn postgres_a_call_behind_a_stuck_row_lock_fails_as_unavailable() {
+    let db = postgres_database();
+    let store = db.open();
+    store.insert_token(&token("stuck", 3, 0)).unwrap();
+    let mut stuck = ::postgres::Client::connect(&db.url, ::postgres::NoTls).unwrap();
+    let mut tx = stuck.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM tokens WHERE biz_token = $1 FOR UPDATE",
+        &[&"stuck"],
+    )
+    .unwrap();
+    let (sent, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let answer = store
+            .create_attempt("stuck", "attempt-behind-lock", &challenge(), 1, 2)
+            .map(|r| r.is_ok());
+        let _ = sent.send(answer);
+    });
+    // Generous: the point is that it comes back at all, and how.
+    let answer = answered
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the store call came back");
+    assert!(
+        matches!(answer, Err(StoreError::Unavailable { .. })),
+        "{answer:?}"
+    );
+    tx.rollback().unwrap();
+    // Once the lock is gone the same call goes through.
+    let store = db.open();
+    assert!(store
+        .create_attempt("stuck", "attempt-after-lock", &challenge(), 1, 2)
+        .unwrap()
+        .is_ok());
 }

@@ -33,6 +33,36 @@ const MAX_CONNECTIONS: usize = 8;
 const CONNECTION_WAIT: Duration = Duration::from_secs(10);
 /// How long opening a connection may take (an unreachable host fails instead of hanging).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server-side limits on every connection's session, so that no store call hangs (and holds an
+/// HTTP request and a blocking thread) behind an instance that stopped mid-transaction — a process
+/// paused or frozen, a host cut off without a reset — or a statement gone wrong. Store
+/// transactions take milliseconds (BENCHMARKS.md §8: 0.11 ms of the database's CPU per DetectAuth),
+/// so each limit is a thousand times what a healthy call needs and still well under the page's
+/// upload timeout:
+/// - a row lock waited on for [`LOCK_TIMEOUT`] is held by someone stuck: the call fails as
+///   unavailable (as SQLite's busy timeout does) and the page's retry comes back later;
+/// - a statement running for [`STATEMENT_TIMEOUT`] is cancelled;
+/// - a session idle inside a transaction for [`IDLE_IN_TRANSACTION_TIMEOUT`] (an instance stopped
+///   between two statements of one) is ended by the server, which releases its locks for the others.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(15);
+/// TCP keepalive on idle pooled connections (the kernel's default waits two hours): a database
+/// host that vanished is noticed within about a minute, and its connections are dropped from the
+/// pool instead of failing the next call.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// The session settings above after any `options` the URL gave (the later setting wins).
+fn session_options(given: Option<&str>) -> String {
+    format!(
+        "{} -c lock_timeout={} -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+        given.unwrap_or(""),
+        LOCK_TIMEOUT.as_millis(),
+        STATEMENT_TIMEOUT.as_millis(),
+        IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
+    )
+}
+
 /// The advisory lock instances take while migrating, so two starting at once do not both
 /// migrate: any constant no other application on the database uses ("faceid" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x6661_6365_6964;
@@ -53,7 +83,17 @@ fn describe(e: &postgres::Error) -> String {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
-        if e.is_closed() {
+        use postgres::error::SqlState;
+        // A limit of `session_options` ran out: someone else is stuck, not this call's fault.
+        let timed_out = e.code().is_some_and(|c| {
+            [
+                SqlState::LOCK_NOT_AVAILABLE,
+                SqlState::QUERY_CANCELED,
+                SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+            ]
+            .contains(c)
+        });
+        if e.is_closed() || timed_out {
             unavailable(describe(&e))
         } else {
             StoreError::Query {
@@ -332,8 +372,12 @@ impl PostgresStore {
             url: super::redact_password(url),
             why: "not a PostgreSQL connection URL",
         })?;
+        let options = session_options(config.get_options());
         config
             .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .options(&options)
             .application_name("faceid-server");
         let store = PostgresStore {
             pool: Pool {
