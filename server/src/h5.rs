@@ -36,8 +36,8 @@ use tokio::io::AsyncWriteExt;
 use crate::app::{AppState, Shared};
 use crate::config::ServerConfig;
 use crate::store::{
-    AttemptRecord, AttemptRefusal, AttemptResult, Claim, FinishRefusal, RateLimit, TokenRecord,
-    TokenStatus,
+    AttemptRecord, AttemptRefusal, AttemptResult, Claim, FinishRefusal, RateLimit, StoreError,
+    TokenRecord, TokenStatus,
 };
 use crate::verify::VerifyOutcome;
 
@@ -185,6 +185,17 @@ impl H5Failure {
             )
         }
     }
+    /// A store or server failure: the database out of reach for a moment (unreachable, every
+    /// connection busy, a lock or statement timeout behind another instance) is answered
+    /// [`Self::busy`], so the page's upload waits and resends; anything else is [`Self::internal`].
+    fn fault(e: impl Fault, locale: Locale) -> H5Failure {
+        if e.transient() {
+            tracing::warn!(error = %e, "database unavailable: answered busy");
+            H5Failure::busy(locale)
+        } else {
+            H5Failure::internal(e, locale)
+        }
+    }
     /// A fault of the server itself (database, storage, a task that died): logged as an ERROR and
     /// answered with code 4, never as the person's liveness failing.
     fn internal(what: impl std::fmt::Display, locale: Locale) -> H5Failure {
@@ -194,6 +205,23 @@ impl H5Failure {
             StatusCode::INTERNAL_SERVER_ERROR,
             locale,
         )
+    }
+}
+
+/// A failure that may only be the database being out of reach for a moment.
+trait Fault: std::fmt::Display {
+    fn transient(&self) -> bool;
+}
+
+impl Fault for StoreError {
+    fn transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
+impl Fault for crate::ServerError {
+    fn transient(&self) -> bool {
+        matches!(self, crate::ServerError::Store(e) if e.transient())
     }
 }
 
@@ -235,7 +263,7 @@ async fn usable_token(app: &Shared, token: &str, locale: Locale) -> Result<Token
         .blocking(move |s| s.store.token(&t))
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
-        .map_err(|e| H5Failure::internal(e, locale))?;
+        .map_err(|e| H5Failure::fault(e, locale))?;
     let Some(rec) = found else {
         return Err(H5Failure::new(
             ResultCode::TokenExpired,
@@ -395,7 +423,7 @@ async fn create_attempt_inner(
         .blocking(move |s| s.store.check_and_count(&limits, now))
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
-        .map_err(|e| H5Failure::internal(e, locale))?;
+        .map_err(|e| H5Failure::fault(e, locale))?;
     if !allowed {
         return Err(H5Failure::new(
             ResultCode::RateLimited,
@@ -414,7 +442,7 @@ async fn create_attempt_inner(
         .blocking(move |s| s.store.create_attempt(&token, &id, &ch, now, expires_at))
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
-        .map_err(|e| H5Failure::internal(e, locale))?;
+        .map_err(|e| H5Failure::fault(e, locale))?;
     match created {
         Ok(_) => Ok((
             AttemptCreated {
@@ -686,7 +714,7 @@ async fn upload_inner(
         .blocking(move |s| s.store.attempt(&id))
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
-        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::fault(e, locale))?
         .map(|a| a.biz_token);
     match owner {
         None => {
@@ -723,7 +751,7 @@ async fn upload_inner(
             })
             .await
             .map_err(|e| H5Failure::internal(e, locale))?
-            .map_err(|e| H5Failure::internal(e, locale))?;
+            .map_err(|e| H5Failure::fault(e, locale))?;
         match claim {
             Claim::Claimed(a) => break *a,
             Claim::Answered(json) => {
@@ -765,7 +793,7 @@ async fn upload_inner(
             app.blocking(move |s| s.store.release_attempt(&id, &s.config.instance_id))
                 .await
                 .map_err(|e| H5Failure::internal(e, locale))?
-                .map_err(|e| H5Failure::internal(e, locale))?;
+                .map_err(|e| H5Failure::fault(e, locale))?;
             tokio::spawn(drain(body));
             return Err(H5Failure::busy(locale));
         }
@@ -827,7 +855,7 @@ async fn wait_until_settled(
             .blocking(move |s| s.store.attempt(&id))
             .await
             .map_err(|e| H5Failure::internal(e, locale))?
-            .map_err(|e| H5Failure::internal(e, locale))?;
+            .map_err(|e| H5Failure::fault(e, locale))?;
         let now = app.now_ms();
         match a {
             Some(AttemptRecord {
@@ -874,7 +902,7 @@ async fn verify_claimed(
         .blocking(move |s| s.store.token(&token_id))
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
-        .map_err(|e| H5Failure::internal(e, locale))?
+        .map_err(|e| H5Failure::fault(e, locale))?
         .ok_or_else(|| H5Failure::new(ResultCode::TokenExpired, StatusCode::NOT_FOUND, locale))?;
     let locale = token.locale;
     // Another attempt of this token already passed (or the budget ended the flow): this one is not
@@ -1047,68 +1075,69 @@ async fn record(
     let finished_at = app.now_ms();
     let passed = outcome.code.is_pass();
     let saved = app
-        .blocking(move |s| -> Result<Result<String, FinishRefusal>, String> {
-            // Still the owner, or nothing stored: the media keys are the attempt's, so an instance
-            // whose lease was taken over must not write them over the other's. Storing may take
-            // longer than a lease (S3 retries): the lease keeper renews it meanwhile.
-            let until = s.now_ms().saturating_add(lease_ms(&s.config));
-            let owner = &s.config.instance_id;
-            if !s
-                .store
-                .renew_lease(&attempt_id, owner, until)
-                .map_err(|e| e.to_string())?
-            {
-                return Ok(Err(FinishRefusal::LeaseLost));
-            }
-            let video_key = match &video {
-                Some(file) => {
-                    let key = format!("{attempt_id}.video");
-                    s.media.put_file(&key, &file.0).map_err(|e| e.to_string())?;
-                    Some(key)
+        .blocking(
+            move |s| -> Result<Result<String, FinishRefusal>, crate::ServerError> {
+                // Still the owner, or nothing stored: the media keys are the attempt's, so an instance
+                // whose lease was taken over must not write them over the other's. Storing may take
+                // longer than a lease (S3 retries): the lease keeper renews it meanwhile.
+                let until = s.now_ms().saturating_add(lease_ms(&s.config));
+                let owner = &s.config.instance_id;
+                if !s.store.renew_lease(&attempt_id, owner, until)? {
+                    return Ok(Err(FinishRefusal::LeaseLost));
                 }
-                None => None,
-            };
-            let best_frame_key = match &outcome.best_frame {
-                Some(f) => {
-                    let key = format!("{attempt_id}.jpg");
-                    s.media
-                        .put_bytes(&key, &f.jpeg)
-                        .map_err(|e| e.to_string())?;
-                    Some(key)
-                }
-                None => None,
-            };
-            let token = s
-                .store
-                .attempt(&attempt_id)
-                .map_err(|e| e.to_string())?
-                .and_then(|a| s.store.token(&a.biz_token).ok().flatten())
-                .ok_or("token vanished")?;
-            let answer = answer_for(&token, outcome.code, passed, locale);
-            let answer_json = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
-            let result = AttemptResult {
-                err_code: outcome.code,
-                score: outcome.score,
-                delay_ms: outcome.delay_ms,
-                answer_json,
-                video_key,
-                best_frame_key,
-                best_frame_score: outcome.best_frame.as_ref().map(|f| f.score),
-                finished_at_ms: finished_at,
-                verdict_json: outcome
-                    .decode
-                    .as_ref()
-                    .and_then(|d| serde_json::to_string(d).ok()),
-            };
-            // retriesLeft was settled when the attempt was created; finishing does not change it.
-            Ok(s.store
-                .finish_attempt(&attempt_id, &s.config.instance_id, &result)
-                .map_err(|e| e.to_string())?
-                .map(|_| result.answer_json))
-        })
+                let video_key = match &video {
+                    Some(file) => {
+                        let key = format!("{attempt_id}.video");
+                        s.media.put_file(&key, &file.0)?;
+                        Some(key)
+                    }
+                    None => None,
+                };
+                let best_frame_key = match &outcome.best_frame {
+                    Some(f) => {
+                        let key = format!("{attempt_id}.jpg");
+                        s.media.put_bytes(&key, &f.jpeg)?;
+                        Some(key)
+                    }
+                    None => None,
+                };
+                let vanished =
+                    |what: &str| StoreError::Corrupt(format!("{what} of {attempt_id} vanished"));
+                let biz_token = s
+                    .store
+                    .attempt(&attempt_id)?
+                    .ok_or_else(|| vanished("the attempt"))?
+                    .biz_token;
+                let token = s
+                    .store
+                    .token(&biz_token)?
+                    .ok_or_else(|| vanished("the token"))?;
+                let answer = answer_for(&token, outcome.code, passed, locale);
+                let answer_json = serde_json::to_string(&answer)
+                    .map_err(|e| StoreError::Corrupt(format!("answer of {attempt_id}: {e}")))?;
+                let result = AttemptResult {
+                    err_code: outcome.code,
+                    score: outcome.score,
+                    delay_ms: outcome.delay_ms,
+                    answer_json,
+                    video_key,
+                    best_frame_key,
+                    best_frame_score: outcome.best_frame.as_ref().map(|f| f.score),
+                    finished_at_ms: finished_at,
+                    verdict_json: outcome
+                        .decode
+                        .as_ref()
+                        .and_then(|d| serde_json::to_string(d).ok()),
+                };
+                // retriesLeft was settled when the attempt was created; finishing does not change it.
+                Ok(s.store
+                    .finish_attempt(&attempt_id, &s.config.instance_id, &result)?
+                    .map(|_| result.answer_json))
+            },
+        )
         .await
         .map_err(|e| H5Failure::internal(e, locale))?
-        .map_err(|e| H5Failure::internal(e, locale))?;
+        .map_err(|e| H5Failure::fault(e, locale))?;
     match saved {
         Ok(answer_json) => Ok(answer_json),
         // This instance took longer than its lease and another one claimed the attempt: that

@@ -119,3 +119,58 @@ async fn two_servers_on_one_database_serve_one_flow_between_them() {
     two.server.shutdown().await.unwrap();
     stop(pg).await;
 }
+
+/// While another session holds a flow's token row locked and never lets go (an instance stopped
+/// in the middle of a transaction), a page call that needs the row gets 503 with `Retry-After` and
+/// code 1001 once the store's lock timeout runs out — busy, come back — not a hang and not an
+/// internal error; and the same call goes through once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_call_behind_a_stuck_lock_is_answered_busy() {
+    let (pg, database) = postgres_database().await;
+    let DatabaseUrl::Postgres(url) = database.clone() else {
+        unreachable!()
+    };
+    let t = TestServer::start_with(|c| c.database = database.clone()).await;
+    let token = t.detect_auth(json!({})).await;
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, holding) = tokio::sync::oneshot::channel();
+    let stuck_token = token.clone();
+    let holder = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut tx = client.transaction().unwrap();
+        tx.execute(
+            "SELECT 1 FROM tokens WHERE biz_token = $1 FOR UPDATE",
+            &[&stuck_token],
+        )
+        .unwrap();
+        held.send(()).unwrap();
+        // Stuck until the test has its answer.
+        let _ = released.recv();
+        tx.rollback().unwrap();
+    });
+    holding.await.unwrap();
+    let r = t
+        .http
+        .post(format!("{}/api/h5/v1/attempts", t.base))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let answer: Value = r.json().await.unwrap();
+    release.send(()).unwrap();
+    tokio::task::spawn_blocking(move || holder.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["errCode"], 1001, "{answer}");
+    assert!(retry_after.is_some(), "no Retry-After");
+    // The lock is gone: the page's next try creates the attempt.
+    t.attempt(&token).await;
+    t.server.shutdown().await.unwrap();
+    stop(pg).await;
+}
