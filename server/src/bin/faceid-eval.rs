@@ -511,7 +511,11 @@ fn main() -> ExitCode {
         args.sessions,
         plans.len(),
         args.codecs.iter().map(|c| c.name()).collect::<Vec<_>>().join(","),
-        photos.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", "),
+        photos
+            .iter()
+            .map(|(name, p)| format!("{name} (yaw {:.0}°, pitch {:.0}°)", p.turn.yaw.to_degrees(), p.turn.pitch.to_degrees()))
+            .collect::<Vec<_>>()
+            .join(", "),
         if args.truth { "the true face box" } else { "FrameAnalyser (detector + tracker)" }
     );
     let runner = Runner {
