@@ -455,6 +455,9 @@ impl FrameAnalyser {
                 face_clipped: face_luma.clipped,
                 background_luma: background_luma.mean,
                 sharpness,
+                pose: face
+                    .and(self.detector.measures())
+                    .map(|measures| measures.pose),
             },
             t_ms,
         );

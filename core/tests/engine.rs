@@ -354,3 +354,86 @@ fn a_4_3_frame_on_its_own_tensor_finds_the_faces_the_letterboxed_square_finds() 
         diffs.len()
     );
 }
+
+/// A 640 × 480 RGBA frame of the photo around (`cx`, `cy`) in which a face `face_w` pixels wide
+/// fills 0.7 of the page's oval (half the frame's width), scaled bilinearly.
+fn framed(rgb: &[u8], pw: u32, ph: u32, (cx, cy, face_w): (f32, f32, f32)) -> Vec<u8> {
+    let (w, h) = (640u32, 480u32);
+    let scale = face_w / (0.35 * w as f32);
+    let at = |x: f32, y: f32, c: usize| -> f32 {
+        let x = x.clamp(0.0, (pw - 1) as f32);
+        let y = y.clamp(0.0, (ph - 1) as f32);
+        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(pw - 1), (y0 + 1).min(ph - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let p = |x: u32, y: u32| f32::from(rgb[((y * pw + x) * 3) as usize + c]);
+        (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
+            + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
+    };
+    (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .flat_map(|(x, y)| {
+            let sx = cx + (x as f32 - w as f32 / 2.0) * scale;
+            let sy = cy + (y as f32 - h as f32 / 2.0) * scale;
+            [
+                at(sx, sy, 0) as u8,
+                at(sx, sy, 1) as u8,
+                at(sx, sy, 2) as u8,
+                255,
+            ]
+        })
+        .collect()
+}
+
+/// The quality gate asks a person whose head is turned away to face the screen, from the landmark
+/// model's pose: the man in the group photo's top row seen in three-quarter view is asked; the
+/// astronaut and a man looking at the camera are not.
+#[test]
+fn a_turned_head_is_asked_to_face_the_screen() {
+    use faceid_core::analysis::FrameAnalyser;
+    use faceid_core::engine::FACE_LANDMARK_MODEL;
+    use faceid_core::frame::RgbaFrame;
+    use faceid_core::quality::QualityHint;
+    let (gw, gh, group) = photo("group29-gray.png", true);
+    let (aw, ah, astronaut) = photo("astronaut.png", false);
+    let cases = [
+        ("three-quarter view", &group, gw, gh, GROUP_FACES[19], true),
+        (
+            "looking at the camera",
+            &group,
+            gw,
+            gh,
+            GROUP_FACES[2],
+            false,
+        ),
+        (
+            "the astronaut",
+            &astronaut,
+            aw,
+            ah,
+            (
+                ASTRONAUT_FACE_CENTRE.0,
+                ASTRONAUT_FACE_CENTRE.1,
+                ASTRONAUT_FACE_WIDTH,
+            ),
+            false,
+        ),
+    ];
+    for (what, rgb, pw, ph, face, turned) in cases {
+        let rgba = framed(rgb, pw, ph, face);
+        let frame = RgbaFrame::packed(&rgba, 640, 480).unwrap();
+        let mut a = FrameAnalyser::with_landmark_model(FACE_LANDMARK_MODEL).unwrap();
+        let mut last = None;
+        for k in 0..5 {
+            last = Some(a.analyse(&frame, k as f64 * 33.0).unwrap());
+        }
+        let r = last.unwrap();
+        let pose = r.measures.expect("measures").pose;
+        assert_eq!(
+            r.quality.hint == Some(QualityHint::FaceTheScreen),
+            turned,
+            "{what}: {:?} with {pose:?}",
+            r.quality.hint
+        );
+    }
+}
