@@ -10,11 +10,13 @@
 //! rate-limit key take turns; the purge takes only rows nobody else holds (`SKIP LOCKED`), so two
 //! instances purging at once each delete (and report the media of) different attempts.
 
+use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use faceid_core::challenge::ColourChallenge;
-use postgres::{Client, GenericClient, NoTls, Row};
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use super::{
     challenge_json, claim_step, distinct_keys, may_finish, mode_str, next_attempt_seq, sql,
@@ -120,7 +122,7 @@ struct Pool {
 
 #[derive(Default)]
 struct PoolState {
-    idle: Vec<Client>,
+    idle: Vec<Session>,
     /// Connections open, idle or lent out.
     open: usize,
 }
@@ -128,8 +130,150 @@ struct PoolState {
 /// A connection lent out by the pool; back to it when dropped (unless it broke).
 struct Pooled<'a> {
     pool: &'a Pool,
-    client: Option<Client>,
+    client: Option<Session>,
 }
+
+/// One connection and the statements prepared on it, by their text. A statement sent as text is
+/// parsed, described and planned by the server on every call, in a round trip of its own before
+/// the one that runs it; prepared once per connection, each later call is one round trip and no
+/// parse (DetectAuth runs six statements: BENCHMARKS.md §8).
+struct Session {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Session {
+    fn new(client: Client) -> Session {
+        Session {
+            client,
+            statements: HashMap::new(),
+        }
+    }
+}
+
+/// The statement for `sql` on this connection, prepared on first use.
+fn prepared(
+    statements: &mut HashMap<String, Statement>,
+    client: &mut impl GenericClient,
+    sql: &str,
+) -> Result<Statement, postgres::Error> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql)?;
+    statements.insert(sql.to_owned(), statement.clone());
+    Ok(statement)
+}
+
+/// Drops a prepared statement the server no longer accepts — its plan outdated by a migration
+/// another instance ran ("cached plan must not change result type"), or gone — so the next call
+/// prepares it again instead of failing for the connection's lifetime.
+fn forget_if_stale(statements: &mut HashMap<String, Statement>, sql: &str, e: &postgres::Error) {
+    use postgres::error::SqlState;
+    if e.code().is_some_and(|c| {
+        *c == SqlState::FEATURE_NOT_SUPPORTED || *c == SqlState::INVALID_SQL_STATEMENT_NAME
+    }) {
+        statements.remove(sql);
+    }
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+/// What the store's statements run on: a lent connection, or a transaction on one; either way
+/// through the connection's prepared statements.
+trait Db {
+    fn execute(&mut self, sql: &str, params: Params) -> Result<u64, postgres::Error>;
+    fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>, postgres::Error>;
+    fn query_one(&mut self, sql: &str, params: Params) -> Result<Row, postgres::Error>;
+    fn query_opt(&mut self, sql: &str, params: Params) -> Result<Option<Row>, postgres::Error>;
+}
+
+/// [`Db`] for a type whose `parts()` gives its prepared statements and its client.
+macro_rules! prepared_db {
+    ($ty:ty) => {
+        impl Db for $ty {
+            fn execute(&mut self, sql: &str, params: Params) -> Result<u64, postgres::Error> {
+                let (statements, client) = self.parts();
+                let statement = prepared(statements, client, sql)?;
+                client
+                    .execute(&statement, params)
+                    .inspect_err(|e| forget_if_stale(statements, sql, e))
+            }
+            fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>, postgres::Error> {
+                let (statements, client) = self.parts();
+                let statement = prepared(statements, client, sql)?;
+                client
+                    .query(&statement, params)
+                    .inspect_err(|e| forget_if_stale(statements, sql, e))
+            }
+            fn query_one(&mut self, sql: &str, params: Params) -> Result<Row, postgres::Error> {
+                let (statements, client) = self.parts();
+                let statement = prepared(statements, client, sql)?;
+                client
+                    .query_one(&statement, params)
+                    .inspect_err(|e| forget_if_stale(statements, sql, e))
+            }
+            fn query_opt(
+                &mut self,
+                sql: &str,
+                params: Params,
+            ) -> Result<Option<Row>, postgres::Error> {
+                let (statements, client) = self.parts();
+                let statement = prepared(statements, client, sql)?;
+                client
+                    .query_opt(&statement, params)
+                    .inspect_err(|e| forget_if_stale(statements, sql, e))
+            }
+        }
+    };
+}
+
+/// A transaction on a lent connection, through its prepared statements.
+struct Tx<'a> {
+    tx: postgres::Transaction<'a>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl<'a> Tx<'a> {
+    fn parts(
+        &mut self,
+    ) -> (
+        &mut HashMap<String, Statement>,
+        &mut postgres::Transaction<'a>,
+    ) {
+        (self.statements, &mut self.tx)
+    }
+
+    fn commit(self) -> Result<(), postgres::Error> {
+        self.tx.commit()
+    }
+}
+
+prepared_db!(Tx<'_>);
+
+impl Pooled<'_> {
+    fn session(&mut self) -> &mut Session {
+        self.client
+            .as_mut()
+            .expect("a lent connection is present until dropped")
+    }
+
+    fn parts(&mut self) -> (&mut HashMap<String, Statement>, &mut Client) {
+        let Session { client, statements } = self.session();
+        (statements, client)
+    }
+
+    /// A transaction (rolled back if dropped without [`Tx::commit`]).
+    fn transaction(&mut self) -> Result<Tx<'_>, postgres::Error> {
+        let Session { client, statements } = self.session();
+        Ok(Tx {
+            tx: client.transaction()?,
+            statements,
+        })
+    }
+}
+
+prepared_db!(Pooled<'_>);
 
 impl Pool {
     fn lock(&self) -> MutexGuard<'_, PoolState> {
@@ -142,7 +286,7 @@ impl Pool {
         let mut state = self.lock();
         loop {
             if let Some(client) = state.idle.pop() {
-                if client.is_closed() {
+                if client.client.is_closed() {
                     state.open -= 1;
                     continue;
                 }
@@ -157,7 +301,7 @@ impl Pool {
                 return match self.config.connect(NoTls) {
                     Ok(client) => Ok(Pooled {
                         pool: self,
-                        client: Some(client),
+                        client: Some(Session::new(client)),
                     }),
                     Err(e) => {
                         self.lock().open -= 1;
@@ -185,17 +329,17 @@ impl Pool {
 impl std::ops::Deref for Pooled<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.client
+        &self
+            .client
             .as_ref()
             .expect("a lent connection is present until dropped")
+            .client
     }
 }
 
 impl std::ops::DerefMut for Pooled<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.client
-            .as_mut()
-            .expect("a lent connection is present until dropped")
+        &mut self.session().client
     }
 }
 
@@ -205,7 +349,7 @@ impl Drop for Pooled<'_> {
             return;
         };
         let mut state = self.pool.lock();
-        if client.is_closed() {
+        if client.client.is_closed() {
             state.open -= 1;
         } else {
             state.idle.push(client);
@@ -309,7 +453,7 @@ impl Lock {
 }
 
 fn query_token(
-    client: &mut impl GenericClient,
+    client: &mut impl Db,
     biz_token: &str,
     lock: Lock,
 ) -> Result<Option<TokenRecord>, StoreError> {
@@ -321,7 +465,7 @@ fn query_token(
 }
 
 fn query_attempt(
-    client: &mut impl GenericClient,
+    client: &mut impl Db,
     attempt_id: &str,
     lock: Lock,
 ) -> Result<Option<AttemptRecord>, StoreError> {
@@ -416,7 +560,7 @@ impl VerificationStore for PostgresStore {
     }
 
     fn token(&self, biz_token: &str) -> Result<Option<TokenRecord>, StoreError> {
-        query_token(&mut *self.pool.get()?, biz_token, Lock::None)
+        query_token(&mut self.pool.get()?, biz_token, Lock::None)
     }
 
     fn create_attempt(
@@ -460,7 +604,7 @@ impl VerificationStore for PostgresStore {
     }
 
     fn attempt(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, StoreError> {
-        query_attempt(&mut *self.pool.get()?, attempt_id, Lock::None)
+        query_attempt(&mut self.pool.get()?, attempt_id, Lock::None)
     }
 
     fn attempts_for_token(&self, biz_token: &str) -> Result<Vec<AttemptRecord>, StoreError> {
