@@ -130,7 +130,7 @@ async fn keep_refused_video(sc: &Scenario, try_number: u32) {
 
 /// After a 1002 or 1202: "Try again", the challenge again, the new verdict.
 async fn try_again(sc: &mut Scenario, tries_so_far: u32) -> Result<PageView> {
-    println!("try {tries_so_far} not passed (1002 or 1202: a false refusal of the synthetic person); trying again");
+    println!("try {tries_so_far} not passed (1002 or 1202); trying again");
     keep_refused_video(sc, tries_so_far).await;
     click(&sc.browser, "fid-primary").await?;
     // The refusal stays on screen for a moment after the click: wait for the challenge itself.
@@ -841,19 +841,44 @@ async fn flat_print_of_the_same_face_is_refused() {
     sc.conclude(result).await.unwrap();
 }
 
+/// Tries the print gets. It must never pass; it should be refused as flat (1002), but the page's
+/// recording differs from run to run (Chrome's recorder, the machine's load) and a print whose
+/// margin answers a little less evenly is answered 1202 (undecided: try again), as a person would
+/// be. Three tries, each refused, at least one with 1002: a print that passes, or a decoder that
+/// never names it flat, still fails.
+const PRINT_TRIES: u32 = 3;
+
 async fn flat_print(sc: &mut Scenario) -> Result<()> {
     let (url, token) = new_verification(sc, true).await?;
     sc.browser.client().goto(&url).await?;
-    let end = go_through_flow(sc, false).await?;
+    let mut end = go_through_flow(sc, false).await?;
+    let mut tries = 1;
+    loop {
+        ensure!(
+            end.kind == ScreenKind::Failed && matches!(end.code, Some(1002 | 1202)),
+            "a flat print must be refused (1002, or 1202 to try again): {end:?}"
+        );
+        if end.code == Some(1002) || tries == PRINT_TRIES {
+            break;
+        }
+        end = try_again(sc, tries).await?;
+        tries += 1;
+    }
     ensure!(
-        end.kind == ScreenKind::Failed && end.code == Some(1002),
-        "expected 1002 for a flat print: {end:?}"
+        end.code == Some(1002),
+        "a flat print was never refused as flat (1002) in {tries} tries: {end:?}"
     );
     let info = sc.stack.cloud.detect_info(RULE, &token).await?;
-    let detail = &text_of(&info)["LivenessDetail"];
+    let detail = text_of(&info)["LivenessDetail"].clone();
+    let codes: Vec<i64> = detail
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["Errcode"].as_i64()).collect())
+        .unwrap_or_default();
     ensure!(
-        detail[0]["Errcode"].as_i64() == Some(1002),
-        "attempt not recorded as 1002: {detail}"
+        codes.len() == tries as usize
+            && codes.last() == Some(&1002)
+            && codes.iter().all(|c| [1002, 1202].contains(c)),
+        "attempts not recorded as {tries} refusals ending in 1002: {detail}"
     );
     Ok(())
 }
