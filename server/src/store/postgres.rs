@@ -10,8 +10,8 @@
 //! rate-limit key take turns; the purge takes only rows nobody else holds (`SKIP LOCKED`), so two
 //! instances purging at once each delete (and report the media of) different attempts.
 
-use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use faceid_core::challenge::ColourChallenge;
@@ -113,18 +113,46 @@ fn unavailable(message: String) -> StoreError {
     }
 }
 
-/// A small pool of connections: at most [`MAX_CONNECTIONS`], opened when first needed.
+/// A small pool of connections: at most [`MAX_CONNECTIONS`], opened when first needed, lent in
+/// the order callers asked. Without the queue a caller arriving just as a connection came back
+/// took it ahead of those already waiting, and under load some waited many times longer than the
+/// rest (DetectAuth's p95 at 200 in flight was 1.8× its mean: BENCHMARKS.md §8).
 struct Pool {
     config: postgres::Config,
     state: Mutex<PoolState>,
-    returned: Condvar,
 }
 
 #[derive(Default)]
 struct PoolState {
     idle: Vec<Session>,
-    /// Connections open, idle or lent out.
+    /// Connections open, idle or lent out (or being opened).
     open: usize,
+    /// Callers waiting, first come first served.
+    waiting: VecDeque<Arc<Waiter>>,
+}
+
+/// What a waiting caller is handed: a connection, or leave to open one (a slot came free).
+enum Handoff {
+    Session(Box<Session>),
+    Open,
+}
+
+/// One waiting caller: what it is handed, and the signal that it has been.
+#[derive(Default)]
+struct Waiter {
+    handed: Mutex<Option<Handoff>>,
+    ready: Condvar,
+}
+
+impl Waiter {
+    fn lock(&self) -> MutexGuard<'_, Option<Handoff>> {
+        self.handed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hand(&self, handoff: Handoff) {
+        *self.lock() = Some(handoff);
+        self.ready.notify_one();
+    }
 }
 
 /// A connection lent out by the pool; back to it when dropped (unless it broke).
@@ -284,44 +312,78 @@ impl Pool {
     fn get(&self) -> Result<Pooled<'_>, StoreError> {
         let deadline = Instant::now() + CONNECTION_WAIT;
         let mut state = self.lock();
-        loop {
-            if let Some(client) = state.idle.pop() {
-                if client.client.is_closed() {
+        // A caller arriving while others wait queues behind them.
+        if state.waiting.is_empty() {
+            while let Some(session) = state.idle.pop() {
+                if session.client.is_closed() {
                     state.open -= 1;
                     continue;
                 }
-                return Ok(Pooled {
-                    pool: self,
-                    client: Some(client),
-                });
+                return Ok(self.lend(session));
             }
             if state.open < MAX_CONNECTIONS {
                 state.open += 1;
                 drop(state);
-                return match self.config.connect(NoTls) {
-                    Ok(client) => Ok(Pooled {
-                        pool: self,
-                        client: Some(Session::new(client)),
-                    }),
-                    Err(e) => {
-                        self.lock().open -= 1;
-                        self.returned.notify_one();
-                        Err(unavailable(describe(&e)))
-                    }
-                };
+                return self.open();
+            }
+        }
+        let waiter = Arc::new(Waiter::default());
+        state.waiting.push_back(Arc::clone(&waiter));
+        drop(state);
+        let mut handed = waiter.lock();
+        loop {
+            match handed.take() {
+                Some(Handoff::Session(session)) => return Ok(self.lend(*session)),
+                Some(Handoff::Open) => return self.open(),
+                None => {}
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(unavailable(format!(
-                    "all {MAX_CONNECTIONS} connections stayed busy for {} s",
-                    CONNECTION_WAIT.as_secs()
-                )));
+                drop(handed);
+                // Out of the queue; a handoff made before that (under the pool's lock) is taken.
+                self.lock().waiting.retain(|w| !Arc::ptr_eq(w, &waiter));
+                return match waiter.lock().take() {
+                    Some(Handoff::Session(session)) => Ok(self.lend(*session)),
+                    Some(Handoff::Open) => self.open(),
+                    None => Err(unavailable(format!(
+                        "all {MAX_CONNECTIONS} connections stayed busy for {} s",
+                        CONNECTION_WAIT.as_secs()
+                    ))),
+                };
             }
-            state = self
-                .returned
-                .wait_timeout(state, deadline - now)
+            handed = waiter
+                .ready
+                .wait_timeout(handed, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+        }
+    }
+
+    fn lend(&self, session: Session) -> Pooled<'_> {
+        Pooled {
+            pool: self,
+            client: Some(session),
+        }
+    }
+
+    /// Opens a connection in a slot already counted in `open`; the slot goes on to the next
+    /// waiting caller if it cannot be opened.
+    fn open(&self) -> Result<Pooled<'_>, StoreError> {
+        match self.config.connect(NoTls) {
+            Ok(client) => Ok(self.lend(Session::new(client))),
+            Err(e) => {
+                self.free_slot(&mut self.lock());
+                Err(unavailable(describe(&e)))
+            }
+        }
+    }
+
+    /// A slot came free (a connection closed or could not be opened): the first waiting caller
+    /// opens one in it, or it stays free.
+    fn free_slot(&self, state: &mut PoolState) {
+        match state.waiting.pop_front() {
+            Some(next) => next.hand(Handoff::Open),
+            None => state.open -= 1,
         }
     }
 }
@@ -350,12 +412,12 @@ impl Drop for Pooled<'_> {
         };
         let mut state = self.pool.lock();
         if client.client.is_closed() {
-            state.open -= 1;
+            self.pool.free_slot(&mut state);
+        } else if let Some(next) = state.waiting.pop_front() {
+            next.hand(Handoff::Session(Box::new(client)));
         } else {
             state.idle.push(client);
         }
-        drop(state);
-        self.pool.returned.notify_one();
     }
 }
 
@@ -527,7 +589,6 @@ impl PostgresStore {
             pool: Pool {
                 config,
                 state: Mutex::default(),
-                returned: Condvar::new(),
             },
         };
         migrate(&mut *store.pool.get()?)?;
