@@ -169,15 +169,18 @@ pub const MAX_OUTSIDE_FRACTION: f32 = 0.05;
 pub const SECOND_FACE_MIN_AREA: f32 = 0.25;
 /// Largest head turn (degrees, from the landmarks' pose, `engine::measures::HeadPose`) before
 /// the person is asked to face the screen. The light challenge's relief cells are laid out on a
-/// frontal face: turned 10°, the outline on the side the face turns from is already 0.36 of the
-/// face's width from the nose tip, where the outer cheek's cell sits (docs/light-decision.md), and
-/// beyond 15° that cell lies on the background. People posing for a photo keep within about ±13°
-/// (28 of the 30 faces of the test photos; the other two are at −23° and 36°), so a person asked to
-/// look at the screen passes at once; the landmark model's pose is good to a few degrees.
+/// frontal face, the outer cheeks' cells 0.31–0.41 of the face's width W from the nose tip. The
+/// outline on the side a face turns from is 0.5 W from the nose tip facing the camera and 0.36 W
+/// turned 10° (docs/light-decision.md, on the simulator's head model); carried on at that rate,
+/// about 0.014 W a degree, it passes the cell's inner edge at about 14°, so beyond 15° the cell
+/// lies on the background. People posing for a photo stay within ±14° (28 of the 30 faces of the
+/// test photos by the landmark model's pose; the other two are at −23° and 36°), so a person
+/// looking at the screen is not held back.
 pub const MAX_YAW_DEG: f32 = 15.0;
-/// Largest nod up or down (degrees, 0 looking straight at the camera): a chin raised or lowered
-/// further hides the forehead or chin cell and turns the face's front away from the screen's
-/// light (the test photos' faces are within ±15°).
+/// Largest nod up or down (degrees, 0 looking straight at the camera). Not derived like the yaw
+/// limit: a judgement that a chin raised or lowered further turns the forehead or chin cell, and
+/// the face's front, well away from a screen held in front of it; the test photos' faces are
+/// within ±15°, so it holds back nobody looking at the screen.
 pub const MAX_PITCH_DEG: f32 = 20.0;
 /// Mean face luma below which the reflection is lost in sensor noise (8-bit sRGB luma, ~25 %).
 pub const MIN_FACE_LUMA: f32 = 65.0;

@@ -54,6 +54,17 @@ fn photo(name: &str) -> Photo {
 }
 
 impl Photo {
+    /// The photo in grey (the group photo is a grey print with red boxes painted around the faces:
+    /// the tests look at the print, not the paint).
+    fn grey(mut self) -> Photo {
+        for px in self.rgb.chunks_exact_mut(3) {
+            let l =
+                (u32::from(px[0]) * 299 + u32::from(px[1]) * 587 + u32::from(px[2]) * 114) / 1000;
+            px.fill(l as u8);
+        }
+        self
+    }
+
     /// Bilinear sample at photo coordinates (edge pixels repeat outside the photo).
     fn sample(&self, x: f32, y: f32) -> [u8; 3] {
         let x = x.clamp(0.0, (self.w - 1) as f32);
@@ -548,4 +559,51 @@ fn a_noisy_camera_still_tracks_and_becomes_ready() {
         detections <= n / REDETECT_EVERY as usize + 2,
         "{detections}"
     );
+}
+
+/// The quality gate asks a person whose head is turned away to face the screen, from the landmark
+/// model's pose: the man in the group photo's top row seen in three-quarter view (face 19 of
+/// tests/engine.rs's `GROUP_FACES`: centre and width in photo pixels) is asked; a man of the same
+/// photo looking at the camera (face 2) and the astronaut are not.
+#[test]
+fn a_turned_head_is_asked_to_face_the_screen() {
+    use faceid_core::engine::FACE_LANDMARK_MODEL;
+    let group = photo("group29-gray.png").grey();
+    let astronaut = photo("astronaut.png");
+    let cases = [
+        ("three-quarter view", &group, (1166.0, 123.0), 49.0, true),
+        (
+            "looking at the camera",
+            &group,
+            (1290.0, 239.0),
+            54.0,
+            false,
+        ),
+        (
+            "the astronaut",
+            &astronaut,
+            ASTRONAUT_FACE_CENTRE,
+            ASTRONAUT_FACE_WIDTH,
+            false,
+        ),
+    ];
+    for (what, p, centre, width, turned) in cases {
+        let face_w_px = GOOD_FILL * 2.0 * OvalGuide::default().rx * W as f32;
+        let rgba = p.place(centre, (0.5, 0.5), face_w_px / width);
+        let mut a = FrameAnalyser::with_landmark_model(FACE_LANDMARK_MODEL).unwrap();
+        let mut r = analyse(&mut a, &rgba, 0.0);
+        for k in 1..5 {
+            r = analyse(&mut a, &rgba, k as f64 * FRAME_MS);
+        }
+        let pose = r
+            .measures
+            .unwrap_or_else(|| panic!("{what}: no measures, face {:?}", r.face))
+            .pose;
+        assert_eq!(
+            r.quality.hint == Some(QualityHint::FaceTheScreen),
+            turned,
+            "{what}: {:?} with {pose:?}",
+            r.quality.hint
+        );
+    }
 }
