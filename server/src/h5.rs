@@ -188,12 +188,13 @@ impl H5Failure {
     /// A store or server failure: the database out of reach for a moment (unreachable, every
     /// connection busy, a lock or statement timeout behind another instance) is answered
     /// [`Self::busy`], so the page's upload waits and resends; anything else is [`Self::internal`].
-    fn fault(e: impl Fault, locale: Locale) -> H5Failure {
-        if e.transient() {
-            tracing::warn!(error = %e, "database unavailable: answered busy");
-            H5Failure::busy(locale)
-        } else {
-            H5Failure::internal(e, locale)
+    fn fault(e: impl Into<crate::ServerError>, locale: Locale) -> H5Failure {
+        match e.into() {
+            crate::ServerError::Store(e @ StoreError::Unavailable { .. }) => {
+                tracing::warn!(error = %e, "database unavailable: answered busy");
+                H5Failure::busy(locale)
+            }
+            e => H5Failure::internal(e, locale),
         }
     }
     /// A fault of the server itself (database, storage, a task that died): logged as an ERROR and
@@ -205,23 +206,6 @@ impl H5Failure {
             StatusCode::INTERNAL_SERVER_ERROR,
             locale,
         )
-    }
-}
-
-/// A failure that may only be the database being out of reach for a moment.
-trait Fault: std::fmt::Display {
-    fn transient(&self) -> bool;
-}
-
-impl Fault for StoreError {
-    fn transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
-    }
-}
-
-impl Fault for crate::ServerError {
-    fn transient(&self) -> bool {
-        matches!(self, crate::ServerError::Store(e) if e.transient())
     }
 }
 
