@@ -10,8 +10,8 @@
 //! rate-limit key take turns; the purge takes only rows nobody else holds (`SKIP LOCKED`), so two
 //! instances purging at once each delete (and report the media of) different attempts.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use faceid_core::challenge::ColourChallenge;
@@ -38,9 +38,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Server-side limits on every connection's session, so that no store call hangs (and holds an
 /// HTTP request and a blocking thread) behind an instance that stopped mid-transaction — a process
 /// paused or frozen, a host cut off without a reset — or a statement gone wrong. Store
-/// transactions take milliseconds (BENCHMARKS.md §8: 0.11 ms of the database's CPU per DetectAuth),
-/// so each limit is a thousand times what a healthy call needs and still well under the page's
-/// upload timeout:
+/// transactions take well under a millisecond of the database's time (BENCHMARKS.md §8: 0.06 ms of
+/// its CPU a DetectAuth), so each limit is thousands of times what a healthy call needs:
 /// - a row lock waited on for [`LOCK_TIMEOUT`] is held by someone stuck: the call fails as
 ///   unavailable (as SQLite's busy timeout does) and the page's retry comes back later;
 /// - a statement running for [`STATEMENT_TIMEOUT`] is cancelled;
@@ -113,58 +112,30 @@ fn unavailable(message: String) -> StoreError {
     }
 }
 
-/// A small pool of connections: at most [`MAX_CONNECTIONS`], opened when first needed, lent in
-/// the order callers asked. Without the queue a caller arriving just as a connection came back
-/// took it ahead of those already waiting, and under load some waited many times longer than the
-/// rest (DetectAuth's p95 at 200 in flight was 1.8× its mean: BENCHMARKS.md §8).
+/// A small pool of connections: at most [`MAX_CONNECTIONS`], opened when first needed.
 struct Pool {
     config: postgres::Config,
     state: Mutex<PoolState>,
+    returned: Condvar,
 }
 
 #[derive(Default)]
 struct PoolState {
     idle: Vec<Session>,
-    /// Connections open, idle or lent out (or being opened).
+    /// Connections open, idle or lent out.
     open: usize,
-    /// Callers waiting, first come first served.
-    waiting: VecDeque<Arc<Waiter>>,
-}
-
-/// What a waiting caller is handed: a connection, or leave to open one (a slot came free).
-enum Handoff {
-    Session(Box<Session>),
-    Open,
-}
-
-/// One waiting caller: what it is handed, and the signal that it has been.
-#[derive(Default)]
-struct Waiter {
-    handed: Mutex<Option<Handoff>>,
-    ready: Condvar,
-}
-
-impl Waiter {
-    fn lock(&self) -> MutexGuard<'_, Option<Handoff>> {
-        self.handed.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn hand(&self, handoff: Handoff) {
-        *self.lock() = Some(handoff);
-        self.ready.notify_one();
-    }
 }
 
 /// A connection lent out by the pool; back to it when dropped (unless it broke).
 struct Pooled<'a> {
     pool: &'a Pool,
-    client: Option<Session>,
+    session: Option<Session>,
 }
 
 /// One connection and the statements prepared on it, by their text. A statement sent as text is
 /// parsed, described and planned by the server on every call, in a round trip of its own before
 /// the one that runs it; prepared once per connection, each later call is one round trip and no
-/// parse (DetectAuth runs six statements: BENCHMARKS.md §8).
+/// parse (DetectAuth on PostgreSQL: 6,000 → 9,600 calls/s at 200 in flight, BENCHMARKS.md §8).
 struct Session {
     client: Client,
     statements: HashMap<String, Statement>,
@@ -210,50 +181,38 @@ type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 /// What the store's statements run on: a lent connection, or a transaction on one; either way
 /// through the connection's prepared statements.
 trait Db {
-    fn execute(&mut self, sql: &str, params: Params) -> Result<u64, postgres::Error>;
-    fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>, postgres::Error>;
-    fn query_one(&mut self, sql: &str, params: Params) -> Result<Row, postgres::Error>;
-    fn query_opt(&mut self, sql: &str, params: Params) -> Result<Option<Row>, postgres::Error>;
-}
+    type Client: GenericClient;
 
-/// [`Db`] for a type whose `parts()` gives its prepared statements and its client.
-macro_rules! prepared_db {
-    ($ty:ty) => {
-        impl Db for $ty {
-            fn execute(&mut self, sql: &str, params: Params) -> Result<u64, postgres::Error> {
-                let (statements, client) = self.parts();
-                let statement = prepared(statements, client, sql)?;
-                client
-                    .execute(&statement, params)
-                    .inspect_err(|e| forget_if_stale(statements, sql, e))
-            }
-            fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>, postgres::Error> {
-                let (statements, client) = self.parts();
-                let statement = prepared(statements, client, sql)?;
-                client
-                    .query(&statement, params)
-                    .inspect_err(|e| forget_if_stale(statements, sql, e))
-            }
-            fn query_one(&mut self, sql: &str, params: Params) -> Result<Row, postgres::Error> {
-                let (statements, client) = self.parts();
-                let statement = prepared(statements, client, sql)?;
-                client
-                    .query_one(&statement, params)
-                    .inspect_err(|e| forget_if_stale(statements, sql, e))
-            }
-            fn query_opt(
-                &mut self,
-                sql: &str,
-                params: Params,
-            ) -> Result<Option<Row>, postgres::Error> {
-                let (statements, client) = self.parts();
-                let statement = prepared(statements, client, sql)?;
-                client
-                    .query_opt(&statement, params)
-                    .inspect_err(|e| forget_if_stale(statements, sql, e))
-            }
-        }
-    };
+    /// The connection's prepared statements and what runs them.
+    fn parts(&mut self) -> (&mut HashMap<String, Statement>, &mut Self::Client);
+
+    /// `call` with the statement for `sql`, prepared on first use; a statement the server no
+    /// longer accepts is forgotten.
+    fn prepared_call<T>(
+        &mut self,
+        sql: &str,
+        call: impl FnOnce(&mut Self::Client, &Statement) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
+        let (statements, client) = self.parts();
+        let statement = prepared(statements, client, sql)?;
+        call(client, &statement).inspect_err(|e| forget_if_stale(statements, sql, e))
+    }
+
+    fn execute(&mut self, sql: &str, params: Params) -> Result<u64, postgres::Error> {
+        self.prepared_call(sql, |c, s| c.execute(s, params))
+    }
+
+    fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>, postgres::Error> {
+        self.prepared_call(sql, |c, s| c.query(s, params))
+    }
+
+    fn query_one(&mut self, sql: &str, params: Params) -> Result<Row, postgres::Error> {
+        self.prepared_call(sql, |c, s| c.query_one(s, params))
+    }
+
+    fn query_opt(&mut self, sql: &str, params: Params) -> Result<Option<Row>, postgres::Error> {
+        self.prepared_call(sql, |c, s| c.query_opt(s, params))
+    }
 }
 
 /// A transaction on a lent connection, through its prepared statements.
@@ -262,33 +221,25 @@ struct Tx<'a> {
     statements: &'a mut HashMap<String, Statement>,
 }
 
-impl<'a> Tx<'a> {
-    fn parts(
-        &mut self,
-    ) -> (
-        &mut HashMap<String, Statement>,
-        &mut postgres::Transaction<'a>,
-    ) {
-        (self.statements, &mut self.tx)
-    }
-
+impl Tx<'_> {
     fn commit(self) -> Result<(), postgres::Error> {
         self.tx.commit()
     }
 }
 
-prepared_db!(Tx<'_>);
+impl<'a> Db for Tx<'a> {
+    type Client = postgres::Transaction<'a>;
+
+    fn parts(&mut self) -> (&mut HashMap<String, Statement>, &mut Self::Client) {
+        (self.statements, &mut self.tx)
+    }
+}
 
 impl Pooled<'_> {
     fn session(&mut self) -> &mut Session {
-        self.client
+        self.session
             .as_mut()
             .expect("a lent connection is present until dropped")
-    }
-
-    fn parts(&mut self) -> (&mut HashMap<String, Statement>, &mut Client) {
-        let Session { client, statements } = self.session();
-        (statements, client)
     }
 
     /// A transaction (rolled back if dropped without [`Tx::commit`]).
@@ -301,7 +252,14 @@ impl Pooled<'_> {
     }
 }
 
-prepared_db!(Pooled<'_>);
+impl Db for Pooled<'_> {
+    type Client = Client;
+
+    fn parts(&mut self) -> (&mut HashMap<String, Statement>, &mut Client) {
+        let Session { client, statements } = self.session();
+        (statements, client)
+    }
+}
 
 impl Pool {
     fn lock(&self) -> MutexGuard<'_, PoolState> {
@@ -312,78 +270,44 @@ impl Pool {
     fn get(&self) -> Result<Pooled<'_>, StoreError> {
         let deadline = Instant::now() + CONNECTION_WAIT;
         let mut state = self.lock();
-        // A caller arriving while others wait queues behind them.
-        if state.waiting.is_empty() {
-            while let Some(session) = state.idle.pop() {
+        loop {
+            if let Some(session) = state.idle.pop() {
                 if session.client.is_closed() {
                     state.open -= 1;
                     continue;
                 }
-                return Ok(self.lend(session));
+                return Ok(Pooled {
+                    pool: self,
+                    session: Some(session),
+                });
             }
             if state.open < MAX_CONNECTIONS {
                 state.open += 1;
                 drop(state);
-                return self.open();
-            }
-        }
-        let waiter = Arc::new(Waiter::default());
-        state.waiting.push_back(Arc::clone(&waiter));
-        drop(state);
-        let mut handed = waiter.lock();
-        loop {
-            match handed.take() {
-                Some(Handoff::Session(session)) => return Ok(self.lend(*session)),
-                Some(Handoff::Open) => return self.open(),
-                None => {}
+                return match self.config.connect(NoTls) {
+                    Ok(client) => Ok(Pooled {
+                        pool: self,
+                        session: Some(Session::new(client)),
+                    }),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.returned.notify_one();
+                        Err(unavailable(describe(&e)))
+                    }
+                };
             }
             let now = Instant::now();
             if now >= deadline {
-                drop(handed);
-                // Out of the queue; a handoff made before that (under the pool's lock) is taken.
-                self.lock().waiting.retain(|w| !Arc::ptr_eq(w, &waiter));
-                return match waiter.lock().take() {
-                    Some(Handoff::Session(session)) => Ok(self.lend(*session)),
-                    Some(Handoff::Open) => self.open(),
-                    None => Err(unavailable(format!(
-                        "all {MAX_CONNECTIONS} connections stayed busy for {} s",
-                        CONNECTION_WAIT.as_secs()
-                    ))),
-                };
+                return Err(unavailable(format!(
+                    "all {MAX_CONNECTIONS} connections stayed busy for {} s",
+                    CONNECTION_WAIT.as_secs()
+                )));
             }
-            handed = waiter
-                .ready
-                .wait_timeout(handed, deadline - now)
+            state = self
+                .returned
+                .wait_timeout(state, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
-        }
-    }
-
-    fn lend(&self, session: Session) -> Pooled<'_> {
-        Pooled {
-            pool: self,
-            client: Some(session),
-        }
-    }
-
-    /// Opens a connection in a slot already counted in `open`; the slot goes on to the next
-    /// waiting caller if it cannot be opened.
-    fn open(&self) -> Result<Pooled<'_>, StoreError> {
-        match self.config.connect(NoTls) {
-            Ok(client) => Ok(self.lend(Session::new(client))),
-            Err(e) => {
-                self.free_slot(&mut self.lock());
-                Err(unavailable(describe(&e)))
-            }
-        }
-    }
-
-    /// A slot came free (a connection closed or could not be opened): the first waiting caller
-    /// opens one in it, or it stays free.
-    fn free_slot(&self, state: &mut PoolState) {
-        match state.waiting.pop_front() {
-            Some(next) => next.hand(Handoff::Open),
-            None => state.open -= 1,
         }
     }
 }
@@ -392,7 +316,7 @@ impl std::ops::Deref for Pooled<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
         &self
-            .client
+            .session
             .as_ref()
             .expect("a lent connection is present until dropped")
             .client
@@ -407,17 +331,17 @@ impl std::ops::DerefMut for Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        let Some(client) = self.client.take() else {
+        let Some(session) = self.session.take() else {
             return;
         };
         let mut state = self.pool.lock();
-        if client.client.is_closed() {
-            self.pool.free_slot(&mut state);
-        } else if let Some(next) = state.waiting.pop_front() {
-            next.hand(Handoff::Session(Box::new(client)));
+        if session.client.is_closed() {
+            state.open -= 1;
         } else {
-            state.idle.push(client);
+            state.idle.push(session);
         }
+        drop(state);
+        self.pool.returned.notify_one();
     }
 }
 
@@ -589,6 +513,7 @@ impl PostgresStore {
             pool: Pool {
                 config,
                 state: Mutex::default(),
+                returned: Condvar::new(),
             },
         };
         migrate(&mut *store.pool.get()?)?;
