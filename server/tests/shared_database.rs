@@ -149,13 +149,7 @@ async fn a_page_call_behind_a_stuck_lock_is_answered_busy() {
         tx.rollback().unwrap();
     });
     holding.await.unwrap();
-    let r = t
-        .http
-        .post(format!("{}/api/h5/v1/attempts", t.base))
-        .json(&json!({ "token": token }))
-        .send()
-        .await
-        .unwrap();
+    let r = t.attempt_response(&token, None).await;
     let status = r.status().as_u16();
     let retry_after = r
         .headers()

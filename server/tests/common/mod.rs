@@ -259,7 +259,8 @@ impl Endpoint {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
-    pub async fn attempt_raw(&self, token: &str, cookie: Option<&str>) -> (u16, Value) {
+    /// The page's "new attempt" call, answered as it came (status, headers and body).
+    pub async fn attempt_response(&self, token: &str, cookie: Option<&str>) -> reqwest::Response {
         let mut req = self
             .http
             .post(format!("{}/api/h5/v1/attempts", self.base))
@@ -267,7 +268,11 @@ impl Endpoint {
         if let Some(c) = cookie {
             req = req.header("cookie", format!("faceid_browser={c}"));
         }
-        let r = req.send().await.unwrap();
+        req.send().await.unwrap()
+    }
+
+    pub async fn attempt_raw(&self, token: &str, cookie: Option<&str>) -> (u16, Value) {
+        let r = self.attempt_response(token, cookie).await;
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
